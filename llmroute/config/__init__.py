@@ -1,0 +1,1 @@
+"""Config: typed model (`model`), YAML loading and validation (`load`), starter text (`starter`)."""

@@ -1,0 +1,73 @@
+"""Where llmroute keeps things (SPEC §1).
+
+`Paths` is computed once per invocation from the environment and passed down, so tests point
+everything at a temporary directory with one variable (`LLMROUTE_HOME`). Directories are made
+0700 and files 0600 because the data dir holds spend records and prompts' hashes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+APP = "llmroute"
+
+
+@dataclass(frozen=True)
+class Paths:
+    data_dir: Path
+    config_dir: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Paths":
+        home = env.get("LLMROUTE_HOME")
+        if home:
+            root = Path(home).expanduser()
+            return cls(data_dir=root, config_dir=root)
+        import platformdirs
+
+        return cls(
+            data_dir=Path(platformdirs.user_data_dir(APP, appauthor=False)),
+            config_dir=Path(platformdirs.user_config_dir(APP, appauthor=False)),
+        )
+
+    @property
+    def default_config(self) -> Path:
+        return self.config_dir / "config.yaml"
+
+    @property
+    def ledger(self) -> Path:
+        return self.data_dir / "ledger.jsonl"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir / "state"
+
+    def ensure_data_dir(self) -> Path:
+        ensure_private_dir(self.data_dir)
+        return self.data_dir
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) with mode 0700 if it does not exist."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def find_config(explicit: str | None, env: Mapping[str, str], cwd: Path, paths: Paths) -> Path | None:
+    """The config file in use: `--config`, `LLMROUTE_CONFIG`, `./llmroute.yaml`, then the user
+    config dir. None means the built-in default config (SPEC §2.6). An explicitly named file is
+    returned even when missing, so the loader can say it is missing."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if env.get("LLMROUTE_CONFIG"):
+        return Path(env["LLMROUTE_CONFIG"]).expanduser()
+    local = cwd / "llmroute.yaml"
+    if local.is_file():
+        return local
+    if paths.default_config.is_file():
+        return paths.default_config
+    return None

@@ -1,0 +1,295 @@
+"""The provider interface and the shared HTTP driver every wire format uses.
+
+A provider translates: a `Request` becomes one API's HTTP call, and that API's response, stream
+or error body becomes a `Result`, `Chunk`s or a classified `ProviderError`. Providers never
+route, retry or record; the engine does that.
+
+`HttpProvider` holds what all HTTP formats share, so a format module only writes its
+translation hooks (`build_call`, `parse_result`, `stream_parser`, `classify_error`,
+`rate_limits`, `probe_call`):
+
+- it is handed its `httpx.Client` / `httpx.AsyncClient` (tests pass `httpx.MockTransport`);
+- one deadline covers connect + the whole answer (SPEC `timeout`), checked between reads;
+- httpx failures map to `timeout` / `connection`, unparseable bodies to `malformed`;
+- the key is sent only over HTTPS or to loopback/private hosts unless `allow_insecure`;
+- the key is redacted from every message that came from the provider.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, ClassVar, Iterator, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..config.model import ProviderConfig
+from ..errors import ErrorClass, ProviderError
+from ..redact import redact
+from ..types import Chunk, RateLimitInfo, Request, Result
+
+
+class StreamParser(Protocol):
+    """Turns a response body, fed in arbitrary pieces, into chunks.
+
+    Raises `ProviderError` for an error event inside the stream or an unparseable event;
+    `close()` raises `malformed` when the stream ended before the format's terminator."""
+
+    def feed(self, data: bytes) -> list[Chunk]: ...
+
+    def close(self) -> list[Chunk]: ...
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    # multipart uploads (transcription): httpx `files=` / `data=` arguments
+    files: Any = None
+    data: Any = None
+
+
+class Provider(ABC):
+    """One configured provider. Subclasses set `requires_key` and implement `complete`."""
+
+    requires_key: ClassVar[bool] = True
+    supports_stream: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        key: str | None = None,
+        client: httpx.Client | None = None,
+        aclient: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.config = config
+        self.name = config.name
+        self._key = key
+        self._client = client
+        self._aclient = aclient
+        self._sleep = sleep
+
+    @abstractmethod
+    def complete(self, request: Request, model: str, *, timeout: float) -> Result:
+        """The whole answer at once."""
+
+    def stream(self, request: Request, model: str, *, timeout: float) -> Iterator[Chunk]:
+        """Text chunks as they come; a chunk carrying the usage comes last when known."""
+        result = self.complete(request, model, timeout=timeout)
+        yield Chunk(text=result.text, usage=result.usage, finish_reason=result.finish_reason)
+
+    async def acomplete(self, request: Request, model: str, *, timeout: float) -> Result:
+        """Async twin of `complete` for compare/batch; HTTP formats override it."""
+        import asyncio
+
+        return await asyncio.to_thread(self.complete, request, model, timeout=timeout)
+
+    def probe(self, *, timeout: float) -> list[str]:
+        """The cheapest liveness check (list models). Returns model ids."""
+        return list(self.config.models)
+
+    def redact(self, text: str) -> str:
+        return redact(text, [self._key, *self.config.headers.values()])
+
+
+class HttpProvider(Provider):
+    """Shared HTTP driving for every wire format; see the module docstring."""
+
+    default_base_url: ClassVar[str] = ""
+
+    @property
+    def base_url(self) -> str:
+        return (self.config.base_url or self.default_base_url).rstrip("/")
+
+    # --- translation hooks --------------------------------------------------------------
+
+    @abstractmethod
+    def build_call(self, request: Request, model: str, *, stream: bool) -> HttpCall: ...
+
+    @abstractmethod
+    def parse_result(self, body: Any, headers: httpx.Headers) -> Result: ...
+
+    @abstractmethod
+    def stream_parser(self) -> StreamParser: ...
+
+    @abstractmethod
+    def classify_error(self, status: int, headers: httpx.Headers, body: str) -> ProviderError: ...
+
+    def rate_limits(self, headers: httpx.Headers) -> RateLimitInfo | None:
+        return None
+
+    @abstractmethod
+    def probe_call(self) -> HttpCall: ...
+
+    def parse_probe(self, body: Any) -> list[str]:
+        data = body.get("data") or body.get("models") or [] if isinstance(body, dict) else []
+        return [str(m.get("id") or m.get("name")) for m in data if isinstance(m, dict)]
+
+    # --- sync driving ---------------------------------------------------------------------
+
+    def complete(self, request: Request, model: str, *, timeout: float) -> Result:
+        call = self.build_call(request, model, stream=False)
+        status, headers, body = self._send_buffered(call, timeout)
+        return self._result_from(body, headers)
+
+    def stream(self, request: Request, model: str, *, timeout: float) -> Iterator[Chunk]:
+        call = self.build_call(request, model, stream=True)
+        self._check_transport(call.url)
+        deadline = time.monotonic() + timeout
+        try:
+            with self._require_client().stream(
+                call.method, call.url, headers=call.headers, json=call.json,
+                timeout=httpx.Timeout(timeout),
+            ) as response:
+                if response.status_code >= 400:
+                    body = response.read().decode("utf-8", errors="replace")
+                    raise self._error_from(response.status_code, response.headers, body)
+                parser = self.stream_parser()
+                for data in response.iter_bytes():
+                    for chunk in parser.feed(data):
+                        yield chunk
+                    if time.monotonic() > deadline:
+                        raise ProviderError(ErrorClass.TIMEOUT, f"no full answer within {timeout:g}s")
+                yield from parser.close()
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, timeout) from None
+
+    def probe(self, *, timeout: float) -> list[str]:
+        status, headers, body = self._send_buffered(self.probe_call(), timeout)
+        try:
+            return self.parse_probe(json.loads(body))
+        except (ValueError, AttributeError, TypeError):
+            raise ProviderError(ErrorClass.MALFORMED, "unreadable model list", http_status=status) from None
+
+    def _send_buffered(self, call: HttpCall, timeout: float) -> tuple[int, httpx.Headers, str]:
+        """Send a call and read the whole body within the deadline; raise on HTTP errors."""
+        self._check_transport(call.url)
+        deadline = time.monotonic() + timeout
+        try:
+            with self._require_client().stream(
+                call.method, call.url, headers=call.headers, json=call.json,
+                files=call.files, data=call.data, timeout=httpx.Timeout(timeout),
+            ) as response:
+                parts = []
+                for data in response.iter_bytes():
+                    parts.append(data)
+                    if time.monotonic() > deadline:
+                        raise ProviderError(ErrorClass.TIMEOUT, f"no full answer within {timeout:g}s")
+                body = b"".join(parts).decode("utf-8", errors="replace")
+                if response.status_code >= 400:
+                    raise self._error_from(response.status_code, response.headers, body)
+                return response.status_code, response.headers, body
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, timeout) from None
+
+    # --- async driving --------------------------------------------------------------------
+
+    async def acomplete(self, request: Request, model: str, *, timeout: float) -> Result:
+        import asyncio
+
+        call = self.build_call(request, model, stream=False)
+        self._check_transport(call.url)
+        if self._aclient is None:
+            raise RuntimeError(f"provider {self.name!r} was built without an async client")
+        try:
+            response = await asyncio.wait_for(
+                self._aclient.request(
+                    call.method, call.url, headers=call.headers, json=call.json,
+                    timeout=httpx.Timeout(timeout),
+                ),
+                timeout,
+            )
+        except asyncio.TimeoutError:
+            raise ProviderError(ErrorClass.TIMEOUT, f"no full answer within {timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, timeout) from None
+        body = response.text
+        if response.status_code >= 400:
+            raise self._error_from(response.status_code, response.headers, body)
+        return self._result_from(body, response.headers)
+
+    # --- shared helpers -------------------------------------------------------------------
+
+    def _result_from(self, body: str, headers: httpx.Headers) -> Result:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            raise ProviderError(
+                ErrorClass.MALFORMED, f"unparseable response body: {self.redact(body[:120])!r}"
+            ) from None
+        try:
+            result = self.parse_result(parsed, headers)
+        except ProviderError:
+            raise
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            raise ProviderError(ErrorClass.MALFORMED, f"unexpected response shape ({exc!r})") from None
+        limits = self.rate_limits(headers)
+        if limits is not None and result.rate_limits is None:
+            from dataclasses import replace
+
+            result = replace(result, rate_limits=limits)
+        return result
+
+    def _error_from(self, status: int, headers: httpx.Headers, body: str) -> ProviderError:
+        error = self.classify_error(status, headers, body)
+        error.message = self.redact(error.message)
+        error.args = (error.message,)
+        if error.http_status is None:
+            error.http_status = status
+        if error.rate_limits is None:
+            error.rate_limits = self.rate_limits(headers)
+        return error
+
+    def _transport_error(self, exc: httpx.HTTPError, timeout: float) -> ProviderError:
+        if isinstance(exc, httpx.TimeoutException):
+            return ProviderError(ErrorClass.TIMEOUT, f"timed out after {timeout:g}s ({type(exc).__name__})")
+        if isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
+                            httpx.WriteError, httpx.NetworkError, httpx.ProxyError)):
+            return ProviderError(ErrorClass.CONNECTION, self.redact(f"{type(exc).__name__}: {exc}"))
+        if isinstance(exc, httpx.DecodingError):
+            return ProviderError(ErrorClass.MALFORMED, self.redact(str(exc)))
+        return ProviderError(ErrorClass.CONNECTION, self.redact(f"{type(exc).__name__}: {exc}"))
+
+    def _require_client(self) -> httpx.Client:
+        if self._client is None:
+            raise RuntimeError(f"provider {self.name!r} was built without an HTTP client")
+        return self._client
+
+    def _check_transport(self, url: str) -> None:
+        if self._key and not self.config.allow_insecure and not key_transport_allowed(url):
+            host = urlsplit(url).hostname
+            raise ProviderError(
+                ErrorClass.AUTH,
+                f"refusing to send {self.name}'s key over plain HTTP to public host {host}; "
+                f"use https, or set allow_insecure: true for provider {self.name}",
+            )
+
+
+def key_transport_allowed(url: str) -> bool:
+    """HTTPS anywhere; plain HTTP only to loopback or private addresses (SPEC §3)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    host = (parts.hostname or "").lower()
+    if host in ("localhost",) or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
