@@ -1,0 +1,86 @@
+"""The routing plan as a typed value: what will be tried, in what order, and why.
+
+The planner produces a `Plan`; the engine walks its candidates; `--explain` prints it. Keeping
+the plan a plain value means "what would happen" and "what happened" come from one code path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Protocol
+
+from ..config.model import Config, ProviderConfig, Rule
+from ..types import Request, Target
+
+
+@dataclass(frozen=True)
+class Candidate:
+    target: Target
+    reason: str  # why it sits at this position, e.g. "priority 80", "cheapest in tier small"
+    est_cost_usd: float | None = None  # worst case: estimated input + max_tokens output
+    context: int | None = None  # the model's context window, when known
+    free: bool = False
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    target: Target
+    reason: str  # "disabled", "no key", "circuit open until 12:03:10", "budget: daily $5.00", ...
+
+
+@dataclass(frozen=True)
+class Plan:
+    route: str | None
+    strategy: str
+    candidates: tuple[Candidate, ...]
+    excluded: tuple[Exclusion, ...] = ()
+    difficulty: float | None = None
+    difficulty_features: tuple[tuple[str, float], ...] = ()
+    rule: str | None = None  # description of the matched rule
+    estimated_input_tokens: int = 0
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {
+            "route": self.route,
+            "strategy": self.strategy,
+            "difficulty": self.difficulty,
+            "difficulty_features": [[n, round(v, 4)] for n, v in self.difficulty_features],
+            "rule": self.rule,
+            "estimated_input_tokens": self.estimated_input_tokens,
+            "candidates": [
+                {"target": c.target.id, "reason": c.reason, "est_cost_usd": c.est_cost_usd,
+                 "context": c.context, "free": c.free}
+                for c in self.candidates
+            ],
+            "excluded": [{"target": e.target.id, "reason": e.reason} for e in self.excluded],
+            "notes": list(self.notes),
+        }
+
+
+class BudgetFilter(Protocol):
+    """The seam for the budget: given a candidate and its worst-case cost, return None when
+    the budget allows it, else the reason it is excluded (e.g. "budget: daily $5.00 reached")."""
+
+    def __call__(self, target: Target, provider: ProviderConfig, worst_case_usd: float | None,
+                 worst_case_tokens: int) -> str | None: ...
+
+
+@dataclass
+class PlanInputs:
+    """Everything the planner needs for one prompt. Callables keep it free of I/O."""
+
+    config: Config
+    request: Request
+    now: datetime  # aware, in the budget timezone
+    model_option: str | None = None  # -m: a target or route name
+    route_option: str | None = None  # -r
+    strategy_option: str | None = None  # --strategy
+    tags: frozenset[str] = frozenset()
+    no_fallback: bool = False
+    max_cost_usd: float | None = None
+    has_key: Callable[[ProviderConfig], bool] = lambda provider: True
+    budget_filter: BudgetFilter | None = None
+    budget_used: float | None = None  # 0-1 of the tightest window, for rules and `auto`
+    extra: dict = field(default_factory=dict)
