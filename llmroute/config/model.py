@@ -20,7 +20,11 @@ TIERS = ("small", "large", "reasoning")
 MODEL_MODES = ("chat", "transcription")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-_EMPTY: Mapping = MappingProxyType({})
+
+def _empty() -> Mapping:
+    """A fresh read-only empty mapping (a shared MappingProxyType is unhashable, so
+    dataclasses refuse it as a plain default)."""
+    return MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,9 @@ class ProviderConfig:
     tpm: int | None = None
     timeout: float | None = None
     enabled: bool = True
-    headers: Mapping[str, str] = _EMPTY
-    models: Mapping[str, ModelConfig] = _EMPTY  # in file order; the first is the default model
-    options: Mapping[str, object] = _EMPTY
+    headers: Mapping[str, str] = field(default_factory=_empty)
+    models: Mapping[str, ModelConfig] = field(default_factory=_empty)  # in file order; the first is the default model
+    options: Mapping[str, object] = field(default_factory=_empty)
     line: int = 0
 
     @property
@@ -129,7 +133,7 @@ class Limits:
 @dataclass(frozen=True)
 class BudgetConfig:
     limits: Limits = Limits()
-    per_provider: Mapping[str, Limits] = _EMPTY
+    per_provider: Mapping[str, Limits] = field(default_factory=_empty)
     on_exhaust: str = "free"  # free | block
     alert_at: tuple[float, ...] = (0.5, 0.8, 1.0)
     timezone: str = "local"
@@ -170,8 +174,8 @@ class LedgerConfig:
 class Config:
     version: int = 1
     defaults: Defaults = Defaults()
-    providers: Mapping[str, ProviderConfig] = _EMPTY
-    routes: Mapping[str, tuple[Target, ...]] = _EMPTY
+    providers: Mapping[str, ProviderConfig] = field(default_factory=_empty)
+    routes: Mapping[str, tuple[Target, ...]] = field(default_factory=_empty)
     rules: tuple[Rule, ...] = ()
     budget: BudgetConfig = BudgetConfig()
     abtest: ABTestConfig = ABTestConfig()
