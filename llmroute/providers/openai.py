@@ -1,0 +1,376 @@
+"""The OpenAI Chat Completions wire format, spoken by OpenAI and every compatible server.
+
+One adapter covers OpenAI, Groq, Mistral, OpenRouter, DeepSeek, Together, Fireworks and local
+servers (llama.cpp, vLLM, LM Studio, Ollama's `/v1`): they differ only in base URL, key, the
+name of the max-tokens field, whether `stream_options` is accepted, and where stream usage
+arrives. Those quirks come from `presets.preset_for(config)`; everything else is shared.
+
+Key requirement is decided per instance (`needs_key()`), not per class: a preset whose
+`key_env` is None (a local server), or a base URL on this machine with no key configured, needs
+no key, while every hosted service does.
+
+Stream usage is collected from wherever a server puts it (see `OpenAIStreamParser`). Mid-stream
+error events and error bodies are classified by the same table (`classify_payload`), so a 502
+from OpenRouter means the same thing before and after the first byte of the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..errors import ErrorClass, ProviderError
+from ..types import Chunk, RateLimitInfo, Request, Result, Usage
+from . import ratelimits
+from .base import HttpCall, HttpProvider, json_or_none
+from .presets import Preset, preset_for
+from .sse import SSEDecoder
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+MESSAGE_LIMIT = 300
+_RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "rate_limited", "requests", "tokens", "1300"})
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    """A speech-to-text answer. `raw` is the body as received (the srt/vtt/text output, or the
+    JSON), `text` the transcript; `duration_s` is set when the server billed by duration."""
+
+    text: str
+    duration_s: float | None
+    usage: Usage | None
+    raw: str
+
+
+class OpenAIProvider(HttpProvider):
+    """Chat completions, model listing and transcription over the OpenAI wire format."""
+
+    default_base_url: ClassVar[str] = OPENAI_BASE_URL
+    # Wall clock for HTTP-date Retry-After hints; an instance attribute so tests replace it.
+    wall_clock: Callable[[], float] = staticmethod(time.time)
+
+    @property
+    def preset(self) -> Preset | None:
+        return preset_for(self.config)
+
+    @property
+    def base_url(self) -> str:
+        preset = self.preset
+        url = self.config.base_url or (preset.base_url if preset else None) or OPENAI_BASE_URL
+        return url.rstrip("/")
+
+    def needs_key(self) -> bool:
+        """Hosted services need a key; local servers (a preset without `key_env`, or a base URL
+        on loopback) do not — unless the config names a key source explicitly."""
+        if self.config.key_env or self.config.key_cmd:
+            return True
+        preset = self.preset
+        if preset is not None and preset.key_env is None:
+            return False
+        if preset is None and self.config.base_url:
+            host = (urlsplit(self.config.base_url).hostname or "").lower()
+            if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127."):
+                return False
+        return True
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def _headers(self, *, json_body: bool = True) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"} if json_body else {}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        headers.update(self.config.headers)
+        return headers
+
+    def build_call(self, request: Request, model: str, *, stream: bool) -> HttpCall:
+        preset = self.preset
+        messages = [{"role": "system", "content": request.system}] if request.system else []
+        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        body: dict[str, Any] = {"model": model, "messages": messages}
+        body[preset.max_tokens_field if preset else "max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if stream:
+            body["stream"] = True
+            if preset is None or preset.send_stream_options:
+                body["stream_options"] = {"include_usage": True}
+        return HttpCall("POST", f"{self.base_url}/chat/completions", self._headers(), json=body)
+
+    def probe_call(self) -> HttpCall:
+        return HttpCall("GET", f"{self.base_url}/models", self._headers(json_body=False))
+
+    # --- responses --------------------------------------------------------------------------
+
+    def parse_result(self, body: Any, headers: httpx.Headers) -> Result:
+        if isinstance(body, dict) and body.get("error") and not body.get("choices"):
+            raise self._payload_error(body, None)
+        choice = body["choices"][0]
+        message = choice.get("message") or {}
+        usage = body.get("usage") or None
+        return Result(
+            text=message.get("content") or "",
+            usage=usage_from(usage),
+            finish_reason=choice.get("finish_reason"),
+            provider_cost_usd=_cost(usage),
+        )
+
+    def stream_parser(self) -> "OpenAIStreamParser":
+        return OpenAIStreamParser(on_error=lambda payload: self._payload_error(payload, None))
+
+    def classify_error(self, status: int, headers: httpx.Headers, body: str) -> ProviderError:
+        payload = json_or_none(body)
+        message, code, kind = error_fields(payload, body)
+        error_class, message = classify_status(status, code, kind, message)
+        wait = ratelimits.retry_after(headers, self.wall_clock())
+        if code == "insufficient_quota" or kind == "insufficient_quota":
+            wait = None  # waiting does not refill a quota
+        return ProviderError(error_class, message, http_status=status, retry_after_s=wait)
+
+    def rate_limits(self, headers: httpx.Headers) -> RateLimitInfo | None:
+        return openai_rate_limits(headers)
+
+    def _payload_error(self, payload: dict, status: int | None) -> ProviderError:
+        """An error object inside a 200 body or a stream event, redacted like any other."""
+        message, code, kind = error_fields(payload, json.dumps(payload)[:MESSAGE_LIMIT])
+        error_class, message = classify_payload(code, kind, message)
+        http_status = code if isinstance(code, int) else status
+        return ProviderError(error_class, self.redact(message), http_status=http_status)
+
+    # --- transcription ----------------------------------------------------------------------
+
+    def transcribe(
+        self, audio: Path, model: str, *, language: str | None, response_format: str, timeout: float
+    ) -> TranscriptionResult:
+        """Speech to text via `POST {base_url}/audio/transcriptions` (multipart)."""
+        mime = mimetypes.guess_type(audio.name)[0] or "application/octet-stream"
+        data = {"model": model, "response_format": response_format}
+        if language:
+            data["language"] = language
+        call = HttpCall(
+            "POST", f"{self.base_url}/audio/transcriptions", self._headers(json_body=False),
+            files={"file": (audio.name, audio.read_bytes(), mime)}, data=data,
+        )
+        try:
+            _, _, body = self._send_buffered(call, timeout)
+        except ProviderError as error:
+            if error.http_status == 413:
+                raise ProviderError(
+                    ErrorClass.BAD_REQUEST, f"file too large: {error.message}", http_status=413
+                ) from None
+            raise
+        return parse_transcription(body, response_format)
+
+
+class OpenAIStreamParser:
+    """SSE chunks → `Chunk`s. Usage may come from the `choices: []` usage chunk (OpenAI with
+    include_usage), any chunk's non-null `usage` (Mistral, OpenRouter) or Groq's
+    `x_groq.usage`; the last one seen wins. One final usage/finish chunk is emitted at
+    `[DONE]` (or at the end of a body that at least carried a finish reason)."""
+
+    def __init__(self, on_error: Callable[[dict], ProviderError]):
+        self._decoder = SSEDecoder()
+        self._on_error = on_error
+        self._usage: Usage | None = None
+        self._finish: str | None = None
+        self._done = False
+        self._text: list[str] = []
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        return self._handle(self._decoder.feed(data))
+
+    def close(self) -> list[Chunk]:
+        chunks = self._handle(self._decoder.close())
+        if self._done:
+            return chunks
+        if self._finish is None:
+            raise self._fail(ErrorClass.MALFORMED, "stream ended early (no [DONE] and no finish_reason)")
+        return chunks + self._final()
+
+    def _final(self) -> list[Chunk]:
+        self._done = True
+        return [Chunk(usage=self._usage, finish_reason=self._finish)]
+
+    def _fail(self, error_class: ErrorClass, message: str) -> ProviderError:
+        return ProviderError(error_class, message, partial_text="".join(self._text))
+
+    def _handle(self, events: list) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for event in events:
+            if self._done:
+                break
+            data = event.data.strip()
+            if data == "[DONE]":
+                chunks += self._final()
+                break
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                raise self._fail(ErrorClass.MALFORMED, f"unparseable stream event: {data[:80]!r}") from None
+            if not isinstance(payload, dict):
+                raise self._fail(ErrorClass.MALFORMED, f"unexpected stream event: {data[:80]!r}")
+            chunks += self._payload(payload)
+        return chunks
+
+    def _payload(self, payload: dict) -> list[Chunk]:
+        if payload.get("error"):
+            error = self._on_error(payload)
+            error.partial_text = "".join(self._text)
+            raise error
+        usage = usage_from(payload.get("usage")) or usage_from((payload.get("x_groq") or {}).get("usage"))
+        if usage is not None:
+            self._usage = usage
+        choices = payload.get("choices") or []
+        if not choices or not isinstance(choices[0], dict):
+            return []
+        choice = choices[0]
+        if choice.get("finish_reason") == "error":
+            raise self._fail(ErrorClass.SERVER_ERROR, "provider reported an error mid-stream")
+        if choice.get("finish_reason"):
+            self._finish = choice["finish_reason"]
+        text = (choice.get("delta") or {}).get("content")
+        if isinstance(text, str) and text:
+            self._text.append(text)
+            return [Chunk(text=text)]
+        return []
+
+
+# --- shared translation tables ------------------------------------------------------------
+
+
+def usage_from(usage: Any) -> Usage | None:
+    """`prompt_tokens`/`completion_tokens` as reported by the provider, if present."""
+    if not isinstance(usage, dict) or "prompt_tokens" not in usage:
+        return None
+    return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), "provider")
+
+
+def _cost(usage: Any) -> float | None:
+    """OpenRouter's own `usage.cost` in USD."""
+    if isinstance(usage, dict) and isinstance(usage.get("cost"), (int, float)):
+        return float(usage["cost"])
+    return None
+
+
+def error_fields(payload: Any, body: str) -> tuple[str, Any, str | None]:
+    """(message, code, type) from any of the error shapes: OpenAI/Groq/OpenRouter
+    `{"error":{...}}`, Mistral `{"message":...}` or `{"detail": str | [{"msg":...}]}`."""
+    message: Any = None
+    code: Any = None
+    kind: str | None = None
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict):
+            message, code, kind = error.get("message"), error.get("code"), error.get("type")
+            if message is None and code is not None:
+                message = f"error code {code}"
+        elif isinstance(error, str):
+            message = error
+        if message is None and payload.get("message") is not None:
+            message, code, kind = payload["message"], payload.get("code"), payload.get("type")
+        detail = payload.get("detail")
+        if message is None and isinstance(detail, str):
+            message = detail
+        elif message is None and isinstance(detail, list):
+            message = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
+    if message is None:
+        message = body.strip() or "(empty body)"
+    message = " ".join(str(message).split())
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - 1] + "…"
+    return message, code, kind if isinstance(kind, str) else None
+
+
+def _mentions_context(code: Any, message: str) -> bool:
+    return code == "context_length_exceeded" or "context length" in message.lower()
+
+
+def classify_status(status: int, code: Any, kind: str | None, message: str) -> tuple[ErrorClass, str]:
+    """SPEC §4.1 for an HTTP error status, refined by the body's code/type/message."""
+    if status == 429:
+        if code == "insufficient_quota" or kind == "insufficient_quota":
+            return ErrorClass.RATE_LIMITED, f"quota exhausted: {message}"
+        return ErrorClass.RATE_LIMITED, message
+    if status == 413:
+        if code in _RATE_LIMIT_CODES:
+            return ErrorClass.RATE_LIMITED, message  # Groq: request exceeds the TPM limit
+        return ErrorClass.CONTEXT_LENGTH, message
+    if status in (400, 422):
+        if _mentions_context(code, message):
+            return ErrorClass.CONTEXT_LENGTH, message
+        return ErrorClass.BAD_REQUEST, message
+    simple = {
+        401: ErrorClass.AUTH, 403: ErrorClass.AUTH, 404: ErrorClass.NOT_FOUND,
+        408: ErrorClass.TIMEOUT, 409: ErrorClass.SERVER_ERROR,
+        503: ErrorClass.OVERLOADED, 529: ErrorClass.OVERLOADED,
+    }
+    if status == 402:
+        return ErrorClass.AUTH, f"insufficient credits or billing problem: {message}"
+    if status in simple:
+        return simple[status], message
+    if status >= 500:
+        return ErrorClass.SERVER_ERROR, message
+    return ErrorClass.BAD_REQUEST, message
+
+
+def classify_payload(code: Any, kind: str | None, message: str) -> tuple[ErrorClass, str]:
+    """An error object without an HTTP error status (stream event, 200 body): OpenRouter puts
+    the status in a numeric `code`; OpenAI/Groq give string codes/types."""
+    if isinstance(code, int) and 400 <= code <= 599:
+        return classify_status(code, None, kind, message)
+    if code in _RATE_LIMIT_CODES or kind in _RATE_LIMIT_CODES:
+        return ErrorClass.RATE_LIMITED, message
+    if _mentions_context(code, message):
+        return ErrorClass.CONTEXT_LENGTH, message
+    if code == "invalid_api_key" or kind == "authentication_error":
+        return ErrorClass.AUTH, message
+    if kind in ("overloaded_error", "overloaded"):
+        return ErrorClass.OVERLOADED, message
+    return ErrorClass.SERVER_ERROR, message
+
+
+def openai_rate_limits(headers: Any) -> RateLimitInfo | None:
+    """`x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (Go durations; OpenAI, Groq) or
+    Mistral's `x-ratelimit-{limit,remaining}-{req,tokens}-minute` (no reset given)."""
+    get = lambda name: ratelimits.header(headers, name)  # noqa: E731
+    info = RateLimitInfo(
+        limit_requests=ratelimits.parse_int(get("x-ratelimit-limit-requests") or get("x-ratelimit-limit-req-minute")),
+        remaining_requests=ratelimits.parse_int(
+            get("x-ratelimit-remaining-requests") or get("x-ratelimit-remaining-req-minute")
+        ),
+        reset_requests_s=ratelimits.parse_reset(get("x-ratelimit-reset-requests")),
+        limit_tokens=ratelimits.parse_int(get("x-ratelimit-limit-tokens") or get("x-ratelimit-limit-tokens-minute")),
+        remaining_tokens=ratelimits.parse_int(
+            get("x-ratelimit-remaining-tokens") or get("x-ratelimit-remaining-tokens-minute")
+        ),
+        reset_tokens_s=ratelimits.parse_reset(get("x-ratelimit-reset-tokens")),
+    )
+    return None if info.is_empty else info
+
+
+def parse_transcription(body: str, response_format: str) -> TranscriptionResult:
+    """json/verbose_json bodies carry text and usage; text/srt/vtt come back as raw text."""
+    if response_format not in ("json", "verbose_json", "diarized_json"):
+        text = body.strip() if response_format == "text" else body
+        return TranscriptionResult(text=text, duration_s=None, usage=None, raw=body)
+    payload = json_or_none(body)
+    if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
+        raise ProviderError(ErrorClass.MALFORMED, "unreadable transcription response")
+    usage_raw = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    duration = payload.get("duration")
+    usage = None
+    if usage_raw.get("type") == "duration" and isinstance(usage_raw.get("seconds"), (int, float)):
+        duration = usage_raw["seconds"]
+    elif usage_raw.get("type") == "tokens":
+        usage = Usage(int(usage_raw.get("input_tokens") or 0), int(usage_raw.get("output_tokens") or 0), "provider")
+    duration_s = float(duration) if isinstance(duration, (int, float)) else None
+    return TranscriptionResult(text=payload["text"], duration_s=duration_s, usage=usage, raw=body)
+
+
+PROVIDER = OpenAIProvider
