@@ -1,0 +1,449 @@
+"""YAML config file -> validated, frozen `Config` (SPEC §2, §2.5).
+
+`load_config` reads the whole file, checks every section and cross-reference (routes naming
+providers and models, rules naming routes, budgets naming providers) and raises one
+`ConfigError` holding every problem as `path:line: message`, so a user fixes them all in one go.
+Paid models without a known price are warnings, not errors (SPEC §2.2). The typed reads and
+problem bookkeeping live in `validate`; this module knows the schema.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+from ..types import Target
+from .model import (
+    MODEL_MODES, PROVIDER_TYPES, STRATEGIES, TIERS, WEEKDAYS, ABTestConfig, AlertsConfig,
+    BudgetConfig, CacheConfig, Config, Defaults, LedgerConfig, Limits, ModelConfig,
+    ProviderConfig, Rule, RuleThen, RuleWhen,
+)
+from .validate import BAD, Field, Reader, line_of, show, suggest
+
+TOP_KEYS = ("version", "defaults", "providers", "routes", "rules", "budget", "abtest", "cache",
+            "alerts", "ledger")
+DEFAULTS_FIELDS = {
+    "route": Field("str"), "strategy": Field("str", choices=STRATEGIES),
+    "auto_threshold": Field("num", lo=0, hi=1), "timeout": Field("num", lo=0, lo_open=True),
+    "max_attempts": Field("int", lo=1), "retries": Field("int", lo=0),
+    "max_tokens": Field("int", lo=1), "temperature": Field("num", nullable=True, lo=0, hi=2),
+}
+PROVIDER_FIELDS = {
+    "type": Field("str", choices=PROVIDER_TYPES), "preset": Field("str", nullable=True),
+    "base_url": Field("str", nullable=True), "allow_insecure": Field("bool"),
+    "key_env": Field("str", nullable=True), "key_cmd": Field("str", nullable=True),
+    "priority": Field("int"), "weight": Field("num", lo=0), "free": Field("bool"),
+    "rpm": Field("int", nullable=True, lo=1), "tpm": Field("int", nullable=True, lo=1),
+    "timeout": Field("num", nullable=True, lo=0, lo_open=True), "enabled": Field("bool"),
+}
+OPTION_FIELDS: dict[str, dict[str, Field]] = {
+    "mock": {"latency_ms": Field("num", lo=0), "fail_rate": Field("num", lo=0, hi=1),
+             "reply": Field("str"), "seed": Field("int")},
+    "local": {"model_path": Field("str"), "n_ctx": Field("int", lo=1), "threads": Field("int", lo=1)},
+}
+MODEL_FIELDS = {
+    "input": Field("num", nullable=True, lo=0), "output": Field("num", nullable=True, lo=0),
+    "context": Field("int", nullable=True, lo=1), "max_output": Field("int", nullable=True, lo=1),
+    "tier": Field("str", nullable=True, choices=TIERS), "quality": Field("num", nullable=True, lo=0, hi=10),
+    "mode": Field("str", choices=MODEL_MODES), "per_minute": Field("num", nullable=True, lo=0),
+}
+WHEN_FIELDS = {
+    "min_tokens": Field("int", lo=0), "max_tokens": Field("int", lo=0), "regex": Field("str"),
+    "has_code": Field("bool"), "tag": Field("str"), "hours": Field("str"),
+    "budget_used_over": Field("num", lo=0, hi=1),
+}
+THEN_FIELDS = {"route": Field("str"), "strategy": Field("str", choices=STRATEGIES),
+               "tier": Field("str", choices=TIERS), "model": Field("str")}
+LIMIT_FIELDS = {
+    "daily": Field("num", nullable=True, lo=0), "weekly": Field("num", nullable=True, lo=0),
+    "monthly": Field("num", nullable=True, lo=0), "tokens_daily": Field("int", nullable=True, lo=0),
+    "tokens_weekly": Field("int", nullable=True, lo=0), "tokens_monthly": Field("int", nullable=True, lo=0),
+}
+CACHE_FIELDS = {"enabled": Field("bool"), "ttl": Field("num", lo=0)}
+LEDGER_FIELDS = {"path": Field("str", nullable=True), "log_prompts": Field("bool")}
+ALERTS_FIELDS = {"command": Field("str", nullable=True), "webhook": Field("str", nullable=True)}
+FREE_TYPES = ("ollama", "local", "mock")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HOURS = re.compile(r"^\s*(\d{1,2})\s*-\s*(\d{1,2})\s*$")
+_FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file. Raises `ConfigError` listing every problem."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([f"config file not found: {path}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config file: {exc.strerror or exc}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}:1: config file is not valid UTF-8"]) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, source: Path | None = None) -> Config:
+    """Validate config text; `source` names the file in messages and in `Config.source`."""
+    import yaml
+
+    display = str(source) if source is not None else "<config>"
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise ConfigError([f"{display}:{line}: invalid YAML: {exc.problem or exc.context}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{display}:1: invalid YAML: {exc}"]) from None
+    reader = Reader(display)
+    reader.scan_secrets(root)
+    config = _build(reader, root, source)
+    if reader.problems:
+        raise ConfigError(reader.problems, hint="fix these and run `llmroute config check`")
+    return config
+
+
+def _build(r: Reader, root: Any, source: Path | None) -> Config:
+    top = r.mapping(root, "config", TOP_KEYS)
+    if top is None:
+        return Config(source=source)
+    if "version" in top:
+        version = r.read(top["version"], "version", Field("int"))
+        if version is not BAD and version != 1:
+            r.problem(top["version"], f"version must be 1, got {show(version)}")
+    defaults = _defaults(r, top.get("defaults"))
+    providers = _providers(r, top.get("providers"))
+    routes = _routes(r, top.get("routes"), providers)
+    if "defaults" in top and routes:
+        _check_default_route(r, top["defaults"], defaults, routes)
+    _price_warnings(r, providers)
+    return Config(
+        version=1, defaults=defaults, providers=MappingProxyType(providers),
+        routes=MappingProxyType(routes), rules=_rules(r, top.get("rules"), providers, routes),
+        budget=_budget(r, top.get("budget"), providers), abtest=_abtest(r, top.get("abtest"), providers),
+        cache=CacheConfig(**_section(r, top.get("cache"), "cache", CACHE_FIELDS)),
+        alerts=_alerts(r, top.get("alerts")),
+        ledger=LedgerConfig(**_section(r, top.get("ledger"), "ledger", LEDGER_FIELDS)),
+        source=source, warnings=tuple(r.warnings),
+    )
+
+
+def _section(r: Reader, node: Any, where: str, specs: Mapping[str, Field]) -> dict[str, Any]:
+    """The valid values of a flat section whose keys are exactly `specs`."""
+    return r.fields(r.mapping(node, where, specs) or {}, where, specs)
+
+
+def _defaults(r: Reader, node: Any) -> Defaults:
+    return Defaults(**_section(r, node, "defaults", DEFAULTS_FIELDS))
+
+
+def _check_default_route(r: Reader, node: Any, defaults: Defaults, routes: Mapping[str, Any]) -> None:
+    entries = r.mapping(node, "defaults", None) or {}
+    if "route" in entries and defaults.route not in routes:
+        r.problem(entries["route"], f"defaults.route: unknown route {show(defaults.route)}"
+                                    f"{suggest(defaults.route, routes)}; routes: {', '.join(routes)}")
+
+
+# -- providers and models ------------------------------------------------------------------
+
+def _providers(r: Reader, node: Any) -> dict[str, ProviderConfig]:
+    items = r.mapping_items(node, "providers") or {}
+    out: dict[str, ProviderConfig] = {}
+    for name, (key_node, value_node) in items.items():
+        where = f"providers.{name}"
+        if "/" in name or not name.strip():
+            r.problem(key_node, f"{where}: a provider name must be non-empty and contain no '/'")
+        out[name] = _provider(r, name, key_node, value_node)
+    return out
+
+
+def _provider(r: Reader, name: str, key_node: Any, node: Any) -> ProviderConfig:
+    where = f"providers.{name}"
+    ptype = _provider_type(r, name, key_node, node)
+    options = OPTION_FIELDS.get(ptype, {}) if ptype in PROVIDER_TYPES else _all_options()
+    elsewhere = {k: f"type {t}" for t, fields in OPTION_FIELDS.items() for k in fields if k not in options}
+    allowed = [*PROVIDER_FIELDS, "headers", "models", *options]
+    entries = r.mapping(node, where, allowed, refuse_secret_keys=True, elsewhere=elsewhere)
+    if entries is None:
+        return ProviderConfig(name=name, type=ptype, line=line_of(key_node))
+    values = r.fields(entries, where, {k: f for k, f in PROVIDER_FIELDS.items() if k != "type"})
+    _check_provider_values(r, where, ptype, entries, values)
+    return ProviderConfig(
+        name=name, type=ptype, **values,
+        headers=MappingProxyType(_headers(r, entries.get("headers"), f"{where}.headers")),
+        models=MappingProxyType(_models(r, entries.get("models"), f"{where}.models")),
+        options=MappingProxyType(r.fields(entries, where, options)),
+        line=line_of(key_node),
+    )
+
+
+def _all_options() -> dict[str, Field]:
+    return {k: f for fields in OPTION_FIELDS.values() for k, f in fields.items()}
+
+
+def _provider_type(r: Reader, name: str, key_node: Any, node: Any) -> str:
+    """The `type` key; when absent, a provider named after a type or a preset implies it."""
+    from ..providers.presets import PRESETS
+
+    entries = r.mapping(node, f"providers.{name}", None) if r.is_mapping(node) else {}
+    if entries and "type" in entries:
+        value = r.read(entries["type"], f"providers.{name}.type", PROVIDER_FIELDS["type"])
+        return value if value is not BAD else "invalid"
+    if name in PROVIDER_TYPES:
+        return name
+    if name in PRESETS:
+        return "openai"
+    r.problem(key_node, f"providers.{name}: missing type; valid: {', '.join(PROVIDER_TYPES)}")
+    return "invalid"
+
+
+def _check_provider_values(r: Reader, where: str, ptype: str, entries: Mapping[str, Any],
+                           values: Mapping[str, Any]) -> None:
+    from ..providers.presets import PRESETS
+
+    preset = values.get("preset")
+    if preset is not None:
+        if ptype != "openai":
+            r.problem(entries["preset"], f"{where}.preset only applies to type openai")
+        elif preset not in PRESETS:
+            r.problem(entries["preset"], f"{where}.preset: unknown preset {show(preset)}"
+                                         f"{suggest(preset, PRESETS)}; valid: {', '.join(PRESETS)}")
+    base_url = values.get("base_url")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        r.problem(entries["base_url"], f"{where}.base_url must start with http:// or https://")
+    key_env = values.get("key_env")
+    if key_env is not None and not _ENV_NAME.match(key_env):
+        r.problem(entries["key_env"], f"{where}.key_env must be an environment variable name "
+                                      "(like OPENAI_API_KEY)")
+
+
+def _headers(r: Reader, node: Any, where: str) -> dict[str, str]:
+    entries = r.mapping(node, where) or {}
+    out: dict[str, str] = {}
+    for name, value_node in entries.items():
+        value = r.scalar(value_node) if r.is_scalar(value_node) else BAD
+        if value is BAD or value is None or isinstance(value, bool):
+            r.problem(value_node, f"{where}.{name} must be a string")
+            continue
+        out[name] = str(value)
+    return out
+
+
+def _models(r: Reader, node: Any, where: str) -> dict[str, ModelConfig]:
+    """`models:` as a mapping of name -> fields (`{}` or null allowed), or a list of names."""
+    if r.is_sequence(node):
+        names = r.strings(node, where) or []
+        return {name: ModelConfig(name=name, line=line_of(item)) for name, item in names}
+    items = r.mapping_items(node, where) or {}
+    out: dict[str, ModelConfig] = {}
+    for name, (key_node, value_node) in items.items():
+        entries = r.mapping(value_node, f"{where}.{name}", MODEL_FIELDS, refuse_secret_keys=True) or {}
+        out[name] = ModelConfig(name=name, **r.fields(entries, f"{where}.{name}", MODEL_FIELDS),
+                                line=line_of(key_node))
+    return out
+
+
+def _price_warnings(r: Reader, providers: Mapping[str, ProviderConfig]) -> None:
+    """Warn about paid models whose price is neither in the config nor in the built-in table."""
+    from ..providers.presets import PRESETS
+
+    for provider in providers.values():
+        preset = PRESETS.get(provider.preset or provider.name) if provider.type == "openai" else None
+        base_url = provider.base_url or (preset.base_url if preset else None)
+        if provider.free or provider.type in FREE_TYPES or (preset and preset.key_env is None):
+            continue
+        if base_url and re.match(r"^https?://(localhost|127\.|\[::1\])", base_url):
+            continue
+        for model in provider.models.values():
+            priced = model.per_minute is not None if model.mode == "transcription" else (
+                model.input is not None and model.output is not None)
+            if not priced and _lookup_price(provider.type, model.name, base_url) is None:
+                r.warn(model.line, f"no price known for {provider.name}/{model.name}; set input/output "
+                                   "(USD per 1M tokens) or it is skipped under a dollar budget")
+
+
+def _lookup_price(provider_type: str, model: str, base_url: str | None) -> object | None:
+    try:
+        from ..providers.prices import lookup_price
+    except ImportError:
+        return None
+    return lookup_price(provider_type, model, base_url)
+
+
+# -- routes, rules, budget, abtest, alerts ---------------------------------------------------
+
+def resolve(r: Reader, text: str, node: Any, where: str, providers: Mapping[str, ProviderConfig]) -> Target | None:
+    """A `provider/model` or bare provider target; unknown ones are problems (None)."""
+    name, slash, model = text.partition("/")
+    provider = providers.get(name)
+    if provider is None:
+        known = ", ".join(providers) or "(none defined)"
+        r.problem(node, f"{where}: unknown provider {show(name)}{suggest(name, providers)}; providers: {known}")
+        return None
+    if not slash:
+        if provider.first_model is None:
+            r.problem(node, f"{where}: provider '{name}' has no models; add one under providers.{name}.models")
+            return None
+        return Target(name, provider.first_model)
+    if model not in provider.models:
+        known = ", ".join(provider.models) or "(none)"
+        r.problem(node, f"{where}: unknown model {show(model)} for provider '{name}'"
+                        f"{suggest(model, provider.models)}; models: {known}")
+        return None
+    return Target(name, model)
+
+
+def _routes(r: Reader, node: Any, providers: Mapping[str, ProviderConfig]) -> dict[str, tuple[Target, ...]]:
+    items = r.mapping_items(node, "routes") or {}
+    out: dict[str, tuple[Target, ...]] = {}
+    for name, (key_node, value_node) in items.items():
+        where = f"routes.{name}"
+        entries = r.strings(value_node, where)
+        if entries is None:
+            continue
+        if r.is_null(value_node) or (r.is_sequence(value_node) and not value_node.value):
+            r.problem(key_node, f"{where}: route has no targets")
+        targets = [resolve(r, text, item, where, providers) for text, item in entries]
+        out[name] = tuple(t for t in targets if t is not None)
+    return out
+
+
+def _rules(r: Reader, node: Any, providers: Mapping[str, ProviderConfig],
+           routes: Mapping[str, Any]) -> tuple[Rule, ...]:
+    out: list[Rule] = []
+    for index, item in enumerate(r.sequence(node, "rules") or []):
+        where = f"rules[{index}]"
+        entries = r.mapping(item, where, ("when", "then"))
+        if entries is None:
+            continue
+        when = _when(r, entries.get("when"), f"{where}.when")
+        then = _then(r, entries.get("then"), f"{where}.then", providers, routes)
+        if then == RuleThen():
+            r.problem(entries.get("then", item), f"{where}.then must set at least one of {', '.join(THEN_FIELDS)}")
+        out.append(Rule(when=when, then=then, index=index, line=line_of(item)))
+    return tuple(out)
+
+
+def _when(r: Reader, node: Any, where: str) -> RuleWhen:
+    entries = r.mapping(node, where, [*WHEN_FIELDS, "weekdays"]) or {}
+    values = r.fields(entries, where, WHEN_FIELDS)
+    if "regex" in values:
+        try:
+            re.compile(values["regex"])
+        except re.error as exc:
+            r.problem(entries["regex"], f"{where}.regex is not a valid regular expression: {exc}")
+    if "hours" in values:
+        match = _HOURS.match(values["hours"])
+        if not match or int(match[1]) > 23 or int(match[2]) > 23:
+            r.problem(entries["hours"], f'{where}.hours must look like "9-17" (hours 0-23), got {show(values["hours"])}')
+    if "weekdays" in entries:
+        days = _weekdays(r, entries["weekdays"], f"{where}.weekdays")
+        if days is not None:
+            values["weekdays"] = days
+    return RuleWhen(**values)
+
+
+def _weekdays(r: Reader, node: Any, where: str) -> tuple[str, ...] | None:
+    items = r.strings(node, where)
+    if items is None:
+        return None
+    days = []
+    for text, item in items:
+        day = text.strip().lower()
+        day = WEEKDAYS[_FULL_DAYS.index(day)] if day in _FULL_DAYS else day
+        if day not in WEEKDAYS:
+            r.problem(item, f"{where}: unknown weekday {show(text)}; valid: {', '.join(WEEKDAYS)}")
+        else:
+            days.append(day)
+    return tuple(days)
+
+
+def _then(r: Reader, node: Any, where: str, providers: Mapping[str, ProviderConfig],
+          routes: Mapping[str, Any]) -> RuleThen:
+    entries = r.mapping(node, where, THEN_FIELDS) or {}
+    values = r.fields(entries, where, THEN_FIELDS)
+    route = values.get("route")
+    if route is not None and route not in routes:
+        r.problem(entries["route"], f"{where}.route: unknown route {show(route)}{suggest(route, routes)}; "
+                                    f"routes: {', '.join(routes) or '(none defined)'}")
+    model = values.get("model")
+    if model is not None and model not in routes:
+        resolve(r, model, entries["model"], f"{where}.model", providers)
+    return RuleThen(**values)
+
+
+def _limits(r: Reader, entries: Mapping[str, Any], where: str) -> Limits:
+    return Limits(**r.fields(entries, where, LIMIT_FIELDS))
+
+
+def _budget(r: Reader, node: Any, providers: Mapping[str, ProviderConfig]) -> BudgetConfig:
+    allowed = [*LIMIT_FIELDS, "per_provider", "on_exhaust", "alert_at", "timezone"]
+    entries = r.mapping(node, "budget", allowed) or {}
+    values: dict[str, Any] = r.fields(entries, "budget", {
+        "on_exhaust": Field("str", choices=("free", "block")), "timezone": Field("str")})
+    if "timezone" in values and not _valid_timezone(values["timezone"]):
+        r.problem(entries["timezone"], f"budget.timezone must be 'local' or a time zone name like "
+                                       f"'Europe/Paris', got {show(values['timezone'])}")
+    per_provider: dict[str, Limits] = {}
+    for name, (key_node, value_node) in (r.mapping_items(entries.get("per_provider"), "budget.per_provider") or {}).items():
+        where = f"budget.per_provider.{name}"
+        if name not in providers:
+            r.problem(key_node, f"{where}: unknown provider {show(name)}{suggest(name, providers)}; "
+                                f"providers: {', '.join(providers) or '(none defined)'}")
+        per_provider[name] = _limits(r, r.mapping(value_node, where, LIMIT_FIELDS) or {}, where)
+    if "alert_at" in entries:
+        alert_at = _alert_at(r, entries["alert_at"])
+        if alert_at is not None:
+            values["alert_at"] = alert_at
+    return BudgetConfig(limits=_limits(r, entries, "budget"), per_provider=MappingProxyType(per_provider), **values)
+
+
+def _alert_at(r: Reader, node: Any) -> tuple[float, ...] | None:
+    items = r.sequence(node, "budget.alert_at")
+    if items is None:
+        return None
+    spec = Field("num", lo=0, hi=1, lo_open=True)
+    values = [r.read(item, f"budget.alert_at[{i}]", spec) for i, item in enumerate(items)]
+    return tuple(sorted(v for v in values if v is not BAD))
+
+
+def _valid_timezone(name: str) -> bool:
+    if name == "local":
+        return True
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _abtest(r: Reader, node: Any, providers: Mapping[str, ProviderConfig]) -> ABTestConfig:
+    entries = r.mapping(node, "abtest", ("sample_rate", "min_tokens", "targets", "judge")) or {}
+    values: dict[str, Any] = r.fields(entries, "abtest", {
+        "sample_rate": Field("num", lo=0, hi=1), "min_tokens": Field("int", lo=0),
+        "judge": Field("str", nullable=True)})
+    items = (r.strings(entries["targets"], "abtest.targets") or []) if "targets" in entries else []
+    if len(items) not in (0, 2):
+        r.problem(entries["targets"], f"abtest.targets must name exactly 2 targets (or none), got {len(items)}")
+    resolved = [resolve(r, text, item, "abtest.targets", providers) for text, item in items]
+    targets = tuple(t for t in resolved if t is not None)
+    if values.get("sample_rate", 0.0) > 0 and not items:
+        r.problem(entries["sample_rate"], "abtest.sample_rate is above 0 but abtest.targets names no targets")
+    if values.get("judge") is not None:
+        values["judge"] = resolve(r, values["judge"], entries["judge"], "abtest.judge", providers)
+    return ABTestConfig(targets=targets, **values)
+
+
+def _alerts(r: Reader, node: Any) -> AlertsConfig:
+    entries = r.mapping(node, "alerts", ALERTS_FIELDS) or {}
+    values = r.fields(entries, "alerts", ALERTS_FIELDS)
+    webhook = values.get("webhook")
+    if webhook is not None and not webhook.startswith(("http://", "https://")):
+        r.problem(entries["webhook"], "alerts.webhook must be an http:// or https:// URL")
+    return AlertsConfig(**values)
