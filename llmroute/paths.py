@@ -51,9 +51,13 @@ class Paths:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) with mode 0700 if it does not exist."""
+    """Create `path` (and parents) with mode 0700 if it does not exist.
+
+    Parents are made one by one: `mkdir(parents=True)` would give them the umask's mode."""
     if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.parent != path and not path.parent.is_dir():
+            ensure_private_dir(path.parent)
+        path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 
