@@ -1,0 +1,174 @@
+"""The JSONL ledger: one line per provider call, appended safely by many processes (SPEC §5).
+
+Why it is built this way:
+
+* Many llmroute processes append at once (`xargs -P 8`). Each record is written with one
+  `os.write` of a whole line on an `O_APPEND` descriptor while holding an exclusive `flock` of
+  the ledger file itself, so lines never interleave, even when a record is larger than PIPE_BUF
+  (where O_APPEND alone stops being enough).
+* A `kill -9` in the middle of a write can leave a torn last line with no newline. The next
+  append first adds the missing newline, so the torn fragment stays one bad line on its own and
+  the new record stays readable.
+* Readers never fail on a bad line: a torn or hand-edited line is skipped with one warning.
+  `read_from` resumes from a byte offset and never consumes a trailing line that has no newline
+  yet (it may still be being written), so incremental indexes stay fast and correct as the
+  ledger grows.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .paths import ensure_private_dir
+
+FILE_MODE = 0o600
+SCHEMA_VERSION = 1
+
+Warn = Callable[[str], None]
+
+
+class Ledger:
+    """Appends records to one ledger file. Holds no open descriptor between calls, so it is
+    safe to keep for the whole invocation and to share between threads."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def append(self, record: dict) -> None:
+        """Write one record as one line."""
+        self.append_many([record])
+
+    def append_many(self, records: Iterable[dict]) -> None:
+        """Write several records as consecutive lines in a single write (one lock, one syscall)."""
+        data = b"".join(encode_record(r) for r in records)
+        if data:
+            self._write(data)
+
+    def read(self, *, warn: Warn) -> Iterator[dict]:
+        """Every readable record in file order (see the module-level `read`)."""
+        return read(self.path, warn=warn)
+
+    def _write(self, data: bytes) -> None:
+        ensure_private_dir(self.path.parent)
+        # O_RDWR rather than O_WRONLY: under the lock we peek at the last byte to repair a torn
+        # line. Writes still go to the end because of O_APPEND.
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _needs_newline(fd):
+                data = b"\n" + data
+            _write_all(fd, data)
+        finally:
+            os.close(fd)  # closing releases the flock
+
+
+def encode_record(record: dict) -> bytes:
+    """One record as one UTF-8 line ending in `\\n`, with `"v": 1` added when missing.
+
+    Text that cannot be UTF-8 encoded (lone surrogates from odd input) is written with ASCII
+    escapes instead, which is still valid JSON, rather than failing the call being recorded."""
+    if not isinstance(record, dict):
+        raise TypeError(f"a ledger record must be a dict, not {type(record).__name__}")
+    full = record if "v" in record else {"v": SCHEMA_VERSION, **record}
+    text = json.dumps(full, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(full, separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n"
+
+
+def _needs_newline(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Loop on short writes; we hold the lock, so the pieces stay contiguous."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def read(path: Path, *, warn: Warn) -> Iterator[dict]:
+    """Stream the records of a ledger file line by line, in file order.
+
+    A missing file has no records. A line that is not valid UTF-8 JSON, or not a JSON object,
+    is skipped with one warning: `ledger.jsonl:LINE: skipped an unreadable record`. A last line
+    without a newline is still read (a hand-edited file may lack one)."""
+    path = Path(path)
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            record = _decode(raw)
+            if record is None:
+                if raw.strip():
+                    warn(f"{path.name}:{number}: skipped an unreadable record")
+                continue
+            yield record
+
+
+def read_from(path: Path, offset: int = 0, *, warn: Warn | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield `(end_offset, record)` for each complete line starting at byte `offset`.
+
+    `end_offset` is where the next line starts, so an index can store it and resume later
+    with `read_from(path, end_offset)`. A trailing line without a newline is not consumed: it
+    may be a write in progress, and it will be read on a later call once complete. Unreadable
+    lines are skipped (with a warning naming their byte offset when `warn` is given)."""
+    path = Path(path)
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        handle.seek(offset)
+        position = offset
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                return
+            start, position = position, position + len(raw)
+            record = _decode(raw)
+            if record is None:
+                if warn is not None and raw.strip():
+                    warn(f"{path.name}: skipped an unreadable record at byte {start}")
+                continue
+            yield position, record
+
+
+def _decode(raw: bytes) -> dict | None:
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def make_ts(epoch: float) -> str:
+    """`2025-01-31T12:00:00.123Z`: UTC, millisecond precision, as the ledger stores it."""
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_ts(text: str) -> float:
+    """Epoch seconds from an ISO-8601 timestamp; `Z` or an offset, naive means UTC.
+
+    Raises ValueError for anything else, so a caller can treat the record as unreadable."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def prompt_sha256(text: str) -> str:
+    """Hex SHA-256 of the prompt's UTF-8 bytes: lets reports group identical prompts without
+    storing them. Lone surrogates are hashed as-is rather than failing."""
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()

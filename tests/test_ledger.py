@@ -1,0 +1,181 @@
+"""Ledger: one line per record, safe under concurrent appends, tolerant reading (SPEC §5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from llmroute.ledger import (
+    Ledger,
+    encode_record,
+    make_ts,
+    parse_ts,
+    prompt_sha256,
+    read,
+    read_from,
+)
+
+
+def collect(path: Path) -> tuple[list[dict], list[str]]:
+    warnings: list[str] = []
+    return list(read(path, warn=warnings.append)), warnings
+
+
+def test_append_then_read_round_trips_and_adds_version(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    ledger.append({"kind": "ask", "text": "héllo ☃"})
+    ledger.append({"v": 2, "kind": "health"})
+    records, warnings = collect(ledger.path)
+    assert records == [{"v": 1, "kind": "ask", "text": "héllo ☃"}, {"v": 2, "kind": "health"}]
+    assert warnings == []
+    raw = ledger.path.read_bytes()
+    assert raw.count(b"\n") == 2 and raw.endswith(b"\n")
+    assert "☃".encode() in raw  # ensure_ascii=False keeps text readable
+
+
+def test_record_is_one_compact_line_even_with_newlines_in_text():
+    line = encode_record({"text": "a\nb\r\nc\u2028d"})
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert b", " not in line and b": " not in line
+    assert json.loads(line)["text"] == "a\nb\r\nc\u2028d"
+
+
+def test_lone_surrogates_are_escaped_not_fatal():
+    line = encode_record({"text": "bad \udc80 byte"})
+    assert json.loads(line)["text"] == "bad \udc80 byte"
+
+
+def test_non_dict_record_is_refused():
+    with pytest.raises(TypeError):
+        encode_record(["not", "a", "dict"])  # type: ignore[arg-type]
+
+
+def test_append_many_writes_all_lines_in_order(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    ledger.append_many([{"n": i} for i in range(5)])
+    ledger.append_many([])
+    records, _ = collect(ledger.path)
+    assert [r["n"] for r in records] == list(range(5))
+
+
+def test_file_is_0600_and_new_dirs_0700(tmp_path):
+    path = tmp_path / "deep" / "data" / "ledger.jsonl"
+    Ledger(path).append({"kind": "ask"})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
+
+
+def test_torn_last_line_is_isolated_and_skipped_with_warning(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path)
+    ledger.append({"n": 1})
+    with open(path, "ab") as handle:  # what kill -9 mid-write leaves behind
+        handle.write(b'{"n": 2, "kind": "as')
+    ledger.append({"n": 3})
+    records, warnings = collect(path)
+    assert [r["n"] for r in records] == [1, 3]
+    assert warnings == ["ledger.jsonl:2: skipped an unreadable record"]
+
+
+def test_invalid_and_non_object_lines_are_skipped_one_warning_each(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    path.write_bytes(b'{"n":1}\nnot json\n[1,2]\n\n"text"\n\xff\xfe\n{"n":2}')
+    records, warnings = collect(path)
+    assert [r["n"] for r in records] == [1, 2]  # last line without newline still read
+    assert warnings == [
+        "ledger.jsonl:2: skipped an unreadable record",
+        "ledger.jsonl:3: skipped an unreadable record",
+        "ledger.jsonl:5: skipped an unreadable record",
+        "ledger.jsonl:6: skipped an unreadable record",
+    ]
+
+
+def test_missing_file_reads_as_empty(tmp_path):
+    assert collect(tmp_path / "nope.jsonl") == ([], [])
+    assert list(read_from(tmp_path / "nope.jsonl", 0)) == []
+
+
+def test_read_from_resumes_at_offsets(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    ledger.append_many([{"n": 1}, {"n": 2}])
+    first = list(read_from(ledger.path, 0))
+    assert [r["n"] for _, r in first] == [1, 2]
+    assert first[-1][0] == ledger.path.stat().st_size
+    ledger.append({"n": 3})
+    resumed = list(read_from(ledger.path, first[-1][0]))
+    assert [r["n"] for _, r in resumed] == [3]
+    assert list(read_from(ledger.path, first[0][0]))[0][1]["n"] == 2
+
+
+def test_read_from_leaves_an_unfinished_last_line_for_later(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    path.write_bytes(b'{"n":1}\n{"n":2')
+    items = list(read_from(path, 0))
+    assert [r["n"] for _, r in items] == [1]
+    with open(path, "ab") as handle:
+        handle.write(b"}\n")
+    assert [r["n"] for _, r in read_from(path, items[-1][0])] == [2]
+
+
+def test_read_from_skips_bad_lines_and_reports_offset(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    path.write_bytes(b'{"n":1}\ngarbage\n{"n":2}\n')
+    warnings: list[str] = []
+    items = list(read_from(path, 0, warn=warnings.append))
+    assert [r["n"] for _, r in items] == [1, 2]
+    assert items[-1][0] == path.stat().st_size
+    assert warnings == ["ledger.jsonl: skipped an unreadable record at byte 8"]
+
+
+def test_timestamps_are_utc_millis_with_z_and_round_trip():
+    assert make_ts(0) == "1970-01-01T00:00:00.000Z"
+    assert make_ts(1700000000.1234) == "2023-11-14T22:13:20.123Z"
+    assert parse_ts("2023-11-14T22:13:20.123Z") == pytest.approx(1700000000.123)
+    assert parse_ts("2023-11-14T23:13:20.123+01:00") == pytest.approx(1700000000.123)
+    assert parse_ts("2023-11-14T22:13:20") == 1700000000
+    with pytest.raises(ValueError):
+        parse_ts("yesterday")
+
+
+def test_prompt_sha256():
+    assert prompt_sha256("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert prompt_sha256("odd \udc80") != prompt_sha256("odd ")
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from llmroute.ledger import Ledger
+
+    ledger = Ledger(Path(sys.argv[1]))
+    worker = int(sys.argv[2])
+    for i in range(10):
+        ledger.append({"worker": worker, "i": i, "pad": str(worker % 10) * 5000})
+    """
+)
+
+
+def test_concurrent_processes_never_interleave_or_lose_lines(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(w)], env=env)
+        for w in range(20)
+    ]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    records, warnings = collect(path)
+    assert warnings == []
+    assert len(records) == 200
+    assert len(path.read_bytes().splitlines()) == 200
+    for record in records:
+        assert record["pad"] == str(record["worker"] % 10) * 5000
+    assert sorted((r["worker"], r["i"]) for r in records) == [(w, i) for w in range(20) for i in range(10)]
