@@ -1,0 +1,311 @@
+"""Google Gemini Developer API (v1beta `generateContent` / `streamGenerateContent?alt=sse`).
+
+What makes Gemini its own format: camelCase bodies with `user`/`model` roles and a separate
+`systemInstruction`; errors are google.rpc.Status objects whose *details* carry the meaning (a
+bad key is a 400 with ErrorInfo `API_KEY_INVALID`, a 429 says how long to wait in
+`RetryInfo.retryDelay`); and the stream has no terminator — each SSE event is a complete
+response, and the body simply ends after the chunk carrying `finishReason`. The stream parser
+therefore treats "ended without any finishReason" as a broken stream, and also recognises a
+bare JSON error object written into the body instead of an SSE event (the SDK brace-balances
+such lines too).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+import time
+from typing import Any, Callable, ClassVar, NoReturn
+
+import httpx
+
+from ..errors import ErrorClass, ProviderError
+from ..types import Chunk, Request, Result, Usage
+from .base import HttpCall, HttpProvider, StreamParser, json_or_none
+from .ratelimits import retry_after
+
+_RPC_TYPE = "type.googleapis.com/google.rpc."
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)s\s*$")
+_CONTEXT_MARKERS = (
+    "exceeds the maximum number of tokens",
+    "input token count",
+    "too many tokens",
+    "context length",
+    "context window",
+    "prompt is too long",
+)
+_STATUS_CLASSES: dict[int, ErrorClass] = {
+    401: ErrorClass.AUTH,
+    403: ErrorClass.AUTH,
+    404: ErrorClass.NOT_FOUND,
+    429: ErrorClass.RATE_LIMITED,
+    500: ErrorClass.SERVER_ERROR,
+    503: ErrorClass.OVERLOADED,
+    504: ErrorClass.TIMEOUT,
+}
+_RPC_STATUS_CLASSES: dict[str, ErrorClass] = {
+    "UNAUTHENTICATED": ErrorClass.AUTH,
+    "PERMISSION_DENIED": ErrorClass.AUTH,
+    "NOT_FOUND": ErrorClass.NOT_FOUND,
+    "RESOURCE_EXHAUSTED": ErrorClass.RATE_LIMITED,
+    "INTERNAL": ErrorClass.SERVER_ERROR,
+    "UNAVAILABLE": ErrorClass.OVERLOADED,
+    "DEADLINE_EXCEEDED": ErrorClass.TIMEOUT,
+}
+
+
+def parse_duration(text: Any) -> float | None:
+    """Seconds in a protobuf Duration string (`"36s"`, `"0.5s"`); None if it is not one."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    return float(match.group(1)) if match else None
+
+
+def _details(error: dict, kind: str) -> list[dict]:
+    return [
+        d for d in error.get("details") or []
+        if isinstance(d, dict) and d.get("@type") == _RPC_TYPE + kind
+    ]
+
+
+def classify_status(error: dict, http_status: int | None) -> tuple[ErrorClass, float | None]:
+    """SPEC §4.1 class and server wait hint for one google.rpc.Status error object."""
+    message = str(error.get("message") or "")
+    rpc_status = str(error.get("status") or "")
+    code = http_status if http_status is not None else _int_or_none(error.get("code"))
+    delay = next((parse_duration(d.get("retryDelay")) for d in _details(error, "RetryInfo")), None)
+    reasons = {str(d.get("reason")) for d in _details(error, "ErrorInfo")}
+    if "API_KEY_INVALID" in reasons or "api key not valid" in message.lower():
+        return ErrorClass.AUTH, None
+    if rpc_status == "FAILED_PRECONDITION":
+        # Location not supported / billing not enabled: the account cannot use this
+        # provider, so another target may still answer — treat like an auth failure.
+        return ErrorClass.AUTH, None
+    error_class = _RPC_STATUS_CLASSES.get(rpc_status) if code in (None, 200) else None
+    if error_class is None and code is not None:
+        error_class = _STATUS_CLASSES.get(code)
+        if error_class is None:
+            error_class = ErrorClass.SERVER_ERROR if code >= 500 else ErrorClass.BAD_REQUEST
+    if error_class is None:
+        error_class = _RPC_STATUS_CLASSES.get(rpc_status, ErrorClass.SERVER_ERROR)
+    if error_class is ErrorClass.BAD_REQUEST and any(m in message.lower() for m in _CONTEXT_MARKERS):
+        error_class = ErrorClass.CONTEXT_LENGTH
+    return error_class, delay
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_object(body: Any) -> dict | None:
+    """The `error` object of a Status body; streaming endpoints may wrap it in a list."""
+    if isinstance(body, list) and body:
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else None
+
+
+def _candidate_text(candidate: dict) -> str:
+    parts = (candidate.get("content") or {}).get("parts") or []
+    # `thought: true` parts are thinking summaries, not the answer.
+    return "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+
+
+def _usage(metadata: dict | None) -> Usage | None:
+    """Thinking tokens are billed as output but reported apart from candidatesTokenCount."""
+    if not metadata:
+        return None
+    output = int(metadata.get("candidatesTokenCount") or 0) + int(metadata.get("thoughtsTokenCount") or 0)
+    return Usage(int(metadata.get("promptTokenCount") or 0), output)
+
+
+def _blocked(body: dict) -> ProviderError | None:
+    """A prompt refused before generation: no candidates, `promptFeedback.blockReason`."""
+    if body.get("candidates"):
+        return None
+    reason = (body.get("promptFeedback") or {}).get("blockReason")
+    if reason:
+        return ProviderError(ErrorClass.BAD_REQUEST, f"gemini blocked the prompt: {reason}")
+    return None
+
+
+class GeminiStreamParser:
+    """`streamGenerateContent?alt=sse` -> chunks.
+
+    Own line handling rather than `SSEDecoder`: besides `data:` events (separated by `\\n\\n`
+    or `\\r\\n\\r\\n`) the body may hold a bare, possibly multi-line JSON error object, which a
+    plain SSE decoder would silently drop."""
+
+    def __init__(self, redact: Callable[[str], str]):
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._redact = redact
+        self._buffer = ""
+        self._data: list[str] = []
+        self._bare: list[str] = []
+        self._text: list[str] = []
+        self._usage: Usage | None = None
+        self._finish: str | None = None
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        self._buffer += self._decoder.decode(data)
+        self._buffer = self._buffer.replace("\r\n", "\n")
+        if self._buffer.endswith("\r"):  # a CR whose LF may come in the next read
+            complete, self._buffer = self._buffer[:-1], "\r"
+        else:
+            complete, self._buffer = self._buffer, ""
+        *lines, tail = complete.replace("\r", "\n").split("\n")
+        self._buffer = tail + self._buffer
+        return [c for line in lines for c in self._line(line)]
+
+    def close(self) -> list[Chunk]:
+        rest = self._buffer + self._decoder.decode(b"", final=True)
+        self._buffer = ""
+        chunks = [c for line in rest.replace("\r", "\n").split("\n") for c in self._line(line)]
+        chunks += self._flush()
+        if self._bare:
+            self._fail(ErrorClass.MALFORMED, "gemini stream ended inside an unparseable JSON object")
+        if self._finish is None:
+            self._fail(ErrorClass.MALFORMED, "gemini stream ended without a finishReason")
+        return chunks + [Chunk(usage=self._usage, finish_reason=self._finish)]
+
+    def _line(self, line: str) -> list[Chunk]:
+        if self._bare or (not self._data and line.lstrip().startswith(("{", "["))):
+            self._bare.append(line)
+            parsed = json_or_none("\n".join(self._bare))
+            if parsed is None:
+                return []  # not complete yet: keep collecting lines
+            error = _error_object(parsed)
+            if error is not None:
+                self._raise_status(error)
+            self._fail(ErrorClass.MALFORMED, "gemini stream held JSON outside an SSE event")
+        if line == "":
+            return self._flush()
+        if line.startswith("data:"):
+            value = line[5:]
+            self._data.append(value[1:] if value.startswith(" ") else value)
+        return []  # `event:`, `id:` and `:` comments carry nothing for us
+
+    def _flush(self) -> list[Chunk]:
+        if not self._data:
+            return []
+        payload = json_or_none("\n".join(self._data))
+        self._data = []
+        if not isinstance(payload, dict):
+            self._fail(ErrorClass.MALFORMED, "unparseable gemini stream event")
+        error = _error_object(payload)
+        if error is not None:
+            self._raise_status(error)
+        blocked = _blocked(payload)
+        if blocked is not None:
+            blocked.partial_text = "".join(self._text)
+            raise blocked
+        if payload.get("usageMetadata"):
+            self._usage = _usage(payload["usageMetadata"])
+        candidates = payload.get("candidates") or []
+        if not candidates:
+            return []
+        if candidates[0].get("finishReason"):
+            self._finish = candidates[0]["finishReason"]
+        text = _candidate_text(candidates[0])
+        if not text:
+            return []
+        self._text.append(text)
+        return [Chunk(text=text)]
+
+    def _raise_status(self, error: dict) -> NoReturn:
+        error_class, delay = classify_status(error, None)
+        message = self._redact(f"gemini stream error {error.get('status') or ''}: {error.get('message') or ''}")
+        raise ProviderError(
+            error_class, message, http_status=_int_or_none(error.get("code")),
+            retry_after_s=delay, partial_text="".join(self._text),
+        )
+
+    def _fail(self, error_class: ErrorClass, message: str) -> NoReturn:
+        raise ProviderError(error_class, message, partial_text="".join(self._text))
+
+
+class GeminiProvider(HttpProvider):
+    """The Gemini Developer API format. `now` resolves HTTP-date Retry-After headers."""
+
+    default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com/v1beta"
+
+    def __init__(self, config, *, now: Callable[[], float] = time.time, **kwargs):
+        super().__init__(config, **kwargs)
+        self.now = now
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if self._key:
+            headers["x-goog-api-key"] = self._key
+        headers.update(self.config.headers)
+        return headers
+
+    def build_call(self, request: Request, model: str, *, stream: bool) -> HttpCall:
+        model_id = model.removeprefix("models/")
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        generation: dict[str, Any] = {"maxOutputTokens": request.max_tokens}
+        if request.temperature is not None:
+            generation["temperature"] = request.temperature
+        body: dict[str, Any] = {
+            "contents": [
+                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+                for m in request.messages
+            ],
+        }
+        if request.system:
+            body["systemInstruction"] = {"parts": [{"text": request.system}]}
+        body["generationConfig"] = generation
+        return HttpCall("POST", f"{self.base_url}/models/{model_id}:{method}", self._headers(), body)
+
+    def parse_result(self, body: Any, headers: httpx.Headers) -> Result:
+        error = _error_object(body)
+        if error is not None:
+            raise self._status_error(error, _int_or_none(error.get("code")), headers)
+        blocked = _blocked(body)
+        if blocked is not None:
+            raise blocked
+        candidate = body["candidates"][0]
+        return Result(
+            text=_candidate_text(candidate),
+            usage=_usage(body.get("usageMetadata")),
+            finish_reason=candidate.get("finishReason"),
+        )
+
+    def stream_parser(self) -> StreamParser:
+        return GeminiStreamParser(self.redact)
+
+    def classify_error(self, status: int, headers: httpx.Headers, body: str) -> ProviderError:
+        error = _error_object(json_or_none(body))
+        if error is None:
+            error = {"message": body.strip()[:200] or httpx.codes.get_reason_phrase(status)}
+        return self._status_error(error, status, headers)
+
+    def _status_error(self, error: dict, status: int | None, headers: httpx.Headers) -> ProviderError:
+        error_class, delay = classify_status(error, status)
+        if delay is None:
+            delay = retry_after(headers, self.now())
+        label = " ".join(str(x) for x in (status, error.get("status")) if x)
+        return ProviderError(
+            error_class, self.redact(f"gemini {label}: {error.get('message') or ''}".strip()),
+            http_status=status, retry_after_s=delay,
+        )
+
+    def probe_call(self) -> HttpCall:
+        headers = {k: v for k, v in self._headers().items() if k != "content-type"}
+        return HttpCall("GET", f"{self.base_url}/models", headers)
+
+    def parse_probe(self, body: Any) -> list[str]:
+        """Model ids without `models/`; models that cannot `generateContent` (embeddings,
+        imagen) are left out when the listing says what each supports."""
+        ids = []
+        for item in body.get("models") or []:
+            methods = item.get("supportedGenerationMethods") if isinstance(item, dict) else None
+            if isinstance(item, dict) and item.get("name") and (methods is None or "generateContent" in methods):
+                ids.append(str(item["name"]).removeprefix("models/"))
+        return ids
+
+
+PROVIDER = GeminiProvider
