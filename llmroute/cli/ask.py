@@ -1,0 +1,182 @@
+"""`llmroute [OPTIONS] [PROMPT]` / `llmroute ask` and `llmroute route` (the plan only).
+
+Parse, build a `Request`, hand it to the engine, render. stdout carries only the answer (or
+JSON); everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from .context import AppContext
+
+
+def prompt_options(command):
+    """Options shared by `ask` and `route`: what to ask and how to route it."""
+    decorators = [
+        click.argument("prompt", nargs=-1),
+        click.option("-m", "--model", metavar="TARGET|ROUTE", help="Pin a target (its route's fallbacks still apply) or name a route."),
+        click.option("-r", "--route", metavar="NAME", help="Use a route."),
+        click.option("-s", "--system", metavar="TEXT", help="System prompt."),
+        click.option("--context", "context_files", multiple=True, metavar="FILE", help="Extra context file placed before the prompt (repeatable)."),
+        click.option("--strategy", metavar="NAME", help="Override the strategy (priority, cost, latency, round-robin, weighted, quality, auto)."),
+        click.option("--max-tokens", type=click.IntRange(min=1), help="Max output tokens for this call."),
+        click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature."),
+        click.option("--timeout", type=click.FloatRange(min=0.1), metavar="S", help="Seconds per attempt."),
+        click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Refuse targets whose worst-case cost exceeds this."),
+        click.option("--no-fallback", is_flag=True, help="One target only."),
+        click.option("--tag", "tags", multiple=True, help="Label for the ledger and rules (repeatable)."),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the text."),
+        click.option("--config", "config_path", metavar="PATH", help="Config file."),
+        click.option("--each-line", is_flag=True, hidden=True),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+@click.command("ask")
+@prompt_options
+@click.option("--stream/--no-stream", default=None, help="Stream the answer (default: on a terminal only).")
+@click.option("--explain", "--dry-run", "explain", is_flag=True, help="Print the plan and spend nothing.")
+@click.option("-v", "--verbose", is_flag=True, help="Attempts, fallbacks, retries and cost on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.")
+@click.pass_context
+def ask_command(ctx: click.Context, stream: bool | None, explain: bool, verbose: bool, quiet: bool, **options) -> None:
+    """Ask a prompt. PROMPT and piped stdin are joined (PROMPT, blank line, STDIN)."""
+    if explain:
+        return _explain(ctx.obj, options)
+    _ask(ctx.obj, options, stream=stream, verbose=verbose and not quiet, quiet=quiet)
+
+
+@click.command("route")
+@prompt_options
+@click.pass_context
+def route_command(ctx: click.Context, **options) -> None:
+    """Show the routing plan for a prompt: difficulty, rule, strategy, candidates with their
+    worst-case cost, and every excluded target with its reason. No network call, no spend.
+    With --each-line, plans every line of stdin and prints one JSON line per prompt."""
+    _explain(ctx.obj, options)
+
+
+def _build(app: AppContext, options: dict, prompt_text: str):
+    from ..engine import AskOptions
+    from ..types import Message, Request
+
+    config = app.load_config()
+    request = Request(
+        messages=(Message("user", prompt_text),),
+        system=options["system"],
+        max_tokens=options["max_tokens"] or config.defaults.max_tokens,
+        temperature=options["temperature"] if options["temperature"] is not None else config.defaults.temperature,
+    )
+    ask_options = AskOptions(
+        model=options["model"], route=options["route"], strategy=options["strategy"],
+        no_fallback=options["no_fallback"], tags=tuple(options["tags"]), timeout=options["timeout"],
+        max_cost_usd=options["max_cost"],
+    )
+    return config, request, ask_options
+
+
+def _prompt_from(options: dict) -> str:
+    from ..prompt_input import assemble_prompt, read_stdin
+
+    stdin = click.get_binary_stream("stdin")
+    is_tty = stdin.isatty()
+    argument = " ".join(options["prompt"]) if options["prompt"] else None
+    return assemble_prompt(argument, read_stdin(stdin, is_tty), is_tty, options["context_files"])
+
+
+def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, quiet: bool) -> None:
+    if options["config_path"]:
+        app.config_path_option = options["config_path"]
+    prompt_text = _prompt_from(options)
+    config, request, ask_options = _build(app, options, prompt_text)
+    if verbose:
+        _warn_config(config)
+    as_json = options["as_json"]
+    stdout = sys.stdout
+    ask_options.stream = (stdout.isatty() if stream is None else stream) and not as_json
+    err = functools.partial(click.echo, err=True)
+    engine = app.engine(config)
+    written: list[str] = []
+
+    def on_text(text: str) -> None:
+        written.append(text)
+        stdout.write(text)
+        stdout.flush()
+
+    try:
+        answer = engine.ask(
+            request, ask_options, on_text=on_text,
+            on_event=(lambda m: err(click.style(m, dim=True) if app.color(sys.stderr) else m)) if verbose else (lambda m: None),
+            on_notice=(lambda m: None) if quiet else err,
+        )
+    finally:
+        engine.close()
+    if as_json:
+        import json
+
+        stdout.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
+    elif written:
+        if not "".join(written).endswith("\n"):
+            stdout.write("\n")
+    else:
+        stdout.write(answer.text if answer.text.endswith("\n") else answer.text + "\n")
+    stdout.flush()
+    if verbose:
+        usage = answer.usage
+        cost = f"${answer.cost_usd:.6f}" if answer.cost_usd is not None else "cost unknown"
+        tokens = f"{usage.input_tokens}+{usage.output_tokens} tokens" if usage else "tokens unknown"
+        err(f"answered by {answer.target} in {answer.latency_ms} ms, {tokens}, {cost} "
+            f"({len(answer.attempts)} attempt{'s' if len(answer.attempts) != 1 else ''})")
+
+
+def _explain(app: AppContext, options: dict) -> None:
+    import json
+
+    from ..render import render_plan
+
+    if options["config_path"]:
+        app.config_path_option = options["config_path"]
+    if options["each_line"]:
+        return _explain_each_line(app, options)
+    prompt_text = _prompt_from(options)
+    config, request, ask_options = _build(app, options, prompt_text)
+    plan = app.engine(config).plan(request, ask_options)
+    if options["as_json"]:
+        click.echo(json.dumps(plan.to_json(), ensure_ascii=False))
+    else:
+        click.echo(render_plan(plan))
+
+
+def _explain_each_line(app: AppContext, options: dict) -> None:
+    """Plan every line of stdin: one JSON line out per prompt line, for studying routing."""
+    import json
+
+    from ..prompt_input import read_stdin
+
+    stdin = click.get_binary_stream("stdin")
+    text = read_stdin(stdin, stdin.isatty())
+    if text is None:
+        from ..errors import UsageError
+
+        raise UsageError("--each-line reads prompts from stdin, one per line", "e.g. llmroute route --each-line < prompts.txt")
+    engine = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        config, request, ask_options = _build(app, options, line)
+        engine = engine or app.engine(config)
+        plan = engine.plan(request, ask_options)
+        click.echo(json.dumps({"prompt": line, **plan.to_json()}, ensure_ascii=False))
+
+
+def _warn_config(config) -> None:
+    """Config warnings (e.g. a paid model with no known price) are for `-v` and `config check`,
+    not for every answer."""
+    for warning in config.warnings:
+        click.echo(f"llmroute: warning: {warning}", err=True)

@@ -1,0 +1,80 @@
+"""The one object every command receives in `ctx.obj` (the httpie `Environment` idea).
+
+It carries the environment variables, working directory and paths, and builds the expensive
+things (config, key store, engine) only when a command asks for them, so `--help` and
+`--version` never load YAML, httpx or keyring.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+from ..paths import Paths
+
+if TYPE_CHECKING:
+    from ..config.model import Config
+    from ..engine import Engine
+    from ..keys import KeyStore
+
+
+@dataclass
+class AppContext:
+    env: Mapping[str, str]
+    cwd: Path
+    paths: Paths
+    config_path_option: str | None = None
+    no_color: bool = False
+    _config: "Config | None" = field(default=None, repr=False)
+    _keys: "KeyStore | None" = field(default=None, repr=False)
+
+    @classmethod
+    def from_process(cls, config_path: str | None = None, no_color: bool = False) -> "AppContext":
+        env = dict(os.environ)
+        return cls(env=env, cwd=Path.cwd(), paths=Paths.from_env(env),
+                   config_path_option=config_path, no_color=no_color)
+
+    def load_config(self) -> "Config":
+        if self._config is None:
+            from ..config.defaults import discover_and_load
+
+            self._config = discover_and_load(self.config_path_option, self.env, self.cwd, self.paths,
+                                             keyring_has=self._keyring_has)
+        return self._config
+
+    def keystore(self) -> "KeyStore":
+        if self._keys is None:
+            from ..keys import KeyStore
+
+            self._keys = KeyStore(self.env)
+        return self._keys
+
+    def _keyring_has(self, name: str) -> bool:
+        try:
+            import keyring
+
+            return keyring.get_password("llmroute", name) is not None
+        except Exception:  # no backend, a locked keyring: the default config goes on without it
+            return False
+
+    def engine(self, config: "Config | None" = None) -> "Engine":
+        from ..engine import Engine
+
+        config = config or self.load_config()
+        return Engine(config, paths=self.paths, keys=self.keystore(), budget=self.budget_guard(config))
+
+    def budget_guard(self, config: "Config"):
+        """The budget guard when the config sets limits (module lands with the budget issue)."""
+        try:
+            from ..budget.guard import guard_for
+        except ImportError:
+            return None
+        return guard_for(config, self.paths, env=self.env)
+
+    def color(self, stream=None) -> bool:
+        """Colour only on a terminal, and never with NO_COLOR or --no-color (SPEC §4)."""
+        stream = stream or sys.stdout
+        return not self.no_color and "NO_COLOR" not in self.env and stream.isatty()

@@ -1,0 +1,383 @@
+"""One prompt end to end: plan -> reserve -> attempt loop -> record -> settle.
+
+The engine is the only place that knows the whole flow, and it knows it as function calls on
+typed values: the planner decides the order, `resilience.run_with_fallback` decides retries and
+fallbacks, providers translate, the ledger records, the routing memory learns, the budget guard
+reserves and settles. It never touches a terminal: text and events go to callbacks the CLI
+supplies, so the same engine serves `ask`, `batch`, `compare` and the tests.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Protocol
+
+import httpx
+
+from . import __version__
+from .config.model import Config, ProviderConfig
+from .errors import AllAttemptsFailed, BudgetError, NoProviderError, ProviderError
+from .keys import KeyStore
+from .ledger import Ledger, make_ts, prompt_sha256
+from .paths import Paths
+from .pricing import cost_usd, price_for
+from .providers import create_provider, needs_key
+from .providers.base import Provider
+from .resilience import Failure, RetryPolicy, run_with_fallback
+from .routing.memory import RoutingMemory
+from .routing.plan import BudgetFilter, Candidate, Plan, PlanInputs
+from .routing.planner import make_plan
+from .tokens import estimate_tokens
+from .types import Answer, Attempt, Request, Result, Target, Usage
+
+
+@dataclass
+class AskOptions:
+    """Per-invocation choices from the command line."""
+
+    model: str | None = None
+    route: str | None = None
+    strategy: str | None = None
+    no_fallback: bool = False
+    tags: tuple[str, ...] = ()
+    timeout: float | None = None
+    max_cost_usd: float | None = None
+    stream: bool = False
+    kind: str = "ask"
+    extra_record: dict = field(default_factory=dict)  # e.g. compare_id, ab_id
+
+
+class BudgetGuard(Protocol):
+    """The budget's side of a call (issue: budget). `reserve` returns a handle, or None when
+    the reservation would cross a limit; `settle` replaces it with the real spend."""
+
+    def plan_filter(self) -> BudgetFilter | None: ...
+
+    def used_fraction(self) -> float | None: ...
+
+    def reserve(self, target: Target, provider: ProviderConfig, worst_case_usd: float,
+                worst_case_tokens: int) -> object | None: ...
+
+    def settle(self, handle: object, cost_usd: float, tokens: int) -> None: ...
+
+    def release(self, handle: object) -> None: ...
+
+    def exhausted_error(self, plan: Plan) -> BudgetError | None: ...
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        paths: Paths,
+        keys: KeyStore,
+        client: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        budget: BudgetGuard | None = None,
+        memory: RoutingMemory | None = None,
+    ):
+        self.config = config
+        self.paths = paths
+        self.keys = keys
+        self._client = client
+        self.clock = clock
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.budget = budget
+        self.memory = memory if memory is not None else RoutingMemory(paths.state_dir, clock=clock)
+        ledger_path = config.ledger.path
+        self.ledger = Ledger(paths.data_dir / "ledger.jsonl" if not ledger_path else _expand(ledger_path))
+        self._providers: dict[str, Provider] = {}
+
+    # --- planning -------------------------------------------------------------------------
+
+    def has_key(self, provider: ProviderConfig) -> bool:
+        return not needs_key(provider) or self.keys.resolve(provider).value is not None
+
+    def plan(self, request: Request, options: AskOptions) -> Plan:
+        inputs = PlanInputs(
+            config=self.config,
+            request=request,
+            now=datetime.fromtimestamp(self.clock()).astimezone(),
+            model_option=options.model,
+            route_option=options.route,
+            strategy_option=options.strategy,
+            tags=frozenset(options.tags),
+            no_fallback=options.no_fallback,
+            max_cost_usd=options.max_cost_usd,
+            has_key=self.has_key,
+            budget_filter=self.budget.plan_filter() if self.budget else None,
+            budget_used=self.budget.used_fraction() if self.budget else None,
+            extra={"rng": self.rng},
+        )
+        return make_plan(inputs, self.memory)
+
+    # --- asking ---------------------------------------------------------------------------
+
+    def ask(
+        self,
+        request: Request,
+        options: AskOptions,
+        *,
+        on_text: Callable[[str], None] | None = None,
+        on_event: Callable[[str], None] = lambda message: None,
+        on_notice: Callable[[str], None] = lambda message: None,
+        plan: Plan | None = None,
+    ) -> Answer:
+        """Answer one prompt. Streams text to `on_text` when `options.stream`; raises
+        NoProviderError / BudgetError / AllAttemptsFailed when nothing answers.
+
+        `on_event` gets the details `-v` shows (each failure and what happens next);
+        `on_notice` what a user must always see (an answer broken off mid-stream)."""
+        plan = plan or self.plan(request, options)
+        if not plan.candidates:
+            raise self._nothing_to_try(plan)
+        run = _Run(self, request, options, plan, on_text, on_event, on_notice)
+        defaults = self.config.defaults
+        policy = RetryPolicy(retries=defaults.retries, max_attempts=defaults.max_attempts)
+        outcome = run_with_fallback(
+            plan.candidates, run.attempt, policy, sleep=self.sleep, rng=self.rng,
+            on_failure=run.on_failure, may_try=run.may_try,
+        )
+        if outcome.value is None:
+            if not outcome.failures and run.budget_refusals:
+                raise self.budget.exhausted_error(plan) or BudgetError("blocked by budget")
+            raise _all_failed(outcome.failures, run.attempts, outcome.stopped)
+        result, attempt = outcome.value
+        return Answer(
+            request_id=run.request_id, text=result.text, target=attempt.target, route=plan.route,
+            usage=attempt.usage, cost_usd=attempt.cost_usd,
+            latency_ms=int((self.monotonic() - run.started) * 1000), attempts=run.attempts,
+        )
+
+    def provider(self, name: str) -> Provider:
+        if name not in self._providers:
+            config = self.config.providers[name]
+            key = self.keys.resolve(config).value
+            self._providers[name] = create_provider(config, key=key, client=self.client, sleep=self.sleep)
+        return self._providers[name]
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(headers={"User-Agent": f"llmroute/{__version__}"})
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def _nothing_to_try(self, plan: Plan) -> Exception:
+        if self.budget is not None:
+            error = self.budget.exhausted_error(plan)
+            if error is not None:
+                return error
+        if not self.config.providers:
+            return NoProviderError(
+                "no providers are configured and none were found (no API key variables, no Ollama, no local model)",
+                "set a key (e.g. export OPENAI_API_KEY=...), install the local model with "
+                "pip install 'llmroute[local]', or write a config with `llmroute config init`",
+            )
+        reasons = "; ".join(f"{e.target.id}: {e.reason}" for e in plan.excluded) or "no targets"
+        return NoProviderError(f"nothing to try: {reasons}", "see `llmroute keys list` or run with --explain")
+
+
+class _Run:
+    """The state of one `ask`: its attempts, records and reservations."""
+
+    def __init__(self, engine: Engine, request: Request, options: AskOptions, plan: Plan,
+                 on_text: Callable[[str], None] | None, on_event: Callable[[str], None],
+                 on_notice: Callable[[str], None]):
+        self.engine = engine
+        self.request = request
+        self.options = options
+        self.plan = plan
+        self.on_text = on_text if options.stream else None
+        self.on_event = on_event
+        self.on_notice = on_notice
+        self.request_id = uuid.uuid4().hex
+        self.started = engine.monotonic()
+        self.attempts: list[Attempt] = []
+        self.reservations: dict[Target, object] = {}
+        self.budget_refusals = 0
+        self.prompt_hash = prompt_sha256(request.prompt_text)
+        self.text_written = False
+
+    def may_try(self, candidate: Candidate) -> bool:
+        budget = self.engine.budget
+        if budget is None:
+            return True
+        provider = self.engine.config.providers[candidate.target.provider]
+        worst = candidate.est_cost_usd or 0.0
+        tokens = self.plan.estimated_input_tokens + self.request.max_tokens
+        handle = budget.reserve(candidate.target, provider, worst, tokens)
+        if handle is None:
+            self.budget_refusals += 1
+            self.on_event(f"{candidate.target}: skipped, the budget does not allow its worst case ${worst:.6f}")
+            return False
+        self.reservations[candidate.target] = handle
+        return True
+
+    def attempt(self, candidate: Candidate, number: int) -> tuple[Result, Attempt]:
+        target = candidate.target
+        engine = self.engine
+        provider_config = engine.config.providers[target.provider]
+        timeout = self.options.timeout or provider_config.timeout or engine.config.defaults.timeout
+        started = engine.monotonic()
+        ttft: list[float] = []
+        try:
+            provider = engine.provider(target.provider)
+            if self.on_text is not None and provider.supports_stream:
+                result = self._stream(provider, target, timeout, started, ttft)
+            else:
+                result = provider.complete(self.request, target.model, timeout=timeout)
+        except ProviderError as error:
+            latency = int((engine.monotonic() - started) * 1000)
+            self._record_failure(candidate, number, error, latency, ttft)
+            raise
+        latency = int((engine.monotonic() - started) * 1000)
+        attempt = self._record_success(candidate, number, result, latency, ttft)
+        return result, attempt
+
+    def _stream(self, provider: Provider, target: Target, timeout: float, started: float,
+                ttft: list[float]) -> Result:
+        parts: list[str] = []
+        usage = finish = None
+        try:
+            for chunk in provider.stream(self.request, target.model, timeout=timeout):
+                if chunk.text:
+                    if not ttft:
+                        ttft.append(self.engine.monotonic() - started)
+                    parts.append(chunk.text)
+                    self.on_text(chunk.text)
+                    self.text_written = True
+                usage = chunk.usage or usage
+                finish = chunk.finish_reason or finish
+        except ProviderError as error:
+            if parts:
+                error.partial_text = "".join(parts)
+                self.on_notice(f"\n[{target} failed mid-answer: {error.error_class.value}; the answer below is from the next target]")
+            raise
+        return Result(text="".join(parts), usage=usage, finish_reason=finish)
+
+    def on_failure(self, failure: Failure, next_step: str) -> None:
+        error = failure.error
+        status = f" ({error.http_status})" if error.http_status else ""
+        self.on_event(f"attempt {failure.attempt} {failure.candidate.target}: "
+                      f"{error.error_class.value}{status}: {error.message} -> {next_step}")
+
+    # --- recording ------------------------------------------------------------------------
+
+    def _record_success(self, candidate: Candidate, number: int, result: Result, latency: int,
+                        ttft: list[float]) -> Attempt:
+        engine = self.engine
+        target = candidate.target
+        usage = result.usage or Usage(
+            estimate_tokens(self.request.prompt_text), estimate_tokens(result.text), "estimate")
+        price = price_for(engine.config, target)
+        if result.provider_cost_usd is not None:
+            cost, source = result.provider_cost_usd, "provider"
+        elif price is not None:
+            cost, source = cost_usd(price, usage.input_tokens, usage.output_tokens), price.source
+        else:
+            cost, source = None, "unknown"
+        attempt = Attempt(
+            target=target, attempt=number, status="ok", latency_ms=latency,
+            ttft_ms=int(ttft[0] * 1000) if ttft else None, usage=usage, cost_usd=cost,
+            price_source=source,
+        )
+        self.attempts.append(attempt)
+        self._write(attempt, answer=result.text)
+        engine.memory.record_success(target, latency, result.rate_limits,
+                                     usage.input_tokens + usage.output_tokens)
+        handle = self.reservations.pop(target, None)
+        if handle is not None and engine.budget is not None:
+            engine.budget.settle(handle, cost or 0.0, usage.input_tokens + usage.output_tokens)
+        return attempt
+
+    def _record_failure(self, candidate: Candidate, number: int, error: ProviderError,
+                        latency: int, ttft: list[float]) -> None:
+        engine = self.engine
+        target = candidate.target
+        attempt = Attempt(
+            target=target, attempt=number, status="error", latency_ms=latency,
+            error=error.error_class.value, http_status=error.http_status, message=error.message,
+            ttft_ms=int(ttft[0] * 1000) if ttft else None,
+        )
+        self.attempts.append(attempt)
+        self._write(attempt)
+        retry_budget = RetryPolicy().max_retry_after_s
+        engine.memory.record_failure(target, error.error_class, error.retry_after_s,
+                                     error.rate_limits, retry_budget)
+        handle = self.reservations.pop(target, None)
+        if handle is not None and engine.budget is not None:
+            # A failed call is not billed; a retry on the same target reserves again.
+            engine.budget.release(handle)
+
+    def _write(self, attempt: Attempt, answer: str | None = None) -> None:
+        engine = self.engine
+        usage = attempt.usage
+        record = {
+            "v": 1,
+            "ts": make_ts(engine.clock()),
+            "request_id": self.request_id,
+            "kind": self.options.kind,
+            "target": attempt.target.id,
+            "provider": attempt.target.provider,
+            "model": attempt.target.model,
+            "route": self.plan.route,
+            "strategy": self.plan.strategy,
+            "attempt": attempt.attempt,
+            "status": attempt.status,
+            "error": attempt.error,
+            "http_status": attempt.http_status,
+            "latency_ms": attempt.latency_ms,
+            "ttft_ms": attempt.ttft_ms,
+            "input_tokens": usage.input_tokens if usage else 0,
+            "output_tokens": usage.output_tokens if usage else 0,
+            "tokens_source": usage.source if usage else None,
+            "cost_usd": attempt.cost_usd if attempt.status == "ok" else 0.0,
+            "price_source": attempt.price_source,
+            "cached": False,
+            "tags": list(self.options.tags),
+            "prompt_sha256": self.prompt_hash,
+            **self.options.extra_record,
+        }
+        if engine.config.ledger.log_prompts:
+            record["prompt"] = self.request.prompt_text
+            if answer is not None:
+                record["answer"] = answer
+        engine.ledger.append(record)
+
+
+def _all_failed(failures: list[Failure], attempts: list[Attempt], stopped: bool) -> AllAttemptsFailed:
+    parts = []
+    for failure in failures:
+        error = failure.error
+        status = f" {error.http_status}" if error.http_status else ""
+        parts.append(f"{failure.candidate.target} {error.error_class.value}{status}")
+    if stopped:
+        last = failures[-1].error
+        return AllAttemptsFailed(
+            f"the request was refused as invalid by {failures[-1].candidate.target}: {last.message}",
+            attempts, "fix the request (see the message above); other targets would refuse it too",
+        )
+    return AllAttemptsFailed(
+        f"every attempt failed ({len(failures)}): " + "; ".join(parts),
+        attempts, "run with -v for details, or check `llmroute health`",
+    )
+
+
+def _expand(path: str):
+    from pathlib import Path
+
+    return Path(path).expanduser()

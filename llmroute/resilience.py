@@ -1,0 +1,129 @@
+"""Retries on one target and fallback across targets (SPEC §4.1).
+
+The loop knows nothing about HTTP, terminals or the ledger: it is handed the ordered candidates,
+a function that makes one attempt, and callbacks, so every path (retry with backoff, a server's
+Retry-After, moving on, stopping on a bad request, the context-length rule, the attempt cap) is
+tested with an injected sleep and random source.
+
+Rules, from the spec's table:
+- `rate_limited`, `overloaded`, `server_error`, `timeout`, `connection`, `malformed`: retried on
+  the same target up to `retries` times (exponential backoff with jitter, or the server's wait
+  when it is short), then the next target.
+- `auth`, `not_found`: next target at once. `context_length`: next target with a larger context.
+- `bad_request`: stop; the request itself is wrong.
+- never more than `max_attempts` calls in all.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable, Generic, Sequence, TypeVar
+
+from .errors import ErrorClass, ProviderError
+from .routing.plan import Candidate
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 1
+    max_attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    # A server hint longer than this is not waited for: the target is left for the next one
+    # (and remembered as rate-limited by the routing memory).
+    max_retry_after_s: float = 20.0
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        """Delay before the `retry_number`-th retry (1-based): 0.5 s, 1 s, 2 s ... capped,
+        shortened by up to 25 % at random so parallel clients do not retry in lockstep."""
+        delay = min(self.base_delay_s * 2 ** (retry_number - 1), self.max_delay_s)
+        return delay * (1 - 0.25 * rng.random())
+
+    def retry_delay(self, error: ProviderError, retry_number: int, rng: random.Random) -> float | None:
+        """How long to wait before retrying the same target, or None to move on now."""
+        if not error.error_class.retryable or retry_number > self.retries:
+            return None
+        if error.retry_after_s is not None:
+            if error.retry_after_s > self.max_retry_after_s:
+                return None
+            return max(error.retry_after_s, 0.0)
+        return self.backoff(retry_number, rng)
+
+
+@dataclass
+class Failure:
+    """One failed attempt as the loop saw it."""
+
+    candidate: Candidate
+    attempt: int
+    error: ProviderError
+
+
+@dataclass
+class Outcome(Generic[T]):
+    value: T | None
+    candidate: Candidate | None
+    failures: list[Failure]
+    stopped: bool = False  # a bad_request ended the loop early
+    exhausted: bool = False  # max_attempts reached with candidates left
+
+
+def run_with_fallback(
+    candidates: Sequence[Candidate],
+    attempt: Callable[[Candidate, int], T],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None],
+    rng: random.Random,
+    on_failure: Callable[[Failure, str], None] = lambda failure, next_step: None,
+    may_try: Callable[[Candidate], bool] = lambda candidate: True,
+) -> Outcome[T]:
+    """Try candidates in order until one answers.
+
+    `attempt(candidate, attempt_number)` returns the value or raises `ProviderError`.
+    `on_failure(failure, next_step)` is told each failure and what happens next ("retry in
+    0.5s", "next target", "stop"), for `-v` and `--json`. `may_try` is asked before every
+    call (the budget reserves there; False moves on to the next candidate)."""
+    failures: list[Failure] = []
+    calls = 0
+    min_context: int | None = None  # after a context_length error: only larger contexts
+    for candidate in candidates:
+        if min_context is not None and not _has_larger_context(candidate, min_context):
+            continue
+        if calls >= policy.max_attempts:
+            return Outcome(None, None, failures, exhausted=True)
+        retry_number = 0
+        while True:
+            if not may_try(candidate):
+                break
+            calls += 1
+            try:
+                return Outcome(attempt(candidate, calls), candidate, failures)
+            except ProviderError as error:
+                failure = Failure(candidate, calls, error)
+                failures.append(failure)
+                if error.error_class.stops_fallback:
+                    on_failure(failure, "stop")
+                    return Outcome(None, None, failures, stopped=True)
+                if error.error_class is ErrorClass.CONTEXT_LENGTH:
+                    min_context = max(min_context or 0, candidate.context or 0)
+                retry_number += 1
+                delay = policy.retry_delay(error, retry_number, rng)
+                if delay is not None and calls < policy.max_attempts:
+                    on_failure(failure, f"retry in {delay:.1f}s")
+                    sleep(delay)
+                    continue
+                on_failure(failure, "next target")
+                break
+    return Outcome(None, None, failures)
+
+
+def _has_larger_context(candidate: Candidate, than: int) -> bool:
+    """Unknown context windows are given the benefit of the doubt only when the failed target's
+    window was unknown too (`than == 0`)."""
+    if candidate.context is None:
+        return than == 0
+    return candidate.context > than
