@@ -42,7 +42,7 @@ PROVIDER_FIELDS = {
 OPTION_FIELDS: dict[str, dict[str, Field]] = {
     "mock": {"latency_ms": Field("num", lo=0), "fail_rate": Field("num", lo=0, hi=1),
              "reply": Field("str"), "seed": Field("int")},
-    "local": {"model_path": Field("str"), "n_ctx": Field("int", lo=1), "threads": Field("int", lo=1)},
+    "local": {"model_path": Field("str", nullable=True), "n_ctx": Field("int", lo=1), "threads": Field("int", lo=1)},
 }
 MODEL_FIELDS = {
     "input": Field("num", nullable=True, lo=0), "output": Field("num", nullable=True, lo=0),
@@ -261,17 +261,18 @@ def _price_warnings(r: Reader, providers: Mapping[str, ProviderConfig]) -> None:
         for model in provider.models.values():
             priced = model.per_minute is not None if model.mode == "transcription" else (
                 model.input is not None and model.output is not None)
-            if not priced and _lookup_price(provider.type, model.name, base_url) is None:
+            if not priced and _lookup_price(provider.type, model.name, base_url, provider.preset) is None:
                 r.warn(model.line, f"no price known for {provider.name}/{model.name}; set input/output "
                                    "(USD per 1M tokens) or it is skipped under a dollar budget")
 
 
-def _lookup_price(provider_type: str, model: str, base_url: str | None) -> object | None:
+def _lookup_price(provider_type: str, model: str, base_url: str | None, preset: str | None) -> object | None:
+    """The built-in price entry, or None (also when the price table is not available)."""
     try:
         from ..providers.prices import lookup_price
     except ImportError:
         return None
-    return lookup_price(provider_type, model, base_url)
+    return lookup_price(provider_type, model, base_url, preset=preset)
 
 
 # -- routes, rules, budget, abtest, alerts ---------------------------------------------------
