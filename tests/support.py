@@ -1,0 +1,71 @@
+"""Helpers for end-to-end tests: start fake providers, run the installed `llmroute` binary."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+TESTS = Path(__file__).parent
+
+
+def llmroute_binary() -> str:
+    """The console script installed next to this interpreter (the one a user runs)."""
+    candidate = Path(sys.executable).parent / "llmroute"
+    if not candidate.exists():
+        pytest.skip("the llmroute console script is not installed (pip install -e .)")
+    return str(candidate)
+
+
+@contextmanager
+def fake_server(fmt: str = "openai", mode: str = "ok", *, reply: str = "fake answer to: {prompt}",
+                latency_ms: int = 0, log: Path | None = None, lifetime: float = 120.0) -> Iterator[str]:
+    """Start tests/fakeserver.py; yield its base URL; stop it by PID."""
+    args = [sys.executable, str(TESTS / "fakeserver.py"), "--format", fmt, "--mode", mode,
+            "--reply", reply, "--latency-ms", str(latency_ms), "--lifetime", str(lifetime)]
+    if log is not None:
+        args += ["--log", str(log)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline().strip())
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def refused_url() -> str:
+    """A loopback URL where nothing listens: connections are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def run_cli(args: list[str], *, input: str | bytes | None = None, env: dict | None = None,
+            timeout: float = 60.0, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the installed binary as a user would; stdin is a pipe (or /dev/null)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("LLMROUTE_DEBUG", None)
+    data = input.encode() if isinstance(input, str) else input
+    return subprocess.run([llmroute_binary(), *args], input=data if data is not None else b"",
+                          capture_output=True, timeout=timeout, env=full_env, cwd=cwd)
+
+
+def read_ledger(home: Path) -> list[dict]:
+    path = home / "ledger.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
