@@ -1,0 +1,112 @@
+"""What one call to a target costs, and how large its context window is.
+
+Prices come from two places with a fixed precedence: the model's own `input`/`output` in the
+config, then the built-in dated table (`providers/prices.py`). A provider that runs on the
+user's own hardware (Ollama, a local model, the mock, an OpenAI-compatible local server preset)
+or is marked `free: true` and has no price costs nothing. Everything else without a price is
+"unknown" (None) — the planner skips such targets while a dollar budget is set, because a cost
+it cannot compute is a limit it cannot enforce.
+
+Prices are USD per 1M tokens throughout, as in the config file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config.model import Config, ProviderConfig
+from .types import Target
+
+try:  # the built-in table is written by another work stream; see `_builtin`.
+    from .providers import prices as _prices
+except ImportError:  # pragma: no cover - only while the table module has not landed
+    _prices = None
+
+# Provider types that run on the user's own machine and are therefore free unless priced.
+LOCAL_TYPES = frozenset({"ollama", "local", "mock"})
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per 1M tokens. `source`: "config" | "builtin:<date>" | "free"."""
+
+    input: float
+    output: float
+    source: str
+
+    @property
+    def is_free(self) -> bool:
+        return self.input == 0 and self.output == 0
+
+
+def price_for(config: Config, target: Target) -> Price | None:
+    """The price of `target`, or None when nothing is known (a paid model with no price)."""
+    provider = config.providers.get(target.provider)
+    if provider is None:
+        return None
+    model = provider.models.get(target.model)
+    cfg_in = model.input if model else None
+    cfg_out = model.output if model else None
+    if cfg_in is not None and cfg_out is not None:
+        return Price(float(cfg_in), float(cfg_out), "config")
+    entry = _builtin(provider, target.model)
+    if entry is not None and entry.input is not None and entry.output is not None:
+        # A config value set on one side overrides that side of the table.
+        return Price(
+            float(cfg_in if cfg_in is not None else entry.input),
+            float(cfg_out if cfg_out is not None else entry.output),
+            f"builtin:{_table_date()}",
+        )
+    if is_free_provider(provider):
+        return Price(0.0, 0.0, "free")
+    return None
+
+
+def is_free_provider(provider: ProviderConfig) -> bool:
+    """Marked `free`, runs locally, or is an OpenAI-compatible local server preset (no key)."""
+    if provider.free or provider.type in LOCAL_TYPES:
+        return True
+    from .providers.presets import preset_for
+
+    preset = preset_for(provider)
+    return preset is not None and preset.key_env is None
+
+
+def cost_usd(price: Price, input_tokens: int, output_tokens: int) -> float:
+    """The cost of a call that used these tokens."""
+    return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
+
+
+def worst_case_cost(price: Price, input_tokens: int, max_tokens: int) -> float:
+    """The most a call can cost: the estimated input plus a full `max_tokens` answer."""
+    return cost_usd(price, input_tokens, max_tokens)
+
+
+def model_context(config: Config, target: Target) -> int | None:
+    """The model's context window in tokens: the config's `context`, else the built-in table."""
+    provider = config.providers.get(target.provider)
+    if provider is None:
+        return None
+    model = provider.models.get(target.model)
+    if model is not None and model.context:
+        return int(model.context)
+    entry = _builtin(provider, target.model)
+    if entry is not None and entry.context:
+        return int(entry.context)
+    return None
+
+
+def _builtin(provider: ProviderConfig, model: str):
+    """The built-in table's entry for this provider's model, or None."""
+    if _prices is None:
+        return None
+    return _prices.lookup_price(provider.type, model, provider.base_url, provider.preset)
+
+
+def _table_date() -> str:
+    """The date the built-in table was last checked, as printed in `price_source`."""
+    for name in ("PRICES_DATE", "TABLE_DATE", "PRICE_TABLE_DATE", "AS_OF"):
+        value = getattr(_prices, name, None)
+        if value:
+            return str(value)
+    return "unknown"

@@ -1,0 +1,320 @@
+"""The planner: one prompt in, an ordered and explained list of targets out (SPEC §2.3, §2.4).
+
+Steps, each visible in `--explain`:
+1. score the prompt's difficulty and estimate its input tokens;
+2. match the rules (first match wins); a rule's `route`/`model` apply unless `-m`/`-r` were
+   given and its `strategy` unless `--strategy` was — explicit options always win;
+3. build the candidate list: `-m TARGET` pins that target first with the rest of its route as
+   fallbacks; `-m ROUTE`/`-r ROUTE` use that route; else `defaults.route`; with no routes at
+   all, every target in file order;
+4. filter: disabled, no key, circuit open, rate limited, context too small, `--max-cost`,
+   no price under a dollar budget, budget — each exclusion says why;
+5. order the survivors with the strategy (`strategies.py`), apply a rule's `tier`, and keep
+   only the first with `--no-fallback`.
+
+Planning is pure: all I/O (keys, budget, routing memory) arrives as callables and a frozen
+`MemorySnapshot`, so "what would happen" (`--explain`) and "what happens" share one code path.
+`inputs.extra` may carry `rng` (a `random.Random` for `weighted`) and `mode` ("chat", the
+default, or "transcription": only models of that mode are eligible).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..config.model import STRATEGIES, Config, ProviderConfig
+from ..errors import UsageError
+from ..pricing import Price, is_free_provider, model_context, price_for, worst_case_cost
+from ..providers.presets import preset_for
+from ..tokens import estimate_tokens
+from ..types import Target
+from .difficulty import score_difficulty
+from .memory import MemorySnapshot, RoutingMemory
+from .plan import Candidate, Exclusion, Plan, PlanInputs
+try:  # rules.py is written in parallel; until it lands, rules are reported as not evaluated
+    from .rules import RuleContext, describe_rule, match_rule
+except ImportError:  # pragma: no cover - removed once rules.py is committed
+    RuleContext = describe_rule = match_rule = None
+from .strategies import Option, StrategyContext, effective_tier, expected_cost, order, round_robin_key
+
+
+@dataclass
+class _Selection:
+    """Which targets to consider and how, after options and rules are resolved."""
+
+    route: str | None
+    strategy: str
+    targets: list[Target]
+    pinned: Target | None = None
+    tier: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None = None) -> Plan:
+    """Plan one prompt. Raises `UsageError` for an unknown `-m`/`-r`/`--strategy`.
+
+    `memory` is a snapshot, or a `RoutingMemory` whose snapshot is read once here."""
+    if isinstance(memory, RoutingMemory):
+        memory = memory.snapshot()
+    config, request = inputs.config, inputs.request
+    prompt = "\n".join(m.content for m in request.messages)
+    est = estimate_tokens(request.prompt_text)
+    difficulty = score_difficulty(prompt, request.system)
+    rule = None
+    if config.rules and match_rule is not None:
+        ctx = RuleContext(prompt, est, frozenset(inputs.tags), inputs.now, inputs.budget_used)
+        rule = match_rule(config.rules, ctx)
+    selection = _select(inputs, rule)
+    options, excluded = _filter(inputs, selection, est, memory)
+    options, tier_excluded = _apply_tier(selection, options)
+    ctx = StrategyContext(
+        difficulty=difficulty.score, threshold=config.defaults.auto_threshold,
+        budget_used=inputs.budget_used, memory=memory,
+        rng=inputs.extra.get("rng") or random.Random(), round_robin_key=round_robin_key(selection.route))
+    candidates = _order(selection, options, ctx, memory, inputs.now)
+    notes = selection.notes
+    if inputs.no_fallback and len(candidates) > 1:
+        notes.append(f"--no-fallback: {len(candidates) - 1} other candidate(s) not used")
+        candidates = candidates[:1]
+    return Plan(
+        route=selection.route, strategy=selection.strategy, candidates=tuple(candidates),
+        excluded=tuple(excluded + tier_excluded), difficulty=difficulty.score,
+        difficulty_features=tuple(difficulty.features),
+        rule=describe_rule(rule) if rule is not None else None,
+        estimated_input_tokens=est, notes=tuple(notes))
+
+
+# --- step 3: what to consider -------------------------------------------------------------
+
+
+def _select(inputs: PlanInputs, rule) -> _Selection:
+    config = inputs.config
+    then = rule.then if rule is not None else None
+    notes: list[str] = []
+    strategy = inputs.strategy_option or (then.strategy if then and then.strategy else None) \
+        or config.defaults.strategy
+    if inputs.strategy_option and inputs.strategy_option not in STRATEGIES:
+        raise UsageError(f"unknown strategy '{inputs.strategy_option}'; strategies: {', '.join(STRATEGIES)}")
+    if then and then.strategy and inputs.strategy_option:
+        notes.append(f"rule strategy '{then.strategy}' overridden by --strategy")
+    model_spec, route_spec = inputs.model_option, inputs.route_option
+    if inputs.route_option and inputs.route_option not in config.routes:
+        raise UsageError(f"unknown route '{inputs.route_option}'; routes: {_names(config.routes)}")
+    if then and (then.model or then.route):
+        if model_spec or route_spec:
+            notes.append("rule route/model overridden by " + ("-m" if model_spec else "-r"))
+        elif then.model:
+            model_spec = then.model
+        else:
+            route_spec = then.route
+            if route_spec not in config.routes:
+                raise UsageError(f"rule {rule.index + 1}: unknown route '{route_spec}'; routes: {_names(config.routes)}")
+    selection = _targets_for(config, model_spec, route_spec, notes)
+    selection.strategy = strategy
+    selection.tier = then.tier if then else None
+    selection.notes = notes
+    return selection
+
+
+def _targets_for(config: Config, model_spec: str | None, route_spec: str | None,
+                 notes: list[str]) -> _Selection:
+    if model_spec:
+        if "/" not in model_spec and model_spec in config.routes:
+            return _Selection(model_spec, "", list(config.routes[model_spec]))
+        target = config.resolve_target(model_spec)
+        if target is None:
+            raise UsageError(
+                f"unknown target or route '{model_spec}'; targets: "
+                f"{', '.join(t.id for t in config.all_targets()) or '(none)'}; routes: {_names(config.routes)}")
+        route = route_spec or _route_containing(config, target)
+        pool = config.routes.get(route, ()) if route else () if config.routes else config.all_targets()
+        return _Selection(route, "", [target, *(t for t in pool if t != target)], pinned=target)
+    if route_spec:
+        return _Selection(route_spec, "", list(config.routes[route_spec]))
+    if config.defaults.route in config.routes:
+        return _Selection(config.defaults.route, "", list(config.routes[config.defaults.route]))
+    if config.routes:
+        notes.append(f"route '{config.defaults.route}' is not defined; using every target")
+    return _Selection(None, "", config.all_targets())
+
+
+def _route_containing(config: Config, target: Target) -> str | None:
+    """The route whose fallbacks a pinned target gets: the default route if it holds the
+    target, else the first route that does."""
+    if target in config.routes.get(config.defaults.route, ()):
+        return config.defaults.route
+    return next((name for name, targets in config.routes.items() if target in targets), None)
+
+
+def _names(routes) -> str:
+    return ", ".join(routes) or "(none)"
+
+
+# --- step 4: filters ----------------------------------------------------------------------
+
+
+def _filter(inputs: PlanInputs, selection: _Selection, est: int,
+            memory: MemorySnapshot | None) -> tuple[list[Option], list[Exclusion]]:
+    config = inputs.config
+    mode = inputs.extra.get("mode", "chat")
+    implicit = selection.route is None and selection.pinned is None
+    options: list[Option] = []
+    excluded: list[Exclusion] = []
+    seen: set[Target] = set()
+    for target in selection.targets:
+        if target in seen:
+            continue
+        seen.add(target)
+        model = config.model(target)
+        if implicit and model is not None and model.mode != mode:
+            continue  # planning over every target: other modes are simply not candidates
+        reason, option = _check(inputs, target, est, memory, len(options))
+        if reason is not None:
+            excluded.append(Exclusion(target, reason))
+        else:
+            options.append(option)
+    return options, excluded
+
+
+def _check(inputs: PlanInputs, target: Target, est: int, memory: MemorySnapshot | None,
+           index: int) -> tuple[str | None, Option | None]:
+    """The first filter `target` fails (its reason), or the option it becomes."""
+    config = inputs.config
+    provider = config.providers.get(target.provider)
+    if provider is None:
+        return f"unknown provider '{target.provider}'", None
+    model = provider.models.get(target.model)
+    if model is None:
+        return f"unknown model '{target.model}' of provider '{target.provider}'", None
+    mode = inputs.extra.get("mode", "chat")
+    if model.mode != mode:
+        return f"{model.mode} model (not {mode})", None
+    if not provider.enabled:
+        return "disabled", None
+    if not inputs.has_key(provider):
+        return f"no key (set {key_variable(provider)} or run `llmroute keys set {provider.name}`)", None
+    now = inputs.now.timestamp()
+    if memory is not None:
+        reason = _memory_reason(memory, provider, target, est, now, inputs.now)
+        if reason:
+            return reason, None
+    context = model_context(config, target)
+    if context is not None and est + _context_margin(est) > context:
+        return f"prompt ~{est} tokens exceeds context {context}", None
+    price = price_for(config, target)
+    return _price_check(inputs, provider, target, model, price, est, context, index)
+
+
+def _price_check(inputs: PlanInputs, provider: ProviderConfig, target: Target, model, price: Price | None,
+                 est: int, context: int | None, index: int) -> tuple[str | None, Option | None]:
+    max_tokens = inputs.request.max_tokens
+    worst = worst_case_cost(price, est, max_tokens) if price is not None else None
+    if inputs.max_cost_usd is not None:
+        if worst is None:
+            return f"no price known (--max-cost ${inputs.max_cost_usd:g})", None
+        if worst > inputs.max_cost_usd:
+            return f"worst case ${_money(worst)} exceeds --max-cost ${inputs.max_cost_usd:g}", None
+    if price is None and inputs.config.budget.has_dollar_limit:
+        return "no price known", None
+    if inputs.budget_filter is not None:
+        reason = inputs.budget_filter(target, provider, worst, est + max_tokens)
+        if reason:
+            return reason, None
+    free = is_free_provider(provider) or (price is not None and price.is_free)
+    option = Option(
+        target=target, index=index, priority=provider.priority, weight=provider.weight,
+        expected_cost=expected_cost(price.input, price.output, est, max_tokens) if price else None,
+        free=free, tier=model.tier, output_price=price.output if price else None,
+        quality_prior=model.quality, worst_case_usd=worst, context=context)
+    return None, option
+
+
+def _memory_reason(memory: MemorySnapshot, provider: ProviderConfig, target: Target, est: int,
+                   now: float, now_dt: datetime) -> str | None:
+    """Circuit and rate-limit exclusions from what earlier calls taught us."""
+    breaker = memory.breaker(target.id)
+    if breaker.state == "open":
+        return f"circuit open until {_clock(breaker.open_until, now_dt)}"
+    if breaker.state == "half_open" and breaker.trial_started_at is not None \
+            and now - breaker.trial_started_at < 60:
+        return "circuit half-open: another process is making the trial call"
+    rate = memory.rate_limits.get(target.id)
+    if rate is not None:
+        if rate.blocked_until is not None and rate.blocked_until > now:
+            return f"rate limited (429) until {_clock(rate.blocked_until, now_dt)}"
+        if rate.requests_remaining == 0 and (rate.requests_reset_at or 0) > now:
+            return f"rate limit: 0 requests left until {_clock(rate.requests_reset_at, now_dt)}"
+        if rate.tokens_remaining is not None and rate.tokens_remaining < est \
+                and (rate.tokens_reset_at or 0) > now:
+            return (f"rate limit: {rate.tokens_remaining} tokens left (need ~{est}) "
+                    f"until {_clock(rate.tokens_reset_at, now_dt)}")
+    if provider.rpm or provider.tpm:
+        count, tokens, oldest = memory.requests_in_window(provider.name, now)
+        until = _clock((oldest or now) + 60, now_dt)
+        if provider.rpm and count >= provider.rpm:
+            return f"rate limit: rpm {provider.rpm} reached in the last 60 s (until {until})"
+        if provider.tpm and (tokens >= provider.tpm or (tokens > 0 and tokens + est > provider.tpm)):
+            return f"rate limit: tpm {provider.tpm} reached in the last 60 s (until {until})"
+    return None
+
+
+def _context_margin(est: int) -> int:
+    """Token estimates are approximate: demand ~2 % (at least 8 tokens) of headroom."""
+    return max(8, est // 50)
+
+
+def key_variable(provider: ProviderConfig) -> str:
+    """The environment variable the provider's key is read from (SPEC §3)."""
+    if provider.key_env:
+        return provider.key_env
+    preset = preset_for(provider)
+    if preset is not None and preset.key_env:
+        return preset.key_env
+    return "".join(c if c.isalnum() else "_" for c in provider.name.upper()) + "_API_KEY"
+
+
+# --- step 5: order ------------------------------------------------------------------------
+
+
+def _apply_tier(selection: _Selection, options: list[Option]) -> tuple[list[Option], list[Exclusion]]:
+    """A rule's tier keeps only targets of that tier (a pinned `-m` target is always kept);
+    when no available target has the tier, the tier is ignored with a note."""
+    tier = selection.tier
+    if not tier:
+        return options, []
+
+    def matches(o: Option) -> bool:
+        return (o.tier == tier) if o.tier else effective_tier(o) == tier
+
+    if not any(matches(o) for o in options if o.target != selection.pinned):
+        if options:
+            selection.notes.append(f"no available target of tier {tier}; tier ignored")
+        return options, []
+    kept = [o for o in options if matches(o) or o.target == selection.pinned]
+    dropped = [Exclusion(o.target, f"not tier {tier} (rule)") for o in options if o not in kept]
+    return kept, dropped
+
+
+def _order(selection: _Selection, options: list[Option], ctx: StrategyContext,
+           memory: MemorySnapshot | None, now_dt: datetime) -> list[Candidate]:
+    pinned = [o for o in options if o.target == selection.pinned]
+    rest = [o for o in options if o.target != selection.pinned]
+    ranked = [(o, "pinned by -m") for o in pinned] + order(selection.strategy, rest, ctx)
+    out = []
+    for option, reason in ranked:
+        if memory is not None and memory.breaker(option.target.id).state == "half_open":
+            reason += "; circuit half-open: trial call"
+        out.append(Candidate(option.target, reason, option.worst_case_usd, option.context, option.free))
+    return out
+
+
+def _clock(ts: float | None, now_dt: datetime) -> str:
+    if ts is None:
+        return "unknown"
+    return datetime.fromtimestamp(ts, now_dt.tzinfo).strftime("%H:%M:%S")
+
+
+def _money(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".") if value < 0.01 else f"{value:.4f}"

@@ -1,0 +1,210 @@
+"""The seven strategies of SPEC §2.3: how the targets that survived the filters are ordered.
+
+Each strategy is a pure function from the surviving options (in route order) and a small
+context (difficulty, budget use, the routing memory, a random source) to the same options in
+the order to try them, each with the reason it sits where it does — the text `--explain` shows.
+Purity is what makes the planner fast and every strategy testable without files or clocks.
+
+Choices the spec leaves open, fixed here:
+- `cost` ranks by the *expected* cost of this request: estimated input tokens × input price +
+  expected output × output price, where expected output is `min(max_tokens, 300)` tokens — a
+  typical answer length; ranking by `max_tokens` would over-weight output prices for the short
+  answers most prompts get. Targets with no known price go last, in route order.
+- `latency` tries targets with no observation first (so every target gets measured), then the
+  lowest recent latency (an EWMA kept by the routing memory).
+- `quality` uses the A/B score when it rests on at least `MIN_QUALITY_EVIDENCE` judged pairs,
+  else the model's `quality` prior, else 5 (the middle of the 0–10 scale).
+- `auto` sorts models without a `tier` by price: under $1 per 1M output tokens (or free) counts
+  as small, anything else (including an unknown price) as large.
+- `weighted` draws a full order without replacement (each next pick proportional to weight), so
+  the fallbacks are weighted too; weight 0 targets come last.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from ..types import Target
+from .memory import MemorySnapshot
+
+EXPECTED_OUTPUT_TOKENS = 300
+MIN_QUALITY_EVIDENCE = 10
+DEFAULT_QUALITY = 5.0
+SMALL_OUTPUT_PRICE = 1.0  # USD per 1M output tokens: cheaper than this counts as "small"
+LEAN_BUDGET_USED = 0.8  # auto leans cheaper once this share of the tightest window is used
+
+
+@dataclass(frozen=True)
+class Option:
+    """One target that survived the filters, with the facts the strategies rank by."""
+
+    target: Target
+    index: int  # position in the route (or file order) — the tie-breaker everywhere
+    priority: int = 50
+    weight: float = 1.0
+    expected_cost: float | None = None  # USD for this request at the expected output length
+    free: bool = False
+    tier: str | None = None  # from the config; None = infer from price
+    output_price: float | None = None  # USD per 1M output tokens
+    quality_prior: float | None = None
+    worst_case_usd: float | None = None  # carried through to the plan's Candidate
+    context: int | None = None
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    difficulty: float = 0.0
+    threshold: float = 0.5
+    budget_used: float | None = None
+    memory: MemorySnapshot | None = None
+    rng: random.Random | None = None
+    round_robin_key: str = "*"
+
+
+Ordered = list[tuple[Option, str]]
+
+
+def order(strategy: str, options: Sequence[Option], ctx: StrategyContext) -> Ordered:
+    """The options in the order `strategy` tries them, each with its reason."""
+    return STRATEGY_FUNCS[strategy](list(options), ctx)
+
+
+def expected_cost(input_price: float, output_price: float, input_tokens: int, max_tokens: int) -> float:
+    """USD for this request if the answer has the expected length (see module docstring)."""
+    output = min(max_tokens, EXPECTED_OUTPUT_TOKENS)
+    return (input_tokens * input_price + output * output_price) / 1_000_000
+
+
+def round_robin_key(route: str | None) -> str:
+    """The memory key of a route's round-robin cursor; "*" when planning over every target."""
+    return f"route:{route}" if route else "*"
+
+
+def by_priority(options: list[Option], ctx: StrategyContext) -> Ordered:
+    ranked = sorted(options, key=lambda o: (-o.priority, o.index))
+    return [(o, f"priority {o.priority}") for o in ranked]
+
+
+def _cost_key(o: Option) -> tuple:
+    return (o.expected_cost is None, o.expected_cost or 0.0, o.index)
+
+
+def _cost_reason(o: Option) -> str:
+    if o.expected_cost is None:
+        return "price unknown"
+    if o.free or o.expected_cost == 0:
+        return "free"
+    return f"expected ${_money(o.expected_cost)}"
+
+
+def by_cost(options: list[Option], ctx: StrategyContext) -> Ordered:
+    ranked = sorted(options, key=_cost_key)
+    return [(o, f"cost: {_cost_reason(o)}") for o in ranked]
+
+
+def by_latency(options: list[Option], ctx: StrategyContext) -> Ordered:
+    seen = ctx.memory.latency_ms if ctx.memory else {}
+
+    def key(o: Option) -> tuple:
+        value = seen.get(o.target.id)
+        return (value is not None, value or 0.0, o.index)
+
+    out: Ordered = []
+    for o in sorted(options, key=key):
+        value = seen.get(o.target.id)
+        out.append((o, "latency: untried" if value is None else f"latency: ~{value:.0f} ms"))
+    return out
+
+
+def by_round_robin(options: list[Option], ctx: StrategyContext) -> Ordered:
+    if not options:
+        return []
+    cursor = ctx.memory.round_robin.get(ctx.round_robin_key, 0) if ctx.memory else 0
+    start = cursor % len(options)
+    rotated = options[start:] + options[:start]
+    out: Ordered = [(rotated[0], f"round-robin: turn {cursor} → #{start + 1} of {len(options)}")]
+    out += [(o, "round-robin: next in rotation") for o in rotated[1:]]
+    return out
+
+
+def by_weight(options: list[Option], ctx: StrategyContext) -> Ordered:
+    """Efraimidis–Spirakis: sort by u^(1/w) descending — a weighted draw without replacement."""
+    rng = ctx.rng or random.Random()
+    total = sum(max(o.weight, 0.0) for o in options) or 1.0
+
+    def key(o: Option) -> tuple:
+        if o.weight <= 0:
+            return (1, 0.0, o.index)
+        return (0, -math.log(rng.random() or 1e-300) / o.weight, o.index)
+
+    keyed = [(key(o), o) for o in options]
+    keyed.sort(key=lambda pair: pair[0])
+    return [(o, f"weighted: weight {o.weight:g} ({max(o.weight, 0) / total:.0%})") for _, o in keyed]
+
+
+def quality_of(o: Option, memory: MemorySnapshot | None) -> tuple[float, str]:
+    """The score the `quality` strategy ranks by, and where it came from."""
+    measured = memory.quality.get(o.target.id) if memory else None
+    if measured is not None and measured[1] >= MIN_QUALITY_EVIDENCE:
+        return float(measured[0]), f"A/B {measured[0]:.1f} (n={measured[1]})"
+    if o.quality_prior is not None:
+        return float(o.quality_prior), f"prior {o.quality_prior:g}"
+    return DEFAULT_QUALITY, f"default {DEFAULT_QUALITY:g}"
+
+
+def by_quality(options: list[Option], ctx: StrategyContext) -> Ordered:
+    scored = [(quality_of(o, ctx.memory), o) for o in options]
+    scored.sort(key=lambda pair: (-pair[0][0], pair[1].index))
+    return [(o, f"quality {why}") for (_, why), o in scored]
+
+
+def effective_tier(o: Option) -> str:
+    """`small` or `large` for `auto` (reasoning counts as large)."""
+    if o.tier is not None:
+        return "small" if o.tier == "small" else "large"
+    if o.free or (o.output_price is not None and o.output_price < SMALL_OUTPUT_PRICE):
+        return "small"
+    return "large"
+
+
+def by_auto(options: list[Option], ctx: StrategyContext) -> Ordered:
+    hard = ctx.difficulty >= ctx.threshold
+    wanted = "large" if hard else "small"
+    sign = "≥" if hard else "<"
+    head = f"auto: difficulty {ctx.difficulty:.2f} {sign} {ctx.threshold:.2f} → {wanted}"
+    lean = ctx.budget_used is not None and ctx.budget_used > LEAN_BUDGET_USED
+
+    def key(o: Option) -> tuple:
+        tier_rank = 0 if effective_tier(o) == wanted else 1
+        cost = (o.expected_cost is None, 0.0 if o.free else (o.expected_cost or 0.0))
+        if lean:  # cheapest first across tiers; the wanted tier only breaks ties
+            return (cost, tier_rank, o.index)
+        return (tier_rank, not o.free, cost, o.index)
+
+    out: Ordered = []
+    for o in sorted(options, key=key):
+        tier = effective_tier(o)
+        parts = [head if tier == wanted else f"auto: fallback tier {tier}"]
+        if lean:
+            parts.append(f"budget {ctx.budget_used:.0%} used → cheapest first")
+        parts.append(_cost_reason(o))
+        out.append((o, "; ".join(parts)))
+    return out
+
+
+def _money(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".") if value < 0.01 else f"{value:.4f}"
+
+
+STRATEGY_FUNCS: dict[str, Callable[[list[Option], StrategyContext], Ordered]] = {
+    "priority": by_priority,
+    "cost": by_cost,
+    "latency": by_latency,
+    "round-robin": by_round_robin,
+    "weighted": by_weight,
+    "quality": by_quality,
+    "auto": by_auto,
+}
