@@ -1,0 +1,131 @@
+"""`llmroute config init|path|check|show` (SPEC §11): write, locate, validate and show the config.
+
+A thin click layer over `llmroute.config`. `ctx.obj` is the main CLI's context object with `env`,
+`cwd`, `paths` and `config_path_option`; when it also offers `load_config()` that is used, so the
+config is loaded once per invocation. Errors are raised as `ConfigError`/`UsageError` and the
+main wrapper turns them into messages and exit codes. `show` never prints secrets: `key_cmd`,
+header values and the alert webhook URL (which is itself a credential) are masked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import UsageError
+from ..redact import MASK
+
+
+def _load(obj: Any):
+    if hasattr(obj, "load_config"):
+        return obj.load_config()
+    from ..config.defaults import discover_and_load
+
+    return discover_and_load(obj.config_path_option, obj.env, obj.cwd, obj.paths)
+
+
+@click.group("config")
+def config_group() -> None:
+    """Write, locate, validate or show the config file."""
+
+
+@config_group.command("init")
+@click.option("--path", "target", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write it (default: the user config file).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.pass_obj
+def init_command(obj: Any, target: Path | None, force: bool) -> None:
+    """Write a commented starter config to edit."""
+    from ..config.starter import STARTER_CONFIG
+
+    path = (target or obj.paths.default_config).expanduser()
+    if path.exists() and not force:
+        raise UsageError(f"config file already exists: {path}", "use --force to overwrite it")
+    write_private(path, STARTER_CONFIG)
+    click.echo(f"wrote {path}")
+    click.echo("next: store a key with `llmroute keys set openai`, then `llmroute config check`", err=True)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` as a 0600 file, creating missing directories 0700."""
+    from ..paths import ensure_private_dir
+
+    ensure_private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+@config_group.command("path")
+@click.pass_obj
+def path_command(obj: Any) -> None:
+    """Print the path of the config file in use."""
+    from ..paths import find_config
+
+    path = find_config(obj.config_path_option, obj.env, obj.cwd, obj.paths)
+    click.echo(str(path) if path is not None else "(built-in default config)")
+
+
+@config_group.command("check")
+@click.pass_obj
+def check_command(obj: Any) -> None:
+    """Validate the config: every problem with its line (exit 3), warnings on stderr."""
+    config = _load(obj)
+    for warning in config.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"ok: {len(config.providers)} providers, {len(config.routes)} routes")
+
+
+@config_group.command("show")
+@click.pass_obj
+def show_command(obj: Any) -> None:
+    """Print the effective config as YAML (defaults filled in, secrets redacted)."""
+    import yaml
+
+    config = _load(obj)
+    source = str(config.source) if config.source else "built-in default config"
+    click.echo(f"# effective config from {source}")
+    click.echo(yaml.safe_dump(effective_config(config), sort_keys=False, allow_unicode=True).rstrip())
+
+
+def effective_config(config: Any) -> dict[str, Any]:
+    """The config as plain data in SPEC §2 layout, with secrets replaced by `[REDACTED]`."""
+    from dataclasses import fields
+
+    def plain(obj: Any) -> dict[str, Any]:
+        return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in ("line", "index", "name")}
+
+    providers = {}
+    for provider in config.providers.values():
+        entry = plain(provider)
+        entry.update(dict(entry.pop("options")))
+        entry["key_cmd"] = MASK if provider.key_cmd else None
+        entry["headers"] = {name: MASK for name in provider.headers}
+        entry["models"] = {name: {k: v for k, v in plain(m).items() if v is not None}
+                           for name, m in provider.models.items()}
+        providers[provider.name] = entry
+    budget = config.budget
+    return {
+        "version": config.version,
+        "defaults": plain(config.defaults),
+        "providers": providers,
+        "routes": {name: [t.id for t in targets] for name, targets in config.routes.items()},
+        "rules": [{"when": {k: list(v) if isinstance(v, tuple) else v for k, v in plain(rule.when).items() if v is not None},
+                   "then": {k: v for k, v in plain(rule.then).items() if v is not None}} for rule in config.rules],
+        "budget": {**plain(budget.limits),
+                   "per_provider": {name: {k: v for k, v in plain(lim).items() if v is not None}
+                                    for name, lim in budget.per_provider.items()},
+                   "on_exhaust": budget.on_exhaust, "alert_at": list(budget.alert_at),
+                   "timezone": budget.timezone},
+        "abtest": {"sample_rate": config.abtest.sample_rate, "min_tokens": config.abtest.min_tokens,
+                   "targets": [t.id for t in config.abtest.targets],
+                   "judge": config.abtest.judge.id if config.abtest.judge else None},
+        "cache": plain(config.cache),
+        "alerts": {"command": config.alerts.command,
+                   "webhook": MASK if config.alerts.webhook else None},
+        "ledger": plain(config.ledger),
+    }
