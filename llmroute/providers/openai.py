@@ -181,12 +181,14 @@ class OpenAIStreamParser:
         self._finish: str | None = None
         self._done = False
         self._text: list[str] = []
+        self._pending: ProviderError | None = None
 
     def feed(self, data: bytes) -> list[Chunk]:
         return self._handle(self._decoder.feed(data))
 
     def close(self) -> list[Chunk]:
         chunks = self._handle(self._decoder.close())
+        self._raise_pending()  # last call: text held with it survives in partial_text
         if self._done:
             return chunks
         if self._finish is None:
@@ -200,8 +202,27 @@ class OpenAIStreamParser:
     def _fail(self, error_class: ErrorClass, message: str) -> ProviderError:
         return ProviderError(error_class, message, partial_text="".join(self._text))
 
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            self._done = True
+            raise error
+
     def _handle(self, events: list) -> list[Chunk]:
+        """Chunks for complete events. An error after some text in the same read is held
+        back until the next call, so no text that arrived before the error is lost."""
+        self._raise_pending()
         chunks: list[Chunk] = []
+        try:
+            self._collect(events, chunks)
+        except ProviderError as error:
+            if not chunks:
+                self._done = True
+                raise
+            self._pending = error
+        return chunks
+
+    def _collect(self, events: list, chunks: list[Chunk]) -> None:
         for event in events:
             if self._done:
                 break
@@ -216,7 +237,6 @@ class OpenAIStreamParser:
             if not isinstance(payload, dict):
                 raise self._fail(ErrorClass.MALFORMED, f"unexpected stream event: {data[:80]!r}")
             chunks += self._payload(payload)
-        return chunks
 
     def _payload(self, payload: dict) -> list[Chunk]:
         if payload.get("error"):
