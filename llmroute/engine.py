@@ -25,8 +25,8 @@ from .keys import KeyStore
 from .ledger import Ledger, make_ts, prompt_sha256
 from .paths import Paths
 from .pricing import cost_usd, price_for
-from .providers import create_provider, needs_key
-from .providers.base import Provider
+from .providers import create_provider, needs_key, provider_class
+from .providers.base import HttpProvider, Provider
 from .resilience import Failure, RetryPolicy, run_with_fallback
 from .routing.memory import RoutingMemory
 from .routing.plan import BudgetFilter, Candidate, Plan, PlanInputs
@@ -162,8 +162,13 @@ class Engine:
     def provider(self, name: str) -> Provider:
         if name not in self._providers:
             config = self.config.providers[name]
-            key = self.keys.resolve(config).value
-            self._providers[name] = create_provider(config, key=key, client=self.client, sleep=self.sleep)
+            # Keyless providers (mock, local, Ollama, local OpenAI-compatible servers) skip the
+            # key lookup unless the config names a key source: probing the OS keyring costs ~0.5 s.
+            wants_key = needs_key(config) or config.key_env or config.key_cmd
+            key = self.keys.resolve(config).value if wants_key else None
+            # Only HTTP formats get the shared client: building one loads the CA bundle (~0.1 s).
+            client = self.client if issubclass(provider_class(config.type), HttpProvider) else None
+            self._providers[name] = create_provider(config, key=key, client=client, sleep=self.sleep)
         return self._providers[name]
 
     @property
