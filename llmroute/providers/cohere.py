@@ -70,15 +70,36 @@ class CohereStreamParser:
         self._redact = redact
         self._text: list[str] = []
         self._done = False
+        self._pending: ProviderError | None = None
 
     def feed(self, data: bytes) -> list[Chunk]:
-        return [c for event in self._decoder.feed(data) for c in self._handle(event.event, event.data)]
+        return self._deliver(self._decoder.feed(data), lambda e: self._handle(e.event, e.data))
 
     def close(self) -> list[Chunk]:
+        self._raise_pending()
         chunks = [c for event in self._decoder.close() for c in self._handle(event.event, event.data)]
         if not self._done:
             self._fail(ErrorClass.MALFORMED, "cohere stream ended before message-end")
         return chunks
+
+    def _deliver(self, items: list, handle: Callable[..., list[Chunk]]) -> list[Chunk]:
+        """Chunks of one read. An error after some text in the same read is held back and
+        raised on the next call, so the text before it still reaches the reader."""
+        self._raise_pending()
+        chunks: list[Chunk] = []
+        try:
+            for item in items:
+                chunks += handle(item)
+        except ProviderError as error:
+            if not chunks:
+                raise
+            self._pending = error
+        return chunks
+
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
 
     def _handle(self, event: str, data: str) -> list[Chunk]:
         if self._done or data.strip() == "[DONE]":

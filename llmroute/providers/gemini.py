@@ -148,6 +148,7 @@ class GeminiStreamParser:
         self._text: list[str] = []
         self._usage: Usage | None = None
         self._finish: str | None = None
+        self._pending: ProviderError | None = None
 
     def feed(self, data: bytes) -> list[Chunk]:
         self._buffer += self._decoder.decode(data)
@@ -158,9 +159,10 @@ class GeminiStreamParser:
             complete, self._buffer = self._buffer, ""
         *lines, tail = complete.replace("\r", "\n").split("\n")
         self._buffer = tail + self._buffer
-        return [c for line in lines for c in self._line(line)]
+        return self._deliver(lines, self._line)
 
     def close(self) -> list[Chunk]:
+        self._raise_pending()
         rest = self._buffer + self._decoder.decode(b"", final=True)
         self._buffer = ""
         chunks = [c for line in rest.replace("\r", "\n").split("\n") for c in self._line(line)]
@@ -170,6 +172,25 @@ class GeminiStreamParser:
         if self._finish is None:
             self._fail(ErrorClass.MALFORMED, "gemini stream ended without a finishReason")
         return chunks + [Chunk(usage=self._usage, finish_reason=self._finish)]
+
+    def _deliver(self, items: list, handle: Callable[..., list[Chunk]]) -> list[Chunk]:
+        """Chunks of one read. An error after some text in the same read is held back and
+        raised on the next call, so the text before it still reaches the reader."""
+        self._raise_pending()
+        chunks: list[Chunk] = []
+        try:
+            for item in items:
+                chunks += handle(item)
+        except ProviderError as error:
+            if not chunks:
+                raise
+            self._pending = error
+        return chunks
+
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
 
     def _line(self, line: str) -> list[Chunk]:
         if self._bare or (not self._data and line.lstrip().startswith(("{", "["))):

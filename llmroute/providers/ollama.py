@@ -67,15 +67,36 @@ class OllamaStreamParser:
         self._redact = redact
         self._text: list[str] = []
         self._done = False
+        self._pending: ProviderError | None = None
 
     def feed(self, data: bytes) -> list[Chunk]:
-        return [c for line in self._decoder.feed(data) for c in self._line(line)]
+        return self._deliver(self._decoder.feed(data), self._line)
 
     def close(self) -> list[Chunk]:
+        self._raise_pending()
         chunks = [c for line in self._decoder.close() for c in self._line(line)]
         if not self._done:
             self._fail(ErrorClass.MALFORMED, "ollama stream ended before a done message")
         return chunks
+
+    def _deliver(self, items: list, handle: Callable[..., list[Chunk]]) -> list[Chunk]:
+        """Chunks of one read. An error after some text in the same read is held back and
+        raised on the next call, so the text before it still reaches the reader."""
+        self._raise_pending()
+        chunks: list[Chunk] = []
+        try:
+            for item in items:
+                chunks += handle(item)
+        except ProviderError as error:
+            if not chunks:
+                raise
+            self._pending = error
+        return chunks
+
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
 
     def _line(self, line: str) -> list[Chunk]:
         if self._done:
