@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from .config.model import Config, ProviderConfig
 from .types import Target
 
-try:  # the built-in table is written by another work stream; see `_builtin`.
-    from .providers import prices as _prices
-except ImportError:  # pragma: no cover - only while the table module has not landed
-    _prices = None
+from .providers.prices import FREE, PriceEntry, lookup_price, price_source_label
 
 # Provider types that run on the user's own machine and are therefore free unless priced.
 LOCAL_TYPES = frozenset({"ollama", "local", "mock"})
@@ -50,12 +47,14 @@ def price_for(config: Config, target: Target) -> Price | None:
     if cfg_in is not None and cfg_out is not None:
         return Price(float(cfg_in), float(cfg_out), "config")
     entry = _builtin(provider, target.model)
-    if entry is not None and entry.input is not None and entry.output is not None:
+    if entry is FREE and cfg_in is None and cfg_out is None:
+        return Price(0.0, 0.0, "free")  # the table's verdict for local servers
+    if entry is not None:
         # A config value set on one side overrides that side of the table.
         return Price(
             float(cfg_in if cfg_in is not None else entry.input),
             float(cfg_out if cfg_out is not None else entry.output),
-            f"builtin:{_table_date()}",
+            price_source_label(),
         )
     if is_free_provider(provider):
         return Price(0.0, 0.0, "free")
@@ -96,17 +95,6 @@ def model_context(config: Config, target: Target) -> int | None:
     return None
 
 
-def _builtin(provider: ProviderConfig, model: str):
+def _builtin(provider: ProviderConfig, model: str) -> PriceEntry | None:
     """The built-in table's entry for this provider's model, or None."""
-    if _prices is None:
-        return None
-    return _prices.lookup_price(provider.type, model, provider.base_url, provider.preset)
-
-
-def _table_date() -> str:
-    """The date the built-in table was last checked, as printed in `price_source`."""
-    for name in ("PRICES_DATE", "TABLE_DATE", "PRICE_TABLE_DATE", "AS_OF"):
-        value = getattr(_prices, name, None)
-        if value:
-            return str(value)
-    return "unknown"
+    return lookup_price(provider.type, model, provider.base_url, provider.preset)

@@ -253,7 +253,17 @@ def _apply_headers(entry: dict, info: RateLimitInfo | None, now: float) -> None:
 
 
 def _store_limits(limits: dict, target_id: str, entry: dict, now: float) -> None:
-    """Keep only facts that still matter; drop the entry when none does."""
+    """Store a target's entry, then keep only facts that still matter in every entry."""
+    limits[target_id] = entry
+    for tid in list(limits):
+        value = limits[tid]
+        if isinstance(value, dict):
+            _prune_entry(value, now)
+        if not value or not isinstance(value, dict):
+            del limits[tid]
+
+
+def _prune_entry(entry: dict, now: float) -> None:
     for key in ("requests", "tokens"):
         reset = _num(entry.get(f"{key}_reset_at"))
         if reset is not None and reset <= now:
@@ -262,10 +272,6 @@ def _store_limits(limits: dict, target_id: str, entry: dict, now: float) -> None
     blocked = _num(entry.get("blocked_until"))
     if blocked is not None and blocked <= now:
         entry.pop("blocked_until", None)
-    if entry:
-        limits[target_id] = entry
-    else:
-        limits.pop(target_id, None)
 
 
 def _note_request(doc: dict, provider: str, tokens: int, now: float) -> None:
