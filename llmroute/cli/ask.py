@@ -84,8 +84,8 @@ def _build(app: AppContext, options: dict, prompt_text: str):
 def _prompt_from(options: dict) -> str:
     from ..prompt_input import assemble_prompt, read_stdin
 
-    stdin = click.get_binary_stream("stdin")
-    is_tty = stdin.isatty()
+    stdin = getattr(sys.stdin, "buffer", None)
+    is_tty = stdin is not None and stdin.isatty()
     argument = " ".join(options["prompt"]) if options["prompt"] else None
     return assemble_prompt(argument, read_stdin(stdin, is_tty), is_tty, options["context_files"])
 
@@ -159,8 +159,8 @@ def _explain_each_line(app: AppContext, options: dict) -> None:
 
     from ..prompt_input import read_stdin
 
-    stdin = click.get_binary_stream("stdin")
-    text = read_stdin(stdin, stdin.isatty())
+    stdin = getattr(sys.stdin, "buffer", None)
+    text = read_stdin(stdin, stdin is None or stdin.isatty())
     if text is None:
         from ..errors import UsageError
 

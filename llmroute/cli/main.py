@@ -143,3 +143,4 @@ def _print_error(lines: list[str]) -> None:
     prefix = click.style("llmroute:", fg="red", bold=True) if color else "llmroute:"
     for i, line in enumerate(lines):
         sys.stderr.write(f"{prefix if i == 0 else ' ' * len('llmroute:')} {line}\n")
+    sys.stderr.flush()
