@@ -334,3 +334,10 @@ def test_requires_key_and_refuses_plain_http_to_public_host():
     with pytest.raises(ProviderError) as info:
         provider.complete(REQUEST, MODEL, timeout=5)
     assert info.value.error_class is ErrorClass.AUTH
+
+
+def test_cassettes_hold_no_credentials():
+    for path in CASSETTES.glob("*.yaml"):
+        text = path.read_text().lower()
+        for name in ("x-api-key", "x-goog-api-key", "authorization", "key="):
+            assert name not in text, f"{path.name} contains {name}"

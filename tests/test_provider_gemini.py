@@ -327,3 +327,10 @@ def test_probe_request_sends_key_header_without_content_type():
     assert str(seen["request"].url) == f"{BASE}/models"
     assert seen["request"].headers["x-goog-api-key"] == KEY
     assert "content-type" not in seen["request"].headers
+
+
+def test_cassettes_hold_no_credentials():
+    for path in CASSETTES.glob("*.yaml"):
+        text = path.read_text().lower()
+        for name in ("x-api-key", "x-goog-api-key", "authorization", "key="):
+            assert name not in text, f"{path.name} contains {name}"

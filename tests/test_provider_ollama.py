@@ -236,3 +236,10 @@ def test_stream_garbage_line_is_malformed():
 def test_stream_final_line_without_newline_counts():
     body = b'{"message": {"content": "x"}, "done": true, "prompt_eval_count": 1, "eval_count": 1}'
     assert _parse(body)[-1].usage == Usage(1, 1)
+
+
+def test_cassettes_hold_no_credentials():
+    for path in CASSETTES.glob("*.yaml"):
+        text = path.read_text().lower()
+        for name in ("x-api-key", "x-goog-api-key", "authorization", "key="):
+            assert name not in text, f"{path.name} contains {name}"
