@@ -91,7 +91,7 @@ def main(argv: list[str]) -> int:
     p95 = times[int(0.95 * (len(times) - 1))]
     print(f"prompts: {len(rows)} ({sum(hard)} hard, {len(rows) - sum(hard)} easy) from {path}")
     print(f"time per prompt: p50 {p50:.1f} us  p95 {p95:.1f} us  max {times[-1]:.1f} us")
-    long_prompt = prompts[0] * 2000
+    long_prompt = "\n".join(prompts * 4)[:20000]  # realistic mixed text, past the scan cap
     long_times = sorted(timing_us([long_prompt], repeat=20))
     print(f"long prompt ({len(long_prompt)} chars): p50 {statistics.median(long_times):.1f} us")
 
