@@ -1,0 +1,253 @@
+"""Spend and performance reports from the ledger (SPEC §10), without click.
+
+`make_window` turns the CLI's window flags into a run of local days; `build_report` folds the
+ledger (through the incremental index, `index.py`) into a `Report`: one `Row` per group, a
+totals row, the cost of every day of the window, per-provider latency figures and the budget
+lines. `render.py` and `html.py` only format a `Report`.
+
+Latency figures (mean, p95) cover every record with a `latency_ms`, failed calls included, because
+a slow timeout is part of how a provider performs. p95 is nearest-rank; see `aggregate.py` for its
+bounded-memory digest (exact up to 64 values per group and day, within ~1% beyond).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from pathlib import Path
+
+from ..config.model import Limits
+from ..errors import UsageError
+from .aggregate import (
+    CACHED, COST, FALLBACK, LAT_N, LAT_SUM, N_COUNTERS, OK, REQ, TIN, TOUT,
+    Aggregates, DayMapper, LatencyDigest, ScanResult, Warn, label,
+)
+from .index import load_aggregates
+
+GROUPINGS = ("provider", "model", "target", "day", "route", "kind", "tag")
+_COMBO_POS = {"kind": 0, "provider": 1, "model": 2, "target": 3, "route": 4}
+
+
+@dataclass(frozen=True)
+class Window:
+    """Local days `start`..`end` (both included); `today` anchors the budget lines."""
+
+    start: date
+    end: date
+    label: str
+    today: date
+
+    def days(self) -> list[date]:
+        return [self.start + timedelta(n) for n in range((self.end - self.start).days + 1)]
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    requests: int
+    ok: int
+    failed: int
+    success_pct: float | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    mean_latency_ms: float | None
+    p95_latency_ms: float | None
+    fallbacks: int
+    cache_hits: int
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    """One configured limit and what the ledger says has been used against it."""
+
+    period: str  # Daily | Weekly | Monthly
+    unit: str  # usd | tokens
+    used: float
+    limit: float
+
+    @property
+    def pct(self) -> float:
+        return 100.0 * self.used / self.limit if self.limit else 0.0
+
+    def text(self) -> str:
+        if self.unit == "usd":
+            return f"{self.period} budget: ${self.used:,.2f} of ${self.limit:,.2f} ({self.pct:.0f}%)"
+        return f"{self.period} tokens: {self.used:,.0f} of {self.limit:,.0f} ({self.pct:.0f}%)"
+
+
+@dataclass(frozen=True)
+class Report:
+    window: Window
+    by: str
+    rows: tuple[Row, ...]
+    totals: Row
+    daily_cost: tuple[tuple[str, float], ...]
+    providers: tuple[Row, ...]
+    budget: tuple[BudgetLine, ...]
+    scan: ScanResult
+
+
+def resolve_tz(name: str) -> tzinfo | None:
+    """The report's time zone: None means the machine's local zone (DST-aware)."""
+    if not name or name == "local":
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"unknown time zone {name!r} in budget.timezone",
+                         "use 'local' or an IANA name such as Europe/Berlin") from None
+
+
+def local_today(now: datetime, tz: tzinfo | None) -> date:
+    aware = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    return (aware.astimezone(tz) if tz is not None else aware.astimezone()).date()
+
+
+def make_window(*, today: date, kind: str = "week", days: int | None = None,
+                since: str | None = None, until: str | None = None) -> Window:
+    """A window from the CLI flags. `kind` is today|week|month|days|since."""
+    if kind == "today":
+        return Window(today, today, "today", today)
+    if kind == "week":
+        return Window(today - timedelta(today.weekday()), today, "this week", today)
+    if kind == "month":
+        return Window(today.replace(day=1), today, "this month", today)
+    if kind == "days":
+        if days is None or days < 1:
+            raise UsageError("--days needs a whole number of days, 1 or more")
+        return Window(today - timedelta(days - 1), today, f"last {days} days", today)
+    if kind == "since":
+        start = _parse_date(since, "--since")
+        end = _parse_date(until, "--until") if until else today
+        if end < start:
+            raise UsageError(f"--until {end} is before --since {start}")
+        return Window(start, end, f"{start} to {end}", today)
+    raise UsageError(f"unknown report window {kind!r}")
+
+
+def _parse_date(text: str | None, flag: str) -> date:
+    try:
+        return date.fromisoformat(text or "")
+    except ValueError:
+        raise UsageError(f"{flag} needs a date as YYYY-MM-DD, not {text!r}") from None
+
+
+def midnight_utc(day: date, tz: tzinfo | None) -> str:
+    """Local midnight starting `day`, as the ledger's UTC ISO format (for string comparison)."""
+    local = datetime.combine(day, time(0), tzinfo=tz) if tz is not None else datetime.combine(day, time(0))
+    return local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def tz_key(tz: tzinfo | None) -> str:
+    if tz is not None:
+        return str(tz)
+    import time as _time
+
+    return "local:" + "/".join(_time.tzname) + f":{_time.timezone}"
+
+
+def build_report(ledger_path: Path, window: Window, by: str, *, tz: tzinfo | None,
+                 index_path: Path | None, warn: Warn, limits: Limits | None = None) -> Report:
+    """Everything a rendering needs about `window`, grouped `by` one of GROUPINGS."""
+    if by not in GROUPINGS:
+        raise UsageError(f"--by must be one of {', '.join(GROUPINGS)}, not {by!r}")
+    limits = limits or Limits()
+    first = min(window.start, _budget_start(window.today, limits))
+    outcome = load_aggregates(ledger_path, index_path, from_day=first.isoformat(),
+                              from_ts=midnight_utc(first, tz), tz_key=tz_key(tz),
+                              days=DayMapper(tz), warn=warn)
+    aggs = outcome.aggregates
+    day_names = [d.isoformat() for d in window.days()]
+    rows = _group_rows(aggs, day_names, by)
+    totals = _total_row(aggs, day_names)
+    daily = tuple((d, _counters(aggs, [d])[COST]) for d in day_names)
+    return Report(window, by, rows, totals, daily, _group_rows(aggs, day_names, "provider"),
+                  _budget_lines(aggs, window.today, limits), outcome.scan)
+
+
+def _group_rows(aggs: Aggregates, day_names: list[str], by: str) -> tuple[Row, ...]:
+    if by == "day":
+        return tuple(_make_row(d, _counters(aggs, [d]), _digest(aggs, [d], "*", "*"))
+                     for d in day_names if _counters(aggs, [d])[REQ])
+    sums: dict[str, list] = {}
+    for day in day_names:
+        agg = aggs.days.get(day)
+        if agg is None:
+            continue
+        for combo, values in agg.counters.items():
+            keys = (combo[5] or ("(none)",)) if by == "tag" else (label(combo[_COMBO_POS[by]]),)
+            for key in keys:
+                acc = sums.setdefault(key, [0] * N_COUNTERS)
+                for i in range(N_COUNTERS):
+                    acc[i] += values[i]
+    rows = [_make_row(k, v, _digest(aggs, day_names, by, k)) for k, v in sums.items()]
+    return tuple(sorted(rows, key=lambda r: (-r.cost_usd, -r.requests, r.key)))
+
+
+def _total_row(aggs: Aggregates, day_names: list[str]) -> Row:
+    return _make_row("TOTAL", _counters(aggs, day_names), _digest(aggs, day_names, "*", "*"))
+
+
+def _counters(aggs: Aggregates, day_names: list[str]) -> list:
+    acc = [0] * N_COUNTERS
+    for day in day_names:
+        agg = aggs.days.get(day)
+        for values in (agg.counters.values() if agg else ()):
+            for i in range(N_COUNTERS):
+                acc[i] += values[i]
+    return acc
+
+
+def _digest(aggs: Aggregates, day_names: list[str], dim: str, value: str) -> LatencyDigest:
+    merged = LatencyDigest()
+    for day in day_names:
+        agg = aggs.days.get(day)
+        digest = agg.latency.get((dim, value)) if agg else None
+        if digest is not None:
+            merged.merge(digest)
+    return merged
+
+
+def _make_row(key: str, c: list, digest: LatencyDigest) -> Row:
+    return Row(
+        key=key, requests=c[REQ], ok=c[OK], failed=c[REQ] - c[OK],
+        success_pct=100.0 * c[OK] / c[REQ] if c[REQ] else None,
+        input_tokens=c[TIN], output_tokens=c[TOUT], cost_usd=round(c[COST], 10),
+        mean_latency_ms=c[LAT_SUM] / c[LAT_N] if c[LAT_N] else None,
+        p95_latency_ms=digest.percentile(0.95), fallbacks=c[FALLBACK], cache_hits=c[CACHED],
+    )
+
+
+def _budget_start(today: date, limits: Limits) -> date:
+    """The first day any configured budget period needs."""
+    starts = [today]
+    if limits.monthly is not None or limits.tokens_monthly is not None:
+        starts.append(today.replace(day=1))
+    if limits.weekly is not None or limits.tokens_weekly is not None:
+        starts.append(today - timedelta(today.weekday()))
+    return min(starts)
+
+
+def _budget_lines(aggs: Aggregates, today: date, limits: Limits) -> tuple[BudgetLine, ...]:
+    periods = (
+        ("Daily", today, limits.daily, limits.tokens_daily),
+        ("Weekly", today - timedelta(today.weekday()), limits.weekly, limits.tokens_weekly),
+        ("Monthly", today.replace(day=1), limits.monthly, limits.tokens_monthly),
+    )
+    lines: list[BudgetLine] = []
+    for period, start, usd, tokens in periods:
+        names = [(start + timedelta(n)).isoformat() for n in range((today - start).days + 1)]
+        if usd is not None or tokens is not None:
+            c = _counters(aggs, names)
+            if usd is not None:
+                lines.append(BudgetLine(period, "usd", c[COST], float(usd)))
+            if tokens is not None:
+                lines.append(BudgetLine(period, "tokens", c[TIN] + c[TOUT], float(tokens)))
+    return tuple(lines)
+
+
+__all__ = ["GROUPINGS", "BudgetLine", "Report", "Row", "Window", "build_report", "local_today",
+           "make_window", "midnight_utc", "resolve_tz"]
