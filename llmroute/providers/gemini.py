@@ -13,7 +13,6 @@ such lines too).
 from __future__ import annotations
 
 import codecs
-import json
 import re
 import time
 from typing import Any, Callable, ClassVar, NoReturn
