@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .config.model import Config, ProviderConfig
 from .types import Target
 
+from .providers.presets import preset_for
 from .providers.prices import FREE, PriceEntry, lookup_price, price_source_label
 
 # Provider types that run on the user's own machine and are therefore free unless priced.
@@ -36,17 +37,41 @@ class Price:
         return self.input == 0 and self.output == 0
 
 
-def price_for(config: Config, target: Target) -> Price | None:
-    """The price of `target`, or None when nothing is known (a paid model with no price)."""
+@dataclass(frozen=True)
+class TargetFacts:
+    """A target's price, context window and free-ness, from one look at config and table."""
+
+    price: Price | None
+    context: int | None
+    free: bool
+
+
+def facts_for(config: Config, target: Target) -> TargetFacts:
+    """Everything the planner needs about a target's cost, with one built-in table lookup."""
     provider = config.providers.get(target.provider)
     if provider is None:
-        return None
+        return TargetFacts(None, None, False)
     model = provider.models.get(target.model)
     cfg_in = model.input if model else None
     cfg_out = model.output if model else None
+    cfg_context = model.context if model else None
+    needs_table = cfg_in is None or cfg_out is None or not cfg_context
+    entry = _builtin(provider, target.model) if needs_table else None
+    price = _price(provider, cfg_in, cfg_out, entry)
+    context = int(cfg_context) if cfg_context else (int(entry.context) if entry and entry.context else None)
+    free = is_free_provider(provider) or (price is not None and price.is_free)
+    return TargetFacts(price, context, free)
+
+
+def price_for(config: Config, target: Target) -> Price | None:
+    """The price of `target`, or None when nothing is known (a paid model with no price)."""
+    return facts_for(config, target).price
+
+
+def _price(provider: ProviderConfig, cfg_in: float | None, cfg_out: float | None,
+           entry: PriceEntry | None) -> Price | None:
     if cfg_in is not None and cfg_out is not None:
         return Price(float(cfg_in), float(cfg_out), "config")
-    entry = _builtin(provider, target.model)
     if entry is FREE and cfg_in is None and cfg_out is None:
         return Price(0.0, 0.0, "free")  # the table's verdict for local servers
     if entry is not None:
@@ -65,8 +90,6 @@ def is_free_provider(provider: ProviderConfig) -> bool:
     """Marked `free`, runs locally, or is an OpenAI-compatible local server preset (no key)."""
     if provider.free or provider.type in LOCAL_TYPES:
         return True
-    from .providers.presets import preset_for
-
     preset = preset_for(provider)
     return preset is not None and preset.key_env is None
 
@@ -83,16 +106,7 @@ def worst_case_cost(price: Price, input_tokens: int, max_tokens: int) -> float:
 
 def model_context(config: Config, target: Target) -> int | None:
     """The model's context window in tokens: the config's `context`, else the built-in table."""
-    provider = config.providers.get(target.provider)
-    if provider is None:
-        return None
-    model = provider.models.get(target.model)
-    if model is not None and model.context:
-        return int(model.context)
-    entry = _builtin(provider, target.model)
-    if entry is not None and entry.context:
-        return int(entry.context)
-    return None
+    return facts_for(config, target).context
 
 
 def _builtin(provider: ProviderConfig, model: str) -> PriceEntry | None:

@@ -26,7 +26,7 @@ from datetime import datetime
 
 from ..config.model import STRATEGIES, Config, ProviderConfig
 from ..errors import UsageError
-from ..pricing import Price, is_free_provider, model_context, price_for, worst_case_cost
+from ..pricing import TargetFacts, facts_for, worst_case_cost
 from ..providers.presets import preset_for
 from ..tokens import estimate_tokens
 from ..types import Target
@@ -155,10 +155,20 @@ def _names(routes) -> str:
 # --- step 4: filters ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Check:
+    """Per-prompt constants every target's filters need."""
+
+    inputs: PlanInputs
+    est: int
+    now: float
+    mode: str
+    memory: MemorySnapshot | None
+
+
 def _filter(inputs: PlanInputs, selection: _Selection, est: int,
             memory: MemorySnapshot | None) -> tuple[list[Option], list[Exclusion]]:
-    config = inputs.config
-    mode = inputs.extra.get("mode", "chat")
+    check = _Check(inputs, est, inputs.now.timestamp(), inputs.extra.get("mode", "chat"), memory)
     implicit = selection.route is None and selection.pinned is None
     options: list[Option] = []
     excluded: list[Exclusion] = []
@@ -167,10 +177,10 @@ def _filter(inputs: PlanInputs, selection: _Selection, est: int,
         if target in seen:
             continue
         seen.add(target)
-        model = config.model(target)
-        if implicit and model is not None and model.mode != mode:
+        model = inputs.config.model(target)
+        if implicit and model is not None and model.mode != check.mode:
             continue  # planning over every target: other modes are simply not candidates
-        reason, option = _check(inputs, target, est, memory, len(options))
+        reason, option = _check(check, target, len(options))
         if reason is not None:
             excluded.append(Exclusion(target, reason))
         else:
@@ -178,38 +188,35 @@ def _filter(inputs: PlanInputs, selection: _Selection, est: int,
     return options, excluded
 
 
-def _check(inputs: PlanInputs, target: Target, est: int, memory: MemorySnapshot | None,
-           index: int) -> tuple[str | None, Option | None]:
+def _check(check: _Check, target: Target, index: int) -> tuple[str | None, Option | None]:
     """The first filter `target` fails (its reason), or the option it becomes."""
-    config = inputs.config
-    provider = config.providers.get(target.provider)
+    inputs = check.inputs
+    provider = inputs.config.providers.get(target.provider)
     if provider is None:
         return f"unknown provider '{target.provider}'", None
     model = provider.models.get(target.model)
     if model is None:
         return f"unknown model '{target.model}' of provider '{target.provider}'", None
-    mode = inputs.extra.get("mode", "chat")
-    if model.mode != mode:
-        return f"{model.mode} model (not {mode})", None
+    if model.mode != check.mode:
+        return f"{model.mode} model (not {check.mode})", None
     if not provider.enabled:
         return "disabled", None
     if not inputs.has_key(provider):
         return f"no key (set {key_variable(provider)} or run `llmroute keys set {provider.name}`)", None
-    now = inputs.now.timestamp()
-    if memory is not None:
-        reason = _memory_reason(memory, provider, target, est, now, inputs.now)
+    if check.memory is not None:
+        reason = _memory_reason(check.memory, provider, target, check.est, check.now, inputs.now)
         if reason:
             return reason, None
-    context = model_context(config, target)
-    if context is not None and est + _context_margin(est) > context:
-        return f"prompt ~{est} tokens exceeds context {context}", None
-    price = price_for(config, target)
-    return _price_check(inputs, provider, target, model, price, est, context, index)
+    facts = facts_for(inputs.config, target)
+    if facts.context is not None and check.est + _context_margin(check.est) > facts.context:
+        return f"prompt ~{check.est} tokens exceeds context {facts.context}", None
+    return _price_check(inputs, provider, target, model, facts, check.est, index)
 
 
-def _price_check(inputs: PlanInputs, provider: ProviderConfig, target: Target, model, price: Price | None,
-                 est: int, context: int | None, index: int) -> tuple[str | None, Option | None]:
+def _price_check(inputs: PlanInputs, provider: ProviderConfig, target: Target, model,
+                 facts: TargetFacts, est: int, index: int) -> tuple[str | None, Option | None]:
     max_tokens = inputs.request.max_tokens
+    price = facts.price
     worst = worst_case_cost(price, est, max_tokens) if price is not None else None
     if inputs.max_cost_usd is not None:
         if worst is None:
@@ -222,12 +229,11 @@ def _price_check(inputs: PlanInputs, provider: ProviderConfig, target: Target, m
         reason = inputs.budget_filter(target, provider, worst, est + max_tokens)
         if reason:
             return reason, None
-    free = is_free_provider(provider) or (price is not None and price.is_free)
     option = Option(
         target=target, index=index, priority=provider.priority, weight=provider.weight,
         expected_cost=expected_cost(price.input, price.output, est, max_tokens) if price else None,
-        free=free, tier=model.tier, output_price=price.output if price else None,
-        quality_prior=model.quality, worst_case_usd=worst, context=context)
+        free=facts.free, tier=model.tier, output_price=price.output if price else None,
+        quality_prior=model.quality, worst_case_usd=worst, context=facts.context)
     return None, option
 
 

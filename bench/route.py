@@ -1,0 +1,110 @@
+"""Planning speed: p50/p95 time to plan one prompt over a 20-target config.
+
+Run: `python bench/route.py [--prompts N] [--strategy NAME]`. The routing memory is read once
+(its time is printed separately, as the engine reads it once per invocation); every prompt is
+then planned against that snapshot with every strategy in turn. Target: p95 < 1 ms per prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
+
+from llmroute.config.model import STRATEGIES, Config, Defaults, ModelConfig, ProviderConfig
+from llmroute.errors import ErrorClass
+from llmroute.routing.memory import RoutingMemory
+from llmroute.routing.plan import PlanInputs
+from llmroute.routing.planner import make_plan
+from llmroute.types import Message, RateLimitInfo, Request, Target
+
+PROVIDERS = [("openai", "openai", ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1"]),
+             ("anthropic", "anthropic", ["claude-haiku-4-5", "claude-sonnet-4-5"]),
+             ("gemini", "gemini", ["gemini-2.5-flash", "gemini-2.5-pro"]),
+             ("groq", "openai", ["llama-3.3-70b-versatile", "llama-3.1-8b-instant"]),
+             ("mistral", "openai", ["mistral-small-latest", "mistral-large-latest"]),
+             ("cohere", "cohere", ["command-r", "command-r-plus"]),
+             ("ollama", "ollama", ["llama3.2", "qwen2.5"]),
+             ("custom", "openai", ["a", "b", "c", "d"])]
+
+WORDS = ("the quick brown fox jumps over a lazy dog prove derive step by step explain why code "
+         "function class return import async optimise complexity theorem lemma summary").split()
+
+
+def build_config() -> Config:
+    providers = {}
+    for index, (name, type_, models) in enumerate(PROVIDERS):
+        priced = name == "custom"
+        providers[name] = ProviderConfig(
+            name, type_, priority=10 * index, weight=1 + index,
+            base_url="https://example.com/v1" if name == "custom" else None,
+            models=MappingProxyType({m: ModelConfig(m, input=1.0 if priced else None,
+                                                    output=3.0 if priced else None,
+                                                    tier=("small", "large")[i % 2] if priced else None)
+                                     for i, m in enumerate(models)}))
+    targets = [Target(p, m) for p, _, models in PROVIDERS for m in models]
+    assert len(targets) == 20
+    return Config(defaults=Defaults(route="default"), providers=MappingProxyType(providers),
+                  routes=MappingProxyType({"default": tuple(targets)}))
+
+
+def prompts(n: int, rng: random.Random) -> list[str]:
+    out = []
+    for _ in range(n):
+        words = [rng.choice(WORDS) for _ in range(rng.choice((5, 30, 200, 1500)))]
+        if rng.random() < 0.2:
+            words.append("\n```python\ndef f(x):\n    return x * 2\n```\n")
+        out.append(" ".join(words))
+    return out
+
+
+def seed_memory(memory: RoutingMemory, config: Config) -> None:
+    """Some history, so filters and latency/round-robin have something to read."""
+    targets = config.all_targets()
+    for i, target in enumerate(targets):
+        memory.record_success(target, 200 + 37 * i, RateLimitInfo(remaining_requests=100), 500)
+    for _ in range(3):
+        memory.record_failure(targets[3], ErrorClass.SERVER_ERROR, None, None, 20.0)
+    memory.advance_round_robin("route:default", 20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=2000)
+    parser.add_argument("--strategy", choices=STRATEGIES, default=None)
+    args = parser.parse_args()
+    rng = random.Random(42)
+    config = build_config()
+    texts = prompts(args.prompts, rng)
+    now = datetime.now(timezone.utc)
+    with tempfile.TemporaryDirectory() as tmp:
+        memory = RoutingMemory(Path(tmp))
+        seed_memory(memory, config)
+        reads = []
+        for _ in range(20):
+            start = time.perf_counter()
+            snapshot = memory.snapshot()
+            reads.append((time.perf_counter() - start) * 1000)
+    print(f"memory snapshot read: median {statistics.median(reads):.3f} ms (once per invocation)")
+    strategies = [args.strategy] if args.strategy else list(STRATEGIES)
+    for strategy in strategies:
+        times = []
+        for text in texts:
+            inputs = PlanInputs(config=config, request=Request((Message("user", text),)), now=now,
+                                strategy_option=strategy, extra={"rng": rng})
+            start = time.perf_counter()
+            plan = make_plan(inputs, snapshot)
+            times.append((time.perf_counter() - start) * 1000)
+            assert plan.candidates
+        times.sort()
+        p50, p95 = times[len(times) // 2], times[int(len(times) * 0.95)]
+        print(f"{strategy:12s} {len(texts)} prompts  p50 {p50:.3f} ms  p95 {p95:.3f} ms  max {times[-1]:.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
