@@ -347,16 +347,12 @@ def test_plan_to_json_round_trip():
 
 # --- rules --------------------------------------------------------------------------------
 
-needs_rules = pytest.mark.skipif(
-    __import__("importlib.util").util.find_spec("llmroute.routing.rules") is None,
-    reason="rules.py not committed yet")
 
 
 def rule(when: RuleWhen, then: RuleThen, index=0) -> Rule:
     return Rule(when, then, index=index)
 
 
-@needs_rules
 def test_rule_route_applies_and_is_described():
     cfg = config(rules=[rule(RuleWhen(regex="(?i)urgent"), RuleThen(route="strong"))])
     p = plan(cfg, text="urgent: fix this")
@@ -364,14 +360,12 @@ def test_rule_route_applies_and_is_described():
     assert plan(cfg, text="calm").route == "default"
 
 
-@needs_rules
 def test_first_matching_rule_wins():
     cfg = config(rules=[rule(RuleWhen(regex="a"), RuleThen(strategy="cost")),
                         rule(RuleWhen(regex="a"), RuleThen(strategy="quality"), index=1)])
     assert plan(cfg, text="a").strategy == "cost"
 
 
-@needs_rules
 def test_explicit_options_override_rules():
     cfg = config(rules=[rule(RuleWhen(regex="x"), RuleThen(route="strong", strategy="cost"))])
     p = plan(cfg, text="x", route_option="default", strategy_option="quality")
@@ -380,14 +374,12 @@ def test_explicit_options_override_rules():
     assert plan(cfg, text="x", model_option="ollama").route == "default"
 
 
-@needs_rules
 def test_rule_model_pins_like_m():
     cfg = config(rules=[rule(RuleWhen(tag="local"), RuleThen(model="ollama/llama3.2"))])
     p = plan(cfg, tags=frozenset({"local"}))
     assert ids(p)[0] == "ollama/llama3.2" and p.candidates[0].reason == "pinned by -m"
 
 
-@needs_rules
 def test_rule_tier_keeps_only_that_tier_or_is_ignored_with_a_note():
     cfg = config(rules=[rule(RuleWhen(regex="x"), RuleThen(tier="large"))])
     p = plan(cfg, text="x", route_option="strong")
@@ -396,3 +388,16 @@ def test_rule_tier_keeps_only_that_tier_or_is_ignored_with_a_note():
     cfg = config(rules=[rule(RuleWhen(regex="x"), RuleThen(tier="reasoning"))])
     p = plan(cfg, text="x")
     assert len(p.candidates) == 3 and any("tier ignored" in n for n in p.notes)
+
+
+def test_rules_see_budget_use_and_time():
+    cfg = config(rules=[rule(RuleWhen(budget_used_over=0.5), RuleThen(strategy="cost")),
+                        rule(RuleWhen(hours="11-13"), RuleThen(route="strong"), index=1)])
+    assert plan(cfg, budget_used=0.6).strategy == "cost"
+    assert plan(cfg, budget_used=0.1).route == "strong"  # NOW is 12:00
+
+
+def test_rule_naming_an_unknown_route_is_a_usage_error():
+    cfg = config(rules=[rule(RuleWhen(regex="x"), RuleThen(route="gone"))])
+    with pytest.raises(UsageError, match="rule 1: unknown route 'gone'"):
+        plan(cfg, text="x")

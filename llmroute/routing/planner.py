@@ -33,10 +33,7 @@ from ..types import Target
 from .difficulty import score_difficulty
 from .memory import MemorySnapshot, RoutingMemory
 from .plan import Candidate, Exclusion, Plan, PlanInputs
-try:  # rules.py is written in parallel; until it lands, rules are reported as not evaluated
-    from .rules import RuleContext, describe_rule, match_rule
-except ImportError:  # pragma: no cover - removed once rules.py is committed
-    RuleContext = describe_rule = match_rule = None
+from .rules import RuleContext, describe_rule, match_rule
 from .strategies import Option, StrategyContext, effective_tier, expected_cost, order, round_robin_key
 
 
@@ -63,7 +60,7 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
     est = estimate_tokens(request.prompt_text)
     difficulty = score_difficulty(prompt, request.system)
     rule = None
-    if config.rules and match_rule is not None:
+    if config.rules:
         ctx = RuleContext(prompt, est, frozenset(inputs.tags), inputs.now, inputs.budget_used)
         rule = match_rule(config.rules, ctx)
     selection = _select(inputs, rule)
