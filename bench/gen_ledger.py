@@ -67,7 +67,6 @@ def generate(n: int, path: Path, *, days: int = 60, seed: int = 1, now: float | 
     rng = random.Random(seed)
     end = time.time() if now is None else now
     start = end - days * 86400
-    step = (end - start) / max(n, 1)
     written = 0
     ts_cache: dict[int, str] = {}
     with open(path, "w", encoding="utf-8") as out:
@@ -75,7 +74,7 @@ def generate(n: int, path: Path, *, days: int = 60, seed: int = 1, now: float | 
         for i in range(n):
             if written >= n:
                 break
-            t = start + i * step
+            t = start + (end - start) * written / max(n, 1)
             second = int(t)
             prefix = ts_cache.get(second)
             if prefix is None:

@@ -1,0 +1,100 @@
+"""Text renderings of a `Report`: table (tabulate), CSV, JSON, Markdown, a cost-per-day bar chart
+and the budget lines. Pure functions from a Report to a string, so the CLI only picks one."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+
+from . import Report, Row
+
+HEADERS = ("requests", "ok", "failed", "success %", "input tokens", "output tokens", "cost USD",
+           "mean latency ms", "p95 latency ms", "fallbacks", "cache hits")
+FORMATS = ("table", "csv", "json", "markdown")
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+def _cells(row: Row) -> list:
+    return [row.requests, row.ok, row.failed,
+            "" if row.success_pct is None else f"{row.success_pct:.1f}",
+            row.input_tokens, row.output_tokens, f"{row.cost_usd:.4f}",
+            "" if row.mean_latency_ms is None else f"{row.mean_latency_ms:.0f}",
+            "" if row.p95_latency_ms is None else f"{row.p95_latency_ms:.0f}",
+            row.fallbacks, row.cache_hits]
+
+
+def _grid(report: Report) -> tuple[list[str], list[list]]:
+    headers = [report.by, *HEADERS]
+    body = [[row.key, *_cells(row)] for row in (*report.rows, report.totals)]
+    return headers, body
+
+
+def render_table(report: Report, fmt: str = "table") -> str:
+    """The table (`fmt` table or markdown) with a title line; budget lines are separate."""
+    from tabulate import tabulate
+
+    headers, body = _grid(report)
+    title = f"Report {report.window.start} to {report.window.end} ({report.window.label}), by {report.by}"
+    style = "pipe" if fmt == "markdown" else "simple"
+    table = tabulate(body, headers=headers, tablefmt=style, disable_numparse=False,
+                     numalign="right", floatfmt=".4f")
+    if fmt == "markdown":
+        return f"**{title}**\n\n{table}\n"
+    return f"{title}\n{table}\n"
+
+
+def render_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    headers, body = _grid(report)
+    writer.writerow(headers)
+    writer.writerows(body)
+    return out.getvalue()
+
+
+def render_json(report: Report) -> str:
+    data = {
+        "window": {"start": report.window.start.isoformat(), "end": report.window.end.isoformat(),
+                   "label": report.window.label},
+        "by": report.by,
+        "rows": [asdict(r) for r in report.rows],
+        "totals": asdict(report.totals),
+        "daily_cost": [{"day": d, "cost_usd": round(c, 10)} for d, c in report.daily_cost],
+        "budget": [{"period": b.period, "unit": b.unit, "used": b.used, "limit": b.limit,
+                    "pct": round(b.pct, 2), "text": b.text()} for b in report.budget],
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def render_budget(report: Report) -> str:
+    return "".join(line.text() + "\n" for line in report.budget)
+
+
+def render_chart(report: Report, width: int = 40) -> str:
+    """Cost per day as horizontal bars of unicode blocks (eighths for the partial cell)."""
+    if not report.daily_cost:
+        return ""
+    top = max(cost for _, cost in report.daily_cost)
+    lines = ["Cost per day"]
+    for day, cost in report.daily_cost:
+        eighths = round(8 * width * cost / top) if top > 0 else 0
+        bar = "█" * (eighths // 8) + (_BLOCKS[eighths % 8] if eighths % 8 else "")
+        lines.append(f"{day} {bar:<{width}} ${cost:,.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def render(report: Report, fmt: str, *, chart: bool = False) -> str:
+    """What `llmroute report` prints for `--format fmt` (plus `--chart`)."""
+    if fmt == "csv":
+        return render_csv(report)
+    if fmt == "json":
+        return render_json(report)
+    text = render_table(report, fmt)
+    budget = render_budget(report)
+    if budget:
+        text += "\n" + budget
+    if chart:
+        text += "\n" + render_chart(report)
+    return text

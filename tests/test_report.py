@@ -1,0 +1,284 @@
+"""llmroute.report: windows, groupings, formats, p95, the incremental index, bad lines, HTML."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from llmroute.config.model import Limits
+from llmroute.errors import UsageError
+from llmroute.report import build_report, local_today, make_window, midnight_utc, resolve_tz
+from llmroute.report.aggregate import EXACT_LIMIT, LatencyDigest
+from llmroute.report.html import render_html
+from llmroute.report.render import render, render_chart, render_csv, render_json
+
+BERLIN = resolve_tz("Europe/Berlin")
+# Wednesday 2026-11-25 12:00 Berlin (11:00 UTC). Monday = 2026-11-23, month from 2026-11-01.
+NOW = datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc)
+TODAY = local_today(NOW, BERLIN)
+
+
+def rec(ts, provider="openai", model="gpt-4o-mini", *, status="ok", attempt=1, cost=0.01,
+        tin=100, tout=50, lat=1000, cached=False, tags=(), route="default", kind="ask", sep=","):
+    data = {"v": 1, "ts": ts, "request_id": "r1", "kind": kind, "target": f"{provider}/{model}",
+            "provider": provider, "model": model, "route": route, "strategy": "auto",
+            "attempt": attempt, "status": status, "error": None if status == "ok" else "timeout",
+            "http_status": 200, "latency_ms": lat, "ttft_ms": None, "input_tokens": tin,
+            "output_tokens": tout, "tokens_source": "provider", "cost_usd": cost,
+            "price_source": "config", "cached": cached, "tags": list(tags), "ab_id": None,
+            "compare_id": None, "prompt_sha256": "ab" * 32}
+    seps = (",", ":") if sep == "," else (", ", ": ")
+    return json.dumps(data, separators=seps)
+
+
+# Berlin is UTC+1 in November: local midnight of day D is 23:00 UTC of D-1.
+LINES = [
+    rec("2026-10-31T22:59:59.999Z", cost=100.0),                      # Oct 31 local: outside month
+    rec("2026-10-31T23:00:00.000Z", "anthropic", "claude-haiku-4-5", cost=1.0, tags=["work"]),  # Nov 1
+    rec("2026-11-22T22:59:59.000Z", cost=2.0, lat=200),               # Sun Nov 22 23:59 local
+    rec("2026-11-22T23:00:00.000Z", "anthropic", "claude-haiku-4-5", cost=4.0, lat=400,
+        tags=["work", "ci"], route="strong"),                         # Mon Nov 23 00:00 local
+    rec("2026-11-24T23:30:00.000Z", status="error", cost=0.0, tout=0, lat=3000, attempt=1),  # Wed 00:30
+    rec("2026-11-25T08:00:00.000Z", "gemini", "gemini-2.5-flash", attempt=2, cost=8.0, lat=600,
+        kind="batch", sep=", "),                                      # today, fallback, spaced JSON
+    rec("2026-11-25T09:00:00.000Z", cost=0.0, lat=1, cached=True, tags=["work"]),  # cache hit
+]
+
+
+@pytest.fixture
+def ledger(tmp_path) -> Path:
+    path = tmp_path / "ledger.jsonl"
+    path.write_text("\n".join(LINES) + "\n")
+    return path
+
+
+def report(ledger, kind="week", by="provider", index=None, warnings=None, limits=None, **kw):
+    window = make_window(today=TODAY, kind=kind, **kw)
+    sink = warnings if warnings is not None else []
+    return build_report(ledger, window, by, tz=BERLIN, index_path=index, warn=sink.append,
+                        limits=limits)
+
+
+def test_today_is_local_date():
+    assert TODAY == date(2026, 11, 25)
+    assert local_today(datetime(2026, 11, 24, 23, 30, tzinfo=timezone.utc), BERLIN) == date(2026, 11, 25)
+    assert midnight_utc(date(2026, 11, 23), BERLIN) == "2026-11-22T23:00:00.000Z"
+
+
+@pytest.mark.parametrize("kind,kw,requests,cost", [
+    ("today", {}, 3, 8.0),                       # Wed 00:30, 08:00, 09:00 local
+    ("week", {}, 4, 12.0),                       # from Monday 00:00 local: excludes Sunday 23:59
+    ("month", {}, 6, 15.0),                      # from Nov 1 00:00 local: excludes Oct 31 23:59
+    ("days", {"days": 3}, 4, 12.0),              # Nov 23..25
+    ("days", {"days": 4}, 5, 14.0),              # Nov 22..25
+    ("since", {"since": "2026-11-01", "until": "2026-11-22"}, 2, 3.0),
+    ("since", {"since": "2026-10-31", "until": "2026-10-31"}, 1, 100.0),
+    ("since", {"since": "2026-11-23"}, 4, 12.0),
+])
+def test_windows(ledger, kind, kw, requests, cost):
+    r = report(ledger, kind, **kw)
+    assert r.totals.requests == requests
+    assert r.totals.cost_usd == pytest.approx(cost)
+
+
+def test_window_flags_are_validated():
+    with pytest.raises(UsageError):
+        make_window(today=TODAY, kind="days", days=0)
+    with pytest.raises(UsageError):
+        make_window(today=TODAY, kind="since", since="2026-13-01")
+    with pytest.raises(UsageError):
+        make_window(today=TODAY, kind="since", since="2026-11-10", until="2026-11-01")
+    with pytest.raises(UsageError):
+        resolve_tz("Mars/Olympus")
+
+
+def test_week_starts_monday():
+    w = make_window(today=date(2026, 11, 29), kind="week")  # a Sunday
+    assert w.start == date(2026, 11, 23) and w.end == date(2026, 11, 29)
+
+
+def test_columns_and_totals(ledger):
+    r = report(ledger, "month")
+    rows = {row.key: row for row in r.rows}
+    assert set(rows) == {"openai", "anthropic", "gemini"}
+    openai = rows["openai"]
+    assert (openai.requests, openai.ok, openai.failed) == (3, 2, 1)
+    assert openai.success_pct == pytest.approx(200 / 3)
+    assert openai.cache_hits == 1 and openai.fallbacks == 0
+    assert rows["gemini"].fallbacks == 1
+    assert openai.input_tokens == 300 and openai.output_tokens == 100
+    assert openai.mean_latency_ms == pytest.approx((200 + 3000 + 1) / 3)
+    assert r.totals.requests == 6 and r.totals.fallbacks == 1 and r.totals.cache_hits == 1
+    assert [row.key for row in r.rows][0] == "gemini"  # sorted by cost
+
+
+@pytest.mark.parametrize("by,expected", [
+    ("provider", {"openai": 3, "anthropic": 2, "gemini": 1}),
+    ("model", {"gpt-4o-mini": 3, "claude-haiku-4-5": 2, "gemini-2.5-flash": 1}),
+    ("target", {"openai/gpt-4o-mini": 3, "anthropic/claude-haiku-4-5": 2, "gemini/gemini-2.5-flash": 1}),
+    ("day", {"2026-11-01": 1, "2026-11-22": 1, "2026-11-23": 1, "2026-11-25": 3}),
+    ("route", {"default": 5, "strong": 1}),
+    ("kind", {"ask": 5, "batch": 1}),
+    ("tag", {"work": 3, "ci": 1, "(none)": 3}),
+])
+def test_groupings(ledger, by, expected):
+    r = report(ledger, "month", by=by)
+    assert {row.key: row.requests for row in r.rows} == expected
+    assert r.totals.requests == 6  # a record under two tags is counted once in the totals
+
+
+def test_unknown_grouping(ledger):
+    with pytest.raises(UsageError):
+        report(ledger, by="colour")
+
+
+def test_formats(ledger):
+    r = report(ledger, "month")
+    parsed = list(csv.reader(io.StringIO(render_csv(r))))
+    assert parsed[0][0] == "provider" and parsed[-1][0] == "TOTAL" and parsed[-1][1] == "6"
+    data = json.loads(render_json(r))
+    assert data["totals"]["requests"] == 6 and data["totals"]["cost_usd"] == pytest.approx(15.0)
+    md = render(r, "markdown")
+    assert "| provider" in md and "|:--" in md.replace("| provider", "")
+    table = render(r, "table")
+    assert "TOTAL" in table and "openai" in table
+
+
+def test_chart_has_bars(ledger):
+    chart = render_chart(report(ledger, "week"))
+    assert "█" in chart and "2026-11-25" in chart and "$8.00" in chart
+
+
+def test_budget_lines(ledger):
+    limits = Limits(daily=16.0, weekly=24.0, monthly=30.0, tokens_daily=1000)
+    r = report(ledger, "today", limits=limits)
+    texts = [b.text() for b in r.budget]
+    assert "Daily budget: $8.00 of $16.00 (50%)" in texts
+    assert "Weekly budget: $12.00 of $24.00 (50%)" in texts
+    assert "Monthly budget: $15.00 of $30.00 (50%)" in texts
+    assert "Daily tokens: 400 of 1,000 (40%)" in texts
+    assert "Daily budget" in render(r, "table")
+
+
+def test_p95_exact_small_set():
+    d = LatencyDigest()
+    d.add_many([float(v) for v in range(1, 21)])  # 1..20: nearest rank ceil(0.95*20)=19
+    assert d.percentile(0.95) == 19.0
+    assert LatencyDigest().percentile(0.95) is None
+
+
+def test_p95_histogram_within_two_percent():
+    values = [float(v) for v in range(1, 10001)]
+    d = LatencyDigest()
+    for i in range(0, len(values), 100):
+        d.add_many(values[i:i + 100])
+    assert d.exact is None and d.count == 10000
+    assert abs(d.percentile(0.95) - 9500) / 9500 < 0.02
+    again = LatencyDigest.from_json(json.loads(json.dumps(d.to_json())))
+    assert again.percentile(0.95) == d.percentile(0.95)
+
+
+def test_digest_merge_switches_to_bins():
+    a, b = LatencyDigest(), LatencyDigest()
+    a.add_many([10.0] * EXACT_LIMIT)
+    b.add_many([20.0] * EXACT_LIMIT)
+    a.merge(b)
+    assert a.exact is None and a.count == 2 * EXACT_LIMIT
+    assert a.percentile(0.95) == pytest.approx(20.0, rel=0.02)
+
+
+def test_report_p95(ledger):
+    r = report(ledger, "month")
+    openai = {row.key: row for row in r.rows}["openai"]
+    assert openai.p95_latency_ms == 3000.0  # values 1, 200, 3000
+
+
+def test_index_reads_only_appended_bytes(ledger, tmp_path):
+    index = tmp_path / "state" / "report-index.json"
+    first = report(ledger, "month", index=index)
+    assert first.scan.start_offset == 0 and index.exists()
+    size = ledger.stat().st_size
+    extra = rec("2026-11-25T10:00:00.000Z", "groq", "llama", cost=0.5) + "\n"
+    with open(ledger, "a") as fh:
+        fh.write(extra)
+    second = report(ledger, "month", index=index)
+    assert second.scan.start_offset == size and second.scan.bytes_read == len(extra)
+    assert second.totals.requests == 7 and second.totals.cost_usd == pytest.approx(15.5)
+    third = report(ledger, "today", index=index)
+    assert third.scan.bytes_read == 0 and third.totals.requests == 4
+
+
+def test_index_partial_last_line_is_read_later(ledger, tmp_path):
+    index = tmp_path / "idx.json"
+    line = rec("2026-11-25T10:00:00.000Z", cost=0.5)
+    with open(ledger, "a") as fh:
+        fh.write(line[:40])
+    assert report(ledger, "month", index=index).totals.requests == 6
+    with open(ledger, "a") as fh:
+        fh.write(line[40:] + "\n")
+    assert report(ledger, "month", index=index).totals.requests == 7
+
+
+def test_index_rebuilt_when_truncated_or_replaced(ledger, tmp_path):
+    index = tmp_path / "idx.json"
+    report(ledger, "month", index=index)
+    ledger.write_text("\n".join(LINES[:3]) + "\n")  # truncated in place
+    r = report(ledger, "month", index=index)
+    assert r.scan.start_offset == 0 and r.totals.requests == 2
+    replacement = tmp_path / "new.jsonl"
+    replacement.write_text("\n".join(LINES[3:]) + "\n" + "\n".join(LINES[3:]) + "\n")
+    os.replace(replacement, ledger)  # new inode, larger
+    r = report(ledger, "month", index=index)
+    assert r.scan.start_offset == 0 and r.totals.requests == 8
+
+
+def test_index_rebuilt_when_corrupt_or_window_earlier(ledger, tmp_path):
+    index = tmp_path / "idx.json"
+    report(ledger, "today", index=index)
+    earlier = report(ledger, "month", index=index)  # index started at today: must rebuild
+    assert earlier.scan.start_offset == 0 and earlier.totals.requests == 6
+    index.write_text("{not json")
+    r = report(ledger, "month", index=index)
+    assert r.scan.start_offset == 0 and r.totals.requests == 6
+    assert json.loads(index.read_text())["version"] == 1
+
+
+def test_bad_lines_skipped_with_warning(ledger):
+    with open(ledger, "a") as fh:
+        fh.write('{"v":1,"ts":"2026-11-25T10:00:00.000Z", torn\n')
+        fh.write("[1, 2]\n\n")
+        fh.write(json.dumps({"v": 1, "ts": "2026-11-25T10:30:00.000Z", "provider": "mistral",
+                             "status": "ok", "cost_usd": 0.25}) + "\n")
+    warnings: list[str] = []
+    r = report(ledger, "today", warnings=warnings)
+    assert r.scan.bad_lines == 2 and len(warnings) == 2
+    assert "invalid line at byte" in warnings[0]
+    assert r.totals.requests == 4 and {row.key for row in r.rows} >= {"mistral"}
+
+
+def test_missing_ledger_gives_empty_report(tmp_path):
+    r = report(tmp_path / "none.jsonl", "month")
+    assert r.totals.requests == 0 and r.rows == ()
+
+
+def test_local_timezone_window(ledger):
+    window = make_window(today=date(2026, 11, 25), kind="month")
+    r = build_report(ledger, window, "provider", tz=resolve_tz("local"), index_path=None,
+                     warn=lambda m: None)
+    assert r.totals.requests >= 5
+
+
+def test_html_is_self_contained(ledger, tmp_path):
+    page = render_html(report(ledger, "month"))
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<style>" in page
+    for bad in ("http://", "https://", "<script", "<link"):
+        assert bad not in page
+    assert "openai" in page and "anthropic" in page and "gemini" in page
+    assert "Latency per provider" in page and "Cost per day" in page
+    assert "$15.00" in page
