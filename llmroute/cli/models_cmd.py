@@ -1,0 +1,84 @@
+"""`llmroute models [--json]`: every target with prices, context, tier, quality, key source and
+circuit state (SPEC §11) — the facts the planner uses, in one place a user can check."""
+
+from __future__ import annotations
+
+import click
+
+from .context import AppContext
+
+
+def model_rows(app: AppContext) -> list[dict]:
+    from ..pricing import facts_for
+    from ..providers import needs_key
+    from ..routing.memory import RoutingMemory
+
+    config = app.load_config()
+    keys = app.keystore()
+    snapshot = RoutingMemory(app.paths.state_dir).snapshot()
+    rows = []
+    key_sources: dict[str, str] = {}
+    for target in config.all_targets():
+        provider = config.providers[target.provider]
+        model = provider.models[target.model]
+        if target.provider not in key_sources:
+            key_sources[target.provider] = keys.resolve(provider).source if needs_key(provider) else "not needed"
+        facts = facts_for(config, target)
+        breaker = snapshot.breaker(target.id)
+        learned = snapshot.quality.get(target.id)
+        rows.append({
+            "target": target.id,
+            "type": provider.type,
+            "mode": model.mode,
+            "input_per_1m": facts.price.input if facts.price else None,
+            "output_per_1m": facts.price.output if facts.price else None,
+            "price_source": facts.price.source if facts.price else "unknown",
+            "context": facts.context,
+            "max_output": model.max_output,
+            "tier": model.tier,
+            "quality": learned[0] if learned else model.quality,
+            "quality_evidence": learned[1] if learned else 0,
+            "free": facts.free,
+            "enabled": provider.enabled,
+            "key": key_sources[target.provider],
+            "circuit": breaker.state,
+        })
+    return rows
+
+
+@click.command("models")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per target, one per line.")
+@click.pass_obj
+def models_command(app: AppContext, as_json: bool) -> None:
+    """List every target with prices (USD per 1M tokens), context, tier, quality, key source and
+    circuit state. Quality shows the A/B score and its evidence count once there is any, else the
+    config prior."""
+    import json
+
+    rows = model_rows(app)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    if not rows:
+        click.echo("no targets configured (see `llmroute config init`)")
+        return
+    from tabulate import tabulate
+
+    table = [[
+        r["target"], _price(r["input_per_1m"]), _price(r["output_per_1m"]), r["context"] or "?",
+        r["tier"] or "-", _quality(r), r["key"], r["circuit"] + ("" if r["enabled"] else " (disabled)"),
+    ] for r in rows]
+    click.echo(tabulate(table, headers=["target", "in $/1M", "out $/1M", "context", "tier", "quality", "key", "circuit"]))
+
+
+def _price(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
+def _quality(row: dict) -> str:
+    if row["quality"] is None:
+        return "-"
+    if row["quality_evidence"]:
+        return f"{row['quality']:.1f} (n={row['quality_evidence']})"
+    return f"{row['quality']:g} (prior)"
