@@ -1,0 +1,65 @@
+"""Time `llmroute report --month` on a large ledger: cold (no index) and repeated (with index).
+
+Usage: python bench/report.py [LEDGER] [--records 1000000]
+
+Without LEDGER a ledger of `--records` records is generated in a temporary directory (see
+gen_ledger.py). Runs the report through the library exactly as the CLI does (Europe/Berlin,
+grouped by provider), prints wall times and peak RSS. Targets: < 3 s cold, < 0.5 s repeated,
+memory bounded by days x groups rather than by the ledger's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gen_ledger import generate  # noqa: E402
+
+from llmroute.report import build_report, local_today, make_window, resolve_tz  # noqa: E402
+from llmroute.report.render import render  # noqa: E402
+
+
+def run_once(ledger: Path, index: Path) -> tuple[float, object]:
+    tz = resolve_tz("Europe/Berlin")
+    began = time.perf_counter()
+    window = make_window(today=local_today(datetime.now(timezone.utc), tz), kind="month")
+    report = build_report(ledger, window, "provider", tz=tz, index_path=index,
+                          warn=lambda m: print("warning:", m, file=sys.stderr))
+    render(report, "table")
+    return time.perf_counter() - began, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("ledger", nargs="?", type=Path)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = args.ledger
+        if ledger is None:
+            ledger = Path(tmp) / "ledger.jsonl"
+            began = time.perf_counter()
+            count = generate(args.records, ledger)
+            print(f"generated {count:,} records ({ledger.stat().st_size / 1e6:.0f} MB) "
+                  f"in {time.perf_counter() - began:.1f} s")
+        index = Path(tmp) / "report-index.json"
+        cold, report = run_once(ledger, index)
+        print(f"cold (no index):  {cold:.2f} s  records parsed {report.scan.records:,}, "
+              f"chunks skipped by ts {report.scan.chunks_skipped}")
+        for n in range(3):
+            warm, report = run_once(ledger, index)
+            print(f"repeat {n + 1} (index): {warm:.3f} s  bytes read {report.scan.bytes_read}")
+        print(f"month totals: {report.totals.requests:,} calls, ${report.totals.cost_usd:,.2f}")
+        print(f"index size: {index.stat().st_size / 1e6:.1f} MB")
+        print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
