@@ -54,7 +54,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             return json.loads(raw) if raw else {}
         except ValueError:
-            return {"_raw": raw[:200].decode("latin1")}
+            return {"_raw": raw[:4000].decode("latin1")}
 
     def _send(self, status: int, body, headers: dict | None = None, content_type="application/json") -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -121,6 +121,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, b"<html>this is not json", content_type="text/html")
         if mode.startswith("slow:"):
             time.sleep(int(mode.split(":")[1]) / 1000)
+        if self.path.endswith("/audio/transcriptions"):
+            return self._transcription(body)
         text = self._answer_text(body)
         headers = {}
         if mode.startswith("exhausted:"):
@@ -136,6 +138,21 @@ class Handler(BaseHTTPRequestHandler):
             ctype = "application/x-ndjson" if b.format == "ollama" else "text/event-stream"
             return self._stream(events, ctype, break_after)
         self._send(200, fmt.body(text, usage_in, usage_out), headers)
+
+    def _transcription(self, body: dict) -> None:
+        """OpenAI's multipart transcription endpoint: json gives text + duration usage, the
+        other formats the raw transcript."""
+        raw = body.get("_raw", "")
+        match = re.search(r'name="response_format"\r\n\r\n(\w+)', raw)
+        fmt = match.group(1) if match else "json"
+        text = self.behaviour.reply.replace("{prompt}", "audio")
+        if fmt == "json":
+            return self._send(200, {"text": text, "usage": {"type": "duration", "seconds": 2.0}})
+        if fmt == "srt":
+            text = f"1\n00:00:00,000 --> 00:00:02,000\n{text}\n"
+        elif fmt == "vtt":
+            text = f"WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n{text}\n"
+        self._send(200, text.encode(), content_type="text/plain")
 
     def _wants_stream(self, body: dict) -> bool:
         if self.behaviour.format == "gemini":

@@ -1,0 +1,176 @@
+"""Speech to text across providers (SPEC §11 `transcribe`).
+
+The file is checked before anything is sent (type by extension, the 25 MiB limit every
+OpenAI-compatible endpoint enforces), then the targets whose model is a transcription model are
+tried with the same retry/fallback rules, budget reservation and ledger records as a prompt.
+Transcription is priced per audio minute; the duration comes from the provider's reported usage,
+else from the file itself when it is a WAV.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config.model import Config
+from .engine import Engine
+from .errors import AllAttemptsFailed, NoProviderError, ProviderError, UsageError
+from .ledger import make_ts
+from .providers.prices import lookup_price, price_source_label
+from .resilience import RetryPolicy, run_with_fallback
+from .routing.plan import Candidate
+from .types import Target
+
+AUDIO_TYPES = (".flac", ".m4a", ".mp3", ".mp4", ".mpeg", ".mpga", ".oga", ".ogg", ".wav", ".webm")
+MAX_BYTES = 26_214_400  # 25 MiB, the endpoints' own limit
+FORMATS = ("text", "json", "srt", "vtt")
+# Without a known duration, the worst case for the budget assumes a compressed file at 16 kB/s.
+ASSUMED_BYTES_PER_SECOND = 16_000
+
+
+@dataclass
+class Transcript:
+    text: str  # exactly what the provider returned in the requested format
+    target: Target
+    duration_s: float | None
+    cost_usd: float | None
+    attempts: int
+
+
+def check_audio(path: Path) -> int:
+    """Refuse a file that the endpoints would refuse, before uploading it. Returns its size."""
+    if not path.is_file():
+        raise UsageError(f"audio file not found: {path}")
+    if path.suffix.lower() not in AUDIO_TYPES:
+        raise UsageError(f"unsupported audio type {path.suffix or '(none)'!r} for {path.name}",
+                         f"supported: {', '.join(t.lstrip('.') for t in AUDIO_TYPES)}")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise UsageError(f"{path.name} is {size / 1_048_576:.1f} MiB; transcription endpoints accept at most 25 MiB",
+                         "split it first, e.g. ffmpeg -i in.mp3 -f segment -segment_time 600 part%03d.mp3")
+    if size == 0:
+        raise UsageError(f"{path.name} is empty")
+    return size
+
+
+def wav_duration_s(path: Path) -> float | None:
+    if path.suffix.lower() != ".wav":
+        return None
+    try:
+        with wave.open(str(path), "rb") as audio:
+            return audio.getnframes() / float(audio.getframerate())
+    except (wave.Error, EOFError, OSError, ZeroDivisionError):
+        return None
+
+
+def transcription_targets(config: Config, model_option: str | None) -> list[Target]:
+    """`-m` (a target or a provider), else every enabled model marked `mode: transcription`."""
+    if model_option:
+        target = config.resolve_target(model_option)
+        if target is None:
+            listed = ", ".join(t.id for t in _all_transcription(config)) or "none configured"
+            raise UsageError(f"unknown target {model_option!r}", f"transcription targets: {listed}")
+        return [target]
+    return _all_transcription(config)
+
+
+def _all_transcription(config: Config) -> list[Target]:
+    return [Target(p.name, name) for p in config.providers.values() if p.enabled
+            for name, model in p.models.items() if model.mode == "transcription"]
+
+
+def per_minute_price(config: Config, target: Target) -> tuple[float | None, str]:
+    provider = config.providers[target.provider]
+    model = provider.models.get(target.model)
+    if model is not None and model.per_minute is not None:
+        return model.per_minute, "config"
+    entry = lookup_price(provider.type, target.model, provider.base_url, provider.preset)
+    if entry is not None and entry.per_minute is not None:
+        return entry.per_minute, price_source_label()
+    return None, "unknown"
+
+
+def transcribe(engine: Engine, audio: Path, *, model_option: str | None, language: str | None,
+               response_format: str, timeout: float | None = None) -> Transcript:
+    size = check_audio(audio)
+    config = engine.config
+    targets = transcription_targets(config, model_option)
+    usable = [t for t in targets if config.providers[t.provider].type == "openai"
+              and engine.has_key(config.providers[t.provider])]
+    if not usable:
+        raise NoProviderError(
+            "no transcription target is usable" + (f" ({', '.join(t.id for t in targets)} lack a key)" if targets else ""),
+            "add a model with `mode: transcription` (e.g. whisper-1) to an OpenAI, Groq or compatible provider",
+        )
+    known_duration = wav_duration_s(audio)
+    worst_minutes = (known_duration or size / ASSUMED_BYTES_PER_SECOND) / 60
+    request_id = uuid.uuid4().hex
+    audio_hash = hashlib.sha256(audio.read_bytes()).hexdigest()
+    reservations: dict[Target, object] = {}
+
+    def may_try(candidate: Candidate) -> bool:
+        if engine.budget is None:
+            return True
+        price, _ = per_minute_price(config, candidate.target)
+        handle = engine.budget.reserve(candidate.target, config.providers[candidate.target.provider],
+                                       (price or 0.0) * worst_minutes, 0)
+        if handle is None:
+            return False
+        reservations[candidate.target] = handle
+        return True
+
+    def attempt(candidate: Candidate, number: int):
+        target = candidate.target
+        provider_config = config.providers[target.provider]
+        started = engine.monotonic()
+        try:
+            result = engine.provider(target.provider).transcribe(
+                audio, target.model, language=language, response_format=response_format,
+                timeout=timeout or provider_config.timeout or config.defaults.timeout)
+        except ProviderError as error:
+            _record(engine, request_id, audio_hash, target, number, started, error=error)
+            handle = reservations.pop(target, None)
+            if handle is not None:
+                engine.budget.release(handle)
+            raise
+        duration = result.duration_s or known_duration
+        price, source = per_minute_price(config, target)
+        cost = price * duration / 60 if price is not None and duration is not None else None
+        _record(engine, request_id, audio_hash, target, number, started, cost=cost, source=source, result=result)
+        handle = reservations.pop(target, None)
+        if handle is not None:
+            engine.budget.settle(handle, cost or 0.0, 0)
+        return result, duration, cost
+
+    candidates = [Candidate(t, "transcription target") for t in usable]
+    policy = RetryPolicy(retries=config.defaults.retries, max_attempts=config.defaults.max_attempts)
+    outcome = run_with_fallback(candidates, attempt, policy, sleep=engine.sleep, rng=engine.rng, may_try=may_try)
+    if outcome.value is None:
+        parts = [f"{f.candidate.target} {f.error.error_class.value}: {f.error.message}" for f in outcome.failures]
+        raise AllAttemptsFailed("every transcription attempt failed: " + ("; ".join(parts) or "budget refused every target"),
+                                [], "run with -m to pick a target, or check `llmroute health`")
+    result, duration, cost = outcome.value
+    return Transcript(result.raw, outcome.candidate.target, duration, cost, len(outcome.failures) + 1)
+
+
+def _record(engine: Engine, request_id: str, audio_hash: str, target: Target, number: int, started: float, *,
+            error: ProviderError | None = None, cost: float | None = None, source: str = "unknown",
+            result=None) -> None:
+    usage = result.usage if result is not None else None
+    engine.ledger.append({
+        "v": 1, "ts": make_ts(time.time()), "request_id": request_id, "kind": "transcribe",
+        "target": target.id, "provider": target.provider, "model": target.model, "route": None,
+        "strategy": "priority", "attempt": number, "status": "error" if error else "ok",
+        "error": error.error_class.value if error else None,
+        "http_status": error.http_status if error else None,
+        "latency_ms": int((engine.monotonic() - started) * 1000), "ttft_ms": None,
+        "input_tokens": usage.input_tokens if usage else 0, "output_tokens": usage.output_tokens if usage else 0,
+        "tokens_source": "provider" if usage else None, "cost_usd": cost if not error else 0.0,
+        "price_source": source, "cached": False, "tags": [],
+        "prompt_sha256": audio_hash,
+        "audio_seconds": result.duration_s if result is not None else None,
+    })
