@@ -1,0 +1,88 @@
+"""`llmroute health [TARGET|PROVIDER]... [--deep] [--watch SECONDS] [--json]` (SPEC §9).
+
+The probing, status rules, history, breakers and alerts live in `llmroute.health`; this module
+only parses options, renders rows and loops for `--watch`. `--json` prints one JSON array per
+probe round on a single line (so `--watch --json` is a stream of JSON Lines, one per round).
+Exit 0 when nothing is down, else 1 (providers without a key do not count).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from .context import AppContext
+
+CLEAR = "\x1b[H\x1b[2J"
+COLORS = {"up": "green", "degraded": "yellow", "down": "red", "no key": "magenta"}
+
+
+@click.command("health")
+@click.argument("names", nargs=-1, metavar="[TARGET|PROVIDER]...")
+@click.option("--deep", is_flag=True, help="Send a one-token prompt instead of listing models (recorded in the ledger).")
+@click.option("--watch", "watch", type=click.FloatRange(min=0.5), metavar="SECONDS",
+              help="Probe again every SECONDS until Ctrl-C, refreshing in place on a terminal.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array per probe round.")
+@click.pass_context
+def health_command(ctx: click.Context, names: tuple[str, ...], deep: bool, watch: float | None,
+                   as_json: bool) -> int:
+    """Probe providers and show status, latency, 24 h uptime, error rate, p95, score and circuit."""
+    from ..health import HealthChecker, exit_code, select
+
+    app: AppContext = ctx.obj
+    engine = app.engine()
+    warn = lambda message: click.echo(f"llmroute: {message}", err=True)  # noqa: E731
+    checker = HealthChecker(engine, warn=warn)
+    subjects = select(engine, names)
+    if not subjects:
+        click.echo("llmroute: no enabled providers to probe", err=True)
+        return 0
+    clear = watch is not None and sys.stdout.isatty() and not as_json
+    try:
+        while True:
+            rows = checker.run(subjects, deep=deep)
+            output = render_json(rows) if as_json else render_table(rows, app.color(sys.stdout))
+            click.echo((CLEAR if clear else "") + output)
+            if watch is None:
+                return exit_code(rows)
+            if not as_json and not clear:
+                click.echo()
+            sys.stdout.flush()
+            time.sleep(watch)
+    finally:
+        engine.close()
+
+
+def render_json(rows) -> str:
+    import json
+
+    return json.dumps([row.to_json() for row in rows])
+
+
+def render_table(rows, color: bool = False) -> str:
+    """The health table: one line per provider, worst status first."""
+    from tabulate import tabulate
+
+    headers = ["provider", "status", "latency", "error", "uptime 24h", "errors 24h", "p95 24h",
+               "score", "circuit", "key"]
+    body = []
+    for row in rows:
+        status = click.style(row.status, fg=COLORS.get(row.status)) if color else row.status
+        body.append([
+            row.provider, status, _ms(row.latency_ms), row.error or "",
+            _pct(row.stats.uptime), _pct(row.stats.error_rate), _ms(row.stats.p95_ms),
+            "" if row.score is None else row.score, row.circuit, row.key_source,
+        ])
+    return tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _ms(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value} ms" if value < 1000 else f"{value / 1000:.1f} s"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
