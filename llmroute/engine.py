@@ -27,6 +27,7 @@ from .paths import Paths
 from .pricing import cost_usd, price_for
 from .providers import create_provider, needs_key, provider_class
 from .providers.base import HttpProvider, Provider
+from .records import build_record
 from .resilience import Failure, RetryPolicy, run_with_fallback
 from .routing.memory import RoutingMemory
 from .routing.plan import BudgetFilter, Candidate, Plan, PlanInputs
@@ -49,6 +50,7 @@ class AskOptions:
     stream: bool = False
     kind: str = "ask"
     extra_record: dict = field(default_factory=dict)  # e.g. compare_id, ab_id
+    cache: bool | None = None  # --cache/--no-cache; None = config `cache.enabled`
 
 
 class BudgetGuard(Protocol):
@@ -83,6 +85,7 @@ class Engine:
         rng: random.Random | None = None,
         budget: BudgetGuard | None = None,
         memory: RoutingMemory | None = None,
+        cache=None,
     ):
         self.config = config
         self.paths = paths
@@ -97,6 +100,7 @@ class Engine:
         ledger_path = config.ledger.path
         self.ledger = Ledger(paths.data_dir / "ledger.jsonl" if not ledger_path else _expand(ledger_path))
         self._providers: dict[str, Provider] = {}
+        self._cache = cache  # a ResponseCache; opened on first use when the cache is wanted
 
     # --- planning -------------------------------------------------------------------------
 
@@ -138,26 +142,57 @@ class Engine:
 
         `on_event` gets the details `-v` shows (each failure and what happens next);
         `on_notice` what a user must always see (an answer broken off mid-stream)."""
+        cache = self.cache_hook(options)
+        if cache is not None:
+            hit = cache.lookup(request)
+            if hit is not None:
+                return hit
         plan = plan or self.plan(request, options)
         if not plan.candidates:
-            raise self._nothing_to_try(plan)
+            raise self.nothing_to_try(plan)
         run = _Run(self, request, options, plan, on_text, on_event, on_notice)
-        defaults = self.config.defaults
-        policy = RetryPolicy(retries=defaults.retries, max_attempts=defaults.max_attempts)
         outcome = run_with_fallback(
-            plan.candidates, run.attempt, policy, sleep=self.sleep, rng=self.rng,
+            plan.candidates, run.attempt, self.retry_policy(), sleep=self.sleep, rng=self.rng,
             on_failure=run.on_failure, may_try=run.may_try,
         )
+        answer = self.conclude(run, outcome)
+        if cache is not None:
+            cache.store(request, answer)
+        return answer
+
+    def retry_policy(self) -> RetryPolicy:
+        defaults = self.config.defaults
+        return RetryPolicy(retries=defaults.retries, max_attempts=defaults.max_attempts)
+
+    def conclude(self, run: "_Run", outcome) -> Answer:
+        """The answer of a finished fallback loop, or the error that says why there is none
+        (shared by the sync and async paths)."""
         if outcome.value is None:
             if not outcome.failures and run.budget_refusals:
-                raise self.budget.exhausted_error(plan) or BudgetError("blocked by budget")
+                raise self.budget.exhausted_error(run.plan) or BudgetError("blocked by budget")
             raise _all_failed(outcome.failures, run.attempts, outcome.stopped)
         result, attempt = outcome.value
         return Answer(
-            request_id=run.request_id, text=result.text, target=attempt.target, route=plan.route,
+            request_id=run.request_id, text=result.text, target=attempt.target, route=run.plan.route,
             usage=attempt.usage, cost_usd=attempt.cost_usd,
             latency_ms=int((self.monotonic() - run.started) * 1000), attempts=run.attempts,
         )
+
+    # --- response cache -------------------------------------------------------------------
+
+    def response_cache(self):
+        if self._cache is None:
+            from .cache import ResponseCache
+
+            self._cache = ResponseCache.for_data_dir(self.paths.data_dir, ttl=self.config.cache.ttl,
+                                                     clock=self.clock)
+        return self._cache
+
+    def cache_hook(self, options: AskOptions):
+        """The cache's lookup/store for this request when it is wanted, else None."""
+        from .cache import CacheHook, cache_wanted
+
+        return CacheHook(self, options) if cache_wanted(self.config, options) else None
 
     def provider(self, name: str) -> Provider:
         if name not in self._providers:
@@ -178,10 +213,12 @@ class Engine:
         return self._client
 
     def close(self) -> None:
+        for provider in self._providers.values():
+            provider.close()
         if self._client is not None:
             self._client.close()
 
-    def _nothing_to_try(self, plan: Plan) -> Exception:
+    def nothing_to_try(self, plan: Plan) -> Exception:
         if self.budget is not None:
             error = self.budget.exhausted_error(plan)
             if error is not None:
@@ -235,8 +272,7 @@ class _Run:
     def attempt(self, candidate: Candidate, number: int) -> tuple[Result, Attempt]:
         target = candidate.target
         engine = self.engine
-        provider_config = engine.config.providers[target.provider]
-        timeout = self.options.timeout or provider_config.timeout or engine.config.defaults.timeout
+        timeout = self.timeout_for(target)
         started = engine.monotonic()
         ttft: list[float] = []
         try:
@@ -252,6 +288,16 @@ class _Run:
         latency = int((engine.monotonic() - started) * 1000)
         attempt = self._record_success(candidate, number, result, latency, ttft)
         return result, attempt
+
+    def timeout_for(self, target: Target) -> float:
+        provider_config = self.engine.config.providers[target.provider]
+        return self.options.timeout or provider_config.timeout or self.engine.config.defaults.timeout
+
+    def release_all(self) -> None:
+        """Give back every open reservation (a cancelled run answers nothing)."""
+        budget = self.engine.budget
+        while self.reservations and budget is not None:
+            budget.release(self.reservations.popitem()[1])
 
     def _stream(self, provider: Provider, target: Target, timeout: float, started: float,
                 ttft: list[float]) -> Result:
@@ -330,37 +376,14 @@ class _Run:
 
     def _write(self, attempt: Attempt, answer: str | None = None) -> None:
         engine = self.engine
-        usage = attempt.usage
-        record = {
-            "v": 1,
-            "ts": make_ts(engine.clock()),
-            "request_id": self.request_id,
-            "kind": self.options.kind,
-            "target": attempt.target.id,
-            "provider": attempt.target.provider,
-            "model": attempt.target.model,
-            "route": self.plan.route,
-            "strategy": self.plan.strategy,
-            "attempt": attempt.attempt,
-            "status": attempt.status,
-            "error": attempt.error,
-            "http_status": attempt.http_status,
-            "latency_ms": attempt.latency_ms,
-            "ttft_ms": attempt.ttft_ms,
-            "input_tokens": usage.input_tokens if usage else 0,
-            "output_tokens": usage.output_tokens if usage else 0,
-            "tokens_source": usage.source if usage else None,
-            "cost_usd": attempt.cost_usd if attempt.status == "ok" else 0.0,
-            "price_source": attempt.price_source,
-            "cached": False,
-            "tags": list(self.options.tags),
-            "prompt_sha256": self.prompt_hash,
-            **self.options.extra_record,
-        }
-        if engine.config.ledger.log_prompts:
-            record["prompt"] = self.request.prompt_text
-            if answer is not None:
-                record["answer"] = answer
+        log_prompts = engine.config.ledger.log_prompts
+        record = build_record(
+            ts=make_ts(engine.clock()), request_id=self.request_id, kind=self.options.kind,
+            attempt=attempt, route=self.plan.route, strategy=self.plan.strategy,
+            tags=self.options.tags, prompt_hash=self.prompt_hash, extra=self.options.extra_record,
+            prompt=self.request.prompt_text if log_prompts else None,
+            answer=answer if log_prompts else None,
+        )
         engine.ledger.append(record)
 
 
