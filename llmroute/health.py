@@ -304,10 +304,12 @@ def select(engine: "Engine", names: Iterable[str]) -> list[Subject]:
 @dataclass
 class HealthChecker:
     """Runs probe rounds for one engine. `alert(kind, message, fields)` fires an alert;
+    `provider_for(name)` builds a provider (default: the engine's, which shares one client);
     `monotonic` times the probes; `warn` hears about alert delivery failures."""
 
     engine: "Engine"
     alert: Alert | None = None
+    provider_for: Callable[[str], object] | None = None
     monotonic: Callable[[], float] = time.monotonic
     warn: Callable[[str], None] = lambda message: None
     history: HealthHistory = field(init=False)
@@ -323,7 +325,8 @@ class HealthChecker:
         engine = self.engine
         key_sources = {s.provider: self._key_source(engine.config.providers[s.provider]) for s in subjects}
         ready = [s for s in subjects if key_sources[s.provider] != "missing"]
-        providers = {s.provider: engine.provider(s.provider) for s in ready}  # built serially
+        build = self.provider_for or engine.provider
+        providers = {s.provider: build(s.provider) for s in ready}  # built serially
         with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(ready)))) as pool:
             futures = {s.provider: pool.submit(self._probe, providers[s.provider], s, deep) for s in ready}
             outcomes = {name: (future.result(), deep) for name, future in futures.items()}

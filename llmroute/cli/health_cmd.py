@@ -16,6 +16,7 @@ import click
 from .context import AppContext
 
 CLEAR = "\x1b[H\x1b[2J"
+_sleep = time.sleep  # the wait between --watch rounds (tests replace it)
 COLORS = {"up": "green", "degraded": "yellow", "down": "red", "no key": "magenta"}
 
 
@@ -50,7 +51,7 @@ def health_command(ctx: click.Context, names: tuple[str, ...], deep: bool, watch
             if not as_json and not clear:
                 click.echo()
             sys.stdout.flush()
-            time.sleep(watch)
+            _sleep(watch)
     finally:
         engine.close()
 
