@@ -388,3 +388,34 @@ def test_cli_watch_repeats_plain_output_when_not_a_terminal(tmp_path, monkeypatc
     assert "\x1b[" not in out
     code, _, err = invoke(["health", "--watch", "0"])
     assert code == 2
+
+
+def test_probes_run_concurrently(tmp_path):
+    """Each stub waits for all three to be inside their probe at once: a serial loop would
+    break the barrier and report every provider down."""
+    barrier = threading.Barrier(3, timeout=5)
+
+    class Waiting(StubProvider):
+        def probe(self, *, timeout):
+            barrier.wait()
+            return super().probe(timeout=timeout)
+
+    w = World(tmp_path, [provider("a"), provider("b"), provider("c")], {})
+    w.stubs = {name: Waiting(w.mono) for name in "abc"}
+    assert {r.status for r in w.run().values()} == {"up"}
+
+
+def test_watch_clears_the_screen_only_on_a_terminal_table():
+    from llmroute.cli.health_cmd import clears_screen
+
+    class Stream:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    assert clears_screen(5, False, Stream(True))
+    assert not clears_screen(5, False, Stream(False))
+    assert not clears_screen(5, True, Stream(True))
+    assert not clears_screen(None, False, Stream(True))

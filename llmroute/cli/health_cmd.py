@@ -40,7 +40,7 @@ def health_command(ctx: click.Context, names: tuple[str, ...], deep: bool, watch
     if not subjects:
         click.echo("llmroute: no enabled providers to probe", err=True)
         return 0
-    clear = watch is not None and sys.stdout.isatty() and not as_json
+    clear = clears_screen(watch, as_json, sys.stdout)
     try:
         while True:
             rows = checker.run(subjects, deep=deep)
@@ -54,6 +54,11 @@ def health_command(ctx: click.Context, names: tuple[str, ...], deep: bool, watch
             _sleep(watch)
     finally:
         engine.close()
+
+
+def clears_screen(watch: float | None, as_json: bool, stream) -> bool:
+    """Refresh in place only when watching a terminal; pipes and JSON get plain repeated output."""
+    return watch is not None and not as_json and stream.isatty()
 
 
 def render_json(rows) -> str:
