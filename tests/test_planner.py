@@ -13,7 +13,7 @@ from llmroute.config.model import (
 )
 from llmroute.errors import ErrorClass, UsageError
 from llmroute.pricing import Price, cost_usd, model_context, price_for, worst_case_cost
-from llmroute.routing.memory import MemorySnapshot, RoutingMemory
+from llmroute.routing.memory import MemorySnapshot, RateView, RoutingMemory
 from llmroute.routing.plan import PlanInputs
 from llmroute.routing.planner import key_variable, make_plan
 from llmroute.types import Message, RateLimitInfo, Request, Target
@@ -272,7 +272,7 @@ def test_429_retry_after_skips_until_then(tmp_path):
     memory = RoutingMemory(tmp_path, clock=lambda: clock[0])
     memory.record_failure(Target("anthropic", "claude-haiku-4-5"), ErrorClass.RATE_LIMITED, 30, None, 60)
     assert excluded(plan(memory=memory.snapshot()))["anthropic/claude-haiku-4-5"] == "rate limited (429) until 12:00:30"
-    clock[0] = TS - 31  # the same facts seen from after the wait: planning uses inputs.now
+    # the same stored facts, planned after the wait: the planner judges them at inputs.now
     later = PlanInputs(config=config(), request=request(), now=datetime.fromtimestamp(TS + 31, timezone.utc))
     assert "anthropic/claude-haiku-4-5" in ids(make_plan(later, memory.snapshot()))
 
@@ -288,8 +288,7 @@ def test_ratelimit_headers_remaining_zero_skip_until_reset(tmp_path):
 
 
 def test_ratelimit_tokens_remaining_below_estimate():
-    memory = snapshot(rate_limits={"openai/gpt-4o-mini": __import__("llmroute.routing.memory", fromlist=["RateView"])
-                                   .RateView(tokens_remaining=5, tokens_reset_at=TS + 10)})
+    memory = snapshot(rate_limits={"openai/gpt-4o-mini": RateView(tokens_remaining=5, tokens_reset_at=TS + 10)})
     p = plan(text="word " * 50, memory=memory)
     assert excluded(p)["openai/gpt-4o-mini"].startswith("rate limit: 5 tokens left (need ~")
 
