@@ -1,0 +1,164 @@
+"""Quality scores from A/B verdicts and people's feedback (SPEC §8, §2.3 `quality`/`auto`).
+
+Evidence comes in two shapes and both are pairwise games:
+- a judged pair (abtest run, sampled A/B, compare --judge): target a against target b, scored
+  1 / 0.5 / 0 for a win / tie / loss;
+- a thumbs up or down (`llmroute feedback`): a win or a loss against a virtual baseline (the
+  same baseline `stats.bradley_terry` shrinks everyone toward), so one person's verdicts move a
+  score without a second target.
+
+Scores are Bradley–Terry strengths mapped to 0–10 (`stats.strength_to_score`; the baseline is
+5). The evidence count is the number of real games a target took part in; the strategies use
+the score in place of the config prior once it reaches `ENOUGH_EVIDENCE`.
+
+Storage: `state/quality.json` holds aggregated pair counts (one entry per unordered pair, so it
+stays small however many pairs are judged); `state/feedback.json` holds one vote per request
+id, so changing one's mind replaces a vote instead of counting twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .routing.strategies import MIN_QUALITY_EVIDENCE
+from .state import StateStore
+from .stats import BASELINE, Game, bradley_terry, strength_to_score
+
+ENOUGH_EVIDENCE = MIN_QUALITY_EVIDENCE
+OUTCOMES = ("a", "b", "tie")
+VOTES = ("up", "down")
+
+
+class QualityStore:
+    """Pairwise outcomes and feedback votes, and the per-target scores they imply."""
+
+    def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self.pairs = StateStore(Path(state_dir) / "quality.json", clock=clock)
+        self.votes = StateStore(Path(state_dir) / "feedback.json", clock=clock)
+
+    def record_pair(self, a: str, b: str, outcome: str) -> None:
+        """One judged pair: `outcome` is "a" (a won), "b" (b won) or "tie"."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+        if a == b:
+            return
+        first, second = sorted((a, b))
+        if first != a:
+            outcome = {"a": "b", "b": "a", "tie": "tie"}[outcome]
+        with self.pairs.update() as doc:
+            pairs = doc.setdefault("pairs", {})
+            counts = pairs.get(f"{first}\t{second}")
+            counts = counts if _is_counts(counts) else [0, 0, 0]
+            counts[OUTCOMES.index(outcome)] += 1
+            pairs[f"{first}\t{second}"] = counts
+
+    def record_feedback(self, request_id: str, target: str, vote: str) -> None:
+        """A person's thumbs up/down on one answer; a later vote on the same request replaces it."""
+        if vote not in VOTES:
+            raise ValueError(f"vote must be up or down, got {vote!r}")
+        with self.votes.update() as doc:
+            doc.setdefault("votes", {})[request_id] = {"target": target, "vote": vote, "ts": self.clock()}
+
+    def feedback_counts(self) -> dict[str, tuple[int, int]]:
+        """{target: (ups, downs)}."""
+        counts: dict[str, list[int]] = {}
+        for vote in _votes(self.votes.read()):
+            entry = counts.setdefault(vote["target"], [0, 0])
+            entry[0 if vote["vote"] == "up" else 1] += 1
+        return {target: (up, down) for target, (up, down) in counts.items()}
+
+    def games(self) -> list[Game]:
+        """Every piece of evidence as (player, opponent, score of player)."""
+        games: list[Game] = []
+        for key, counts in (self.pairs.read().get("pairs") or {}).items():
+            a, _, b = key.partition("\t")
+            if not b or not _is_counts(counts):
+                continue
+            games += [(a, b, 1.0)] * counts[0] + [(a, b, 0.0)] * counts[1] + [(a, b, 0.5)] * counts[2]
+        for vote in _votes(self.votes.read()):
+            games.append((vote["target"], BASELINE, 1.0 if vote["vote"] == "up" else 0.0))
+        return games
+
+    def scores(self) -> dict[str, tuple[float, int]]:
+        """{target_id: (score 0–10, evidence count)} for every target with any evidence."""
+        games = self.games()
+        evidence: dict[str, int] = {}
+        for player, opponent, _ in games:
+            for who in (player, opponent):
+                if who != BASELINE:
+                    evidence[who] = evidence.get(who, 0) + 1
+        strengths = bradley_terry(games)
+        return {t: (round(strength_to_score(s), 3), evidence[t]) for t, s in strengths.items()}
+
+
+def has_enough_evidence(count: int) -> bool:
+    return count >= ENOUGH_EVIDENCE
+
+
+def _is_counts(value: object) -> bool:
+    return (isinstance(value, list) and len(value) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value))
+
+
+def _votes(doc: dict) -> Iterator[dict]:
+    for vote in (doc.get("votes") or {}).values():
+        if isinstance(vote, dict) and isinstance(vote.get("target"), str) and vote.get("vote") in VOTES:
+            yield vote
+
+
+# --- finding the answer a vote is about -------------------------------------------------------
+
+def find_answer(ledger_path: Path, request_id: str | None, *, block: int = 1 << 16) -> tuple[str, str] | None:
+    """(request_id, target) of the answer a `feedback` vote is about, searching the ledger from
+    its end so "the last answer" costs one block read however long the ledger is.
+
+    `request_id` None means the most recent successful `kind: ask` record; otherwise the
+    successful record of that request (its answering target). None when not found."""
+    for record in _reverse_records(Path(ledger_path), block):
+        if record.get("status") != "ok" or not isinstance(record.get("target"), str):
+            continue
+        if request_id is None and record.get("kind") == "ask":
+            return str(record.get("request_id")), record["target"]
+        if request_id is not None and record.get("request_id") == request_id:
+            return request_id, record["target"]
+    return None
+
+
+def _reverse_records(path: Path, block: int) -> Iterator[dict]:
+    """Ledger records from the last line to the first; unreadable lines are skipped."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        position = handle.seek(0, os.SEEK_END)
+        rest = b""
+        while position > 0:
+            step = min(block, position)
+            position -= step
+            handle.seek(position)
+            data = handle.read(step) + rest
+            lines = data.split(b"\n")
+            rest = lines[0]
+            for raw in reversed(lines[1:]):
+                record = _decode(raw)
+                if record is not None:
+                    yield record
+        record = _decode(rest)
+        if record is not None:
+            yield record
+
+
+def _decode(raw: bytes) -> dict | None:
+    if not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
