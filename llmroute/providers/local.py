@@ -278,7 +278,8 @@ class LocalProvider(Provider):
     def stream(self, request: Request, model: str, *, timeout: float) -> Iterator[Chunk]:
         """Text chunks as llama.cpp produces them, then a usage chunk. Prompt tokens are the
         exact tokens fed to the model; completion tokens are the streamed text re-tokenized by
-        the model's own tokenizer (the stream itself reports no usage)."""
+        the model's own tokenizer (the stream itself reports no usage). The model's lock is
+        held until the text ends, so consumers should exhaust or close the iterator."""
         deadline = self._clock() + timeout
         with self._lock:
             loaded, tokens, stopper, stop = self._prepare(request, deadline, timeout)
