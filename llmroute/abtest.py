@@ -1,0 +1,312 @@
+"""A/B tests between two targets (SPEC §8): run, judge, store, report.
+
+Judging is where A/B tests usually go wrong, so the rules are fixed here:
+- The judge sees the question and both answers between fixed markers and must answer exactly
+  `A`, `B` or `TIE`.
+- Every pair is judged twice, once in each order. A pair is a win only when both orders name
+  the same answer; any disagreement (or an unreadable verdict) is a tie. A judge that simply
+  prefers whatever comes first therefore produces ties, never a false winner.
+- The verdict is the exact two-sided sign test on the non-tied pairs at alpha 0.05.
+
+Each answer is a ledger record `kind: abtest` with the pair's shared `ab_id`; each judge call a
+`kind: judge` record with the same `ab_id`. Pair outcomes, latencies and costs are kept per test
+name in `state/abtest.json`, so `abtest report` never rescans the ledger, and each judged pair
+also feeds the targets' quality scores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from .compare import Caller, CallResult, shared_client
+from .errors import UsageError
+from .quality import QualityStore
+from .state import StateStore
+from .stats import format_p, mean, p95, sign_test_p, wilson_interval
+from .types import Message, Request, Target
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .engine import Engine
+
+ALPHA = 0.05
+JUDGE_MAX_TOKENS = 16
+MAX_PAIRS_PER_TEST = 100_000  # bounds the state file; older pairs drop off first
+
+JUDGE_TEMPLATE = """You are an impartial judge. Compare two answers to the same request and decide which one is better: more correct, more helpful, clearer. Ignore the order in which they are shown and their length unless length matters to the request.
+
+[Request]
+{question}
+
+[Answer A]
+{first}
+
+[Answer B]
+{second}
+[End]
+
+Answer with exactly one word: A, B or TIE."""
+
+_VERDICT = re.compile(r"^[\s\"'*`_(\[]*(TIE|A|B)\b", re.I)
+
+
+def judge_prompt(question: str, first: str, second: str) -> str:
+    return JUDGE_TEMPLATE.format(question=question.strip(), first=first.strip(), second=second.strip())
+
+
+def parse_verdict(text: str) -> str | None:
+    """`A`, `B` or `TIE` from a judge's reply (tolerating quotes, markdown and a trailing
+    explanation); None when the reply is not a verdict."""
+    match = _VERDICT.match(text or "")
+    return match.group(1).upper() if match else None
+
+
+def combine(first_order: str | None, swapped: str | None) -> str:
+    """The pair's outcome ("a", "b" or "tie") from the verdict with a shown first and the
+    verdict with b shown first. Only agreement makes a winner."""
+    one = {"A": "a", "B": "b"}.get(first_order or "")
+    two = {"A": "b", "B": "a"}.get(swapped or "")
+    return one if one is not None and one == two else "tie"
+
+
+@dataclass
+class Verdict:
+    outcome: str | None  # a | b | tie; None when a judge call failed
+    raw: tuple[str | None, str | None] = (None, None)
+
+
+def judge_request(question: Request, first: str, second: str) -> Request:
+    text = judge_prompt(question.prompt_text, first, second)
+    return Request(messages=(Message("user", text),), max_tokens=JUDGE_MAX_TOKENS, temperature=0.0)
+
+
+async def judge_pair(caller: Caller, judge: Target, question: Request, text_a: str, text_b: str,
+                     extra: dict) -> Verdict:
+    """Ask the judge in both orders at once and combine the two verdicts."""
+    calls = await asyncio.gather(
+        caller.call(judge, judge_request(question, text_a, text_b), kind="judge", extra=extra),
+        caller.call(judge, judge_request(question, text_b, text_a), kind="judge", extra=extra),
+    )
+    if not all(c.ok for c in calls):
+        return Verdict(None)
+    raw = (parse_verdict(calls[0].text), parse_verdict(calls[1].text))
+    return Verdict(combine(*raw), raw)
+
+
+def manual_verdict(question: str, text_a: str, text_b: str, *, ask: Callable[[str], str],
+                   show: Callable[[str], None], rng: random.Random) -> str | None:
+    """A person judges blind: the two answers in a random order as [1] and [2]. Returns a, b,
+    tie, or None to skip."""
+    flipped = rng.random() < 0.5
+    first, second = (text_b, text_a) if flipped else (text_a, text_b)
+    show(f"\n=== Request ===\n{question.strip()}\n\n=== [1] ===\n{first.strip()}\n\n=== [2] ===\n{second.strip()}\n")
+    while True:
+        reply = ask("Which is better? 1, 2, t (tie) or s (skip)").strip().lower()
+        if reply in ("1", "2"):
+            picked_first = reply == "1"
+            return "a" if picked_first != flipped else "b"
+        if reply in ("t", "tie"):
+            return "tie"
+        if reply in ("s", "skip"):
+            return None
+        show("please type 1, 2, t or s")
+
+
+# --- running ---------------------------------------------------------------------------------
+
+@dataclass
+class PairResult:
+    ab_id: str
+    a: CallResult
+    b: CallResult
+    outcome: str | None  # a | b | tie; None = not judged (an answer or the judge failed, or skipped)
+
+
+@dataclass
+class ManualJudge:
+    ask: Callable[[str], str]
+    show: Callable[[str], None]
+    rng: random.Random
+
+
+def run_abtest(engine: "Engine", a: Target, b: Target, requests: Sequence[Request], *,
+               name: str, judge: Target | None = None, manual: ManualJudge | None = None,
+               concurrency: int = 4, aclient: "httpx.AsyncClient | None" = None,
+               on_pair: Callable[[PairResult], None] = lambda pair: None) -> list[PairResult]:
+    """Both targets answer every request (N prompts at a time), each pair is judged, and the
+    pairs are stored under `name` and fed to the quality scores."""
+    if (judge is None) == (manual is None):
+        raise UsageError("an A/B test needs exactly one judge: --judge TARGET or --manual")
+    store = ABTestStore(engine.paths.state_dir, clock=engine.clock)
+    store.check(name, a, b)
+    pairs = asyncio.run(_arun(engine, a, b, requests, name=name, judge=judge,
+                              concurrency=concurrency, aclient=aclient, on_pair=on_pair))
+    if manual is not None:
+        for pair, request in zip(pairs, requests):
+            if pair.a.ok and pair.b.ok:
+                pair.outcome = manual_verdict(request.prompt_text, pair.a.text, pair.b.text,
+                                              ask=manual.ask, show=manual.show, rng=manual.rng)
+    store.add(name, a, b, pairs)
+    quality = QualityStore(engine.paths.state_dir, clock=engine.clock)
+    for pair in pairs:
+        if pair.outcome is not None:
+            quality.record_pair(a.id, b.id, pair.outcome)
+    return pairs
+
+
+async def _arun(engine: "Engine", a: Target, b: Target, requests: Sequence[Request], *, name: str,
+                judge: Target | None, concurrency: int, aclient, on_pair) -> list[PairResult]:
+    gate = asyncio.Semaphore(max(1, concurrency))
+    async with shared_client(aclient) as client:
+        caller = Caller(engine, client, tags=(f"abtest:{name}",))
+
+        async def one(request: Request) -> PairResult:
+            async with gate:
+                ab_id = uuid.uuid4().hex
+                extra = {"ab_id": ab_id, "abtest": name}
+                answer_a, answer_b = await asyncio.gather(
+                    caller.call(a, request, kind="abtest", extra=extra),
+                    caller.call(b, request, kind="abtest", extra=extra))
+                pair = PairResult(ab_id, answer_a, answer_b, None)
+                if judge is not None and answer_a.ok and answer_b.ok:
+                    verdict = await judge_pair(caller, judge, request, answer_a.text, answer_b.text, extra)
+                    pair.outcome = verdict.outcome
+                on_pair(pair)
+                return pair
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
+# --- storing ---------------------------------------------------------------------------------
+
+class ABTestStore:
+    """Per test name: its two targets and one compact entry per pair (`state/abtest.json`)."""
+
+    def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self.store = StateStore(Path(state_dir) / "abtest.json", clock=clock)
+
+    def check(self, name: str, a: Target, b: Target) -> None:
+        """A name keeps its targets: reusing it for another pair would mix two experiments."""
+        test = (self.store.read().get("tests") or {}).get(name)
+        if isinstance(test, dict) and (test.get("a"), test.get("b")) != (a.id, b.id):
+            raise UsageError(f"A/B test {name!r} compares {test.get('a')} with {test.get('b')}",
+                             "use another --name for this pair")
+
+    def add(self, name: str, a: Target, b: Target, pairs: Sequence[PairResult]) -> None:
+        entries = [_entry(p, self.clock()) for p in pairs]
+        with self.store.update() as doc:
+            tests = doc.setdefault("tests", {})
+            test = tests.get(name)
+            if not isinstance(test, dict) or not isinstance(test.get("pairs"), list):
+                test = {"a": a.id, "b": b.id, "created": self.clock(), "pairs": []}
+            test["pairs"] = (test["pairs"] + entries)[-MAX_PAIRS_PER_TEST:]
+            tests[name] = test
+
+    def tests(self) -> dict[str, dict]:
+        tests = self.store.read().get("tests") or {}
+        return {n: t for n, t in tests.items()
+                if isinstance(t, dict) and isinstance(t.get("pairs"), list)
+                and isinstance(t.get("a"), str) and isinstance(t.get("b"), str)}
+
+
+def _entry(pair: PairResult, now: float) -> dict:
+    return {"id": pair.ab_id, "ts": round(now, 3), "o": pair.outcome,
+            "la": pair.a.latency_ms if pair.a.ok else None, "lb": pair.b.latency_ms if pair.b.ok else None,
+            "ca": pair.a.cost_usd if pair.a.ok else None, "cb": pair.b.cost_usd if pair.b.ok else None}
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+@dataclass
+class SideStats:
+    target: str
+    wins: int
+    losses: int
+    ties: int
+    win_rate: float | None  # of decisive pairs
+    interval: tuple[float, float]
+    mean_latency_ms: float | None
+    p95_latency_ms: float | None
+    mean_cost_usd: float | None
+
+
+@dataclass
+class ABReport:
+    name: str
+    a: SideStats
+    b: SideStats
+    judged: int
+    unjudged: int
+    p_value: float
+    verdict: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "a": self.a.__dict__ | {"interval": list(self.a.interval)},
+                "b": self.b.__dict__ | {"interval": list(self.b.interval)}, "judged": self.judged,
+                "unjudged": self.unjudged, "p_value": self.p_value, "verdict": self.verdict}
+
+
+def summarize(name: str, test: dict) -> ABReport:
+    """The statistics of one stored test (SPEC §8)."""
+    pairs = [p for p in test["pairs"] if isinstance(p, dict)]
+    outcomes = [p.get("o") for p in pairs]
+    wins_a, wins_b, ties = outcomes.count("a"), outcomes.count("b"), outcomes.count("tie")
+    p_value = sign_test_p(wins_a, wins_b)
+    return ABReport(
+        name=name,
+        a=_side(test["a"], wins_a, wins_b, ties, pairs, "la", "ca"),
+        b=_side(test["b"], wins_b, wins_a, ties, pairs, "lb", "cb"),
+        judged=wins_a + wins_b + ties, unjudged=len(pairs) - (wins_a + wins_b + ties),
+        p_value=p_value, verdict=verdict_text(wins_a, wins_b, p_value),
+    )
+
+
+def verdict_text(wins_a: int, wins_b: int, p_value: float) -> str:
+    if p_value < ALPHA and wins_a != wins_b:
+        return f"{'A' if wins_a > wins_b else 'B'} is better ({format_p(p_value)})"
+    return f"no significant difference yet ({format_p(p_value)})"
+
+
+def _side(target: str, wins: int, losses: int, ties: int, pairs: list[dict], lat: str, cost: str) -> SideStats:
+    decisive = wins + losses
+    latencies = [float(p[lat]) for p in pairs if isinstance(p.get(lat), (int, float))]
+    costs = [float(p[cost]) for p in pairs if isinstance(p.get(cost), (int, float))]
+    return SideStats(target, wins, losses, ties, wins / decisive if decisive else None,
+                     wilson_interval(wins, decisive), mean(latencies), p95(latencies), mean(costs))
+
+
+def render_report(report: ABReport, feedback: dict[str, tuple[int, int]] | None = None) -> str:
+    """The text `abtest run` and `abtest report` print."""
+    lines = [f"A/B test {report.name}: {report.judged} judged pair(s)"
+             + (f", {report.unjudged} not judged" if report.unjudged else "")]
+    header = f"  {'':2} {'target':<34} {'wins':>5} {'losses':>6} {'ties':>5}  {'win rate (95% CI)':<22} {'mean ms':>8} {'p95 ms':>8} {'mean cost':>11}"
+    lines.append(header)
+    for label, side in (("A", report.a), ("B", report.b)):
+        rate = "-" if side.win_rate is None else f"{side.win_rate:.0%} ({side.interval[0]:.0%}-{side.interval[1]:.0%})"
+        lines.append(f"  {label:2} {side.target:<34} {side.wins:>5} {side.losses:>6} {side.ties:>5}  {rate:<22} "
+                     f"{_num(side.mean_latency_ms):>8} {_num(side.p95_latency_ms):>8} {_money(side.mean_cost_usd):>11}")
+    for label, side in (("A", report.a), ("B", report.b)):
+        if feedback and side.target in feedback:
+            up, down = feedback[side.target]
+            lines.append(f"  feedback on {label} ({side.target}): {up} up, {down} down")
+    lines.append(f"verdict: {report.verdict}")
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _money(value: float | None) -> str:
+    from .render import money
+
+    return "-" if value is None else money(value)
