@@ -29,9 +29,10 @@ from .providers import create_provider, needs_key, provider_class
 from .providers.base import HttpProvider, Provider
 from .records import build_record
 from .resilience import Failure, RetryPolicy, run_with_fallback
-from .routing.memory import RoutingMemory
+from .routing.memory import MemorySnapshot, RoutingMemory
 from .routing.plan import BudgetFilter, Candidate, Plan, PlanInputs
 from .routing.planner import make_plan
+from .routing.strategies import round_robin_key
 from .tokens import estimate_tokens
 from .types import Answer, Attempt, Request, Result, Target, Usage
 
@@ -100,6 +101,7 @@ class Engine:
         ledger_path = config.ledger.path
         self.ledger = Ledger(paths.data_dir / "ledger.jsonl" if not ledger_path else _expand(ledger_path))
         self._providers: dict[str, Provider] = {}
+        self._snapshot: MemorySnapshot | None = None  # the routing memory the last plan used
         self._cache = cache  # a ResponseCache; opened on first use when the cache is wanted
 
     # --- planning -------------------------------------------------------------------------
@@ -123,7 +125,8 @@ class Engine:
             budget_used=self.budget.used_fraction() if self.budget else None,
             extra={"rng": self.rng},
         )
-        return make_plan(inputs, self.memory)
+        self._snapshot = self.memory.snapshot()
+        return make_plan(inputs, self._snapshot)
 
     # --- asking ---------------------------------------------------------------------------
 
@@ -150,6 +153,9 @@ class Engine:
         plan = plan or self.plan(request, options)
         if not plan.candidates:
             raise self.nothing_to_try(plan)
+        if plan.strategy == "round-robin":
+            # The plan already put this turn's target first; move the cursor for the next call.
+            self.memory.advance_round_robin(round_robin_key(plan.route), len(plan.candidates))
         run = _Run(self, request, options, plan, on_text, on_event, on_notice)
         outcome = run_with_fallback(
             plan.candidates, run.attempt, self.retry_policy(), sleep=self.sleep, rng=self.rng,
@@ -255,7 +261,14 @@ class _Run:
         self.text_written = False
 
     def may_try(self, candidate: Candidate) -> bool:
-        budget = self.engine.budget
+        engine = self.engine
+        snapshot = engine._snapshot
+        if snapshot is not None and snapshot.breaker(candidate.target.id).state == "half_open":
+            # One trial call after the cooldown, across all processes: take it or skip.
+            if not engine.memory.claim_trial(candidate.target):
+                self.on_event(f"{candidate.target}: skipped, another process is making its trial call")
+                return False
+        budget = engine.budget
         if budget is None:
             return True
         provider = self.engine.config.providers[candidate.target.provider]
