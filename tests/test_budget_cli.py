@@ -1,0 +1,140 @@
+"""`llmroute budget`, and the budget seen from `ask`: free fallback, block (exit 4), --max-cost."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from llmroute.ledger import Ledger, make_ts
+
+from .test_cli_ask import invoke
+
+CONFIG = """\
+version: 1
+defaults: {strategy: priority}
+providers:
+  openai:
+    type: mock
+    reply: "paid answer"
+    priority: 90
+    models:
+      gpt: {input: 1000000, output: 1000000}
+  cheap:
+    type: mock
+    reply: "cheap answer"
+    priority: 50
+    models:
+      small: {input: 1, output: 1}
+  anthropic:
+    type: mock
+    priority: 40
+    models:
+      claude: {input: 3, output: 15}
+  freebie:
+    type: mock
+    reply: "free answer"
+    priority: 10
+    models:
+      m: {}
+routes:
+  default: [openai/gpt, cheap/small, freebie/m]
+"""
+
+
+def write(tmp_path, budget: str = "") -> None:
+    (tmp_path / "llmroute.yaml").write_text(CONFIG + budget)
+
+
+def spend(home, provider: str, cost: float, tokens: int = 100, **extra) -> None:
+    Ledger(home / "ledger.jsonl").append({
+        "ts": make_ts(time.time()), "status": "ok", "target": f"{provider}/x", "provider": provider,
+        "cost_usd": cost, "input_tokens": tokens, "output_tokens": 0, "price_source": "config", **extra})
+
+
+def test_budget_box_shows_limits_bars_top_providers_and_ab(tmp_path, isolated_env):
+    write(tmp_path, "budget:\n  daily: 5\n  weekly: 20\n  tokens_daily: 50000\n")
+    spend(isolated_env, "openai", 1.90, 10000, ab_id="ab1")
+    spend(isolated_env, "anthropic", 0.44, 5200, ab_id="ab1")
+    spend(isolated_env, "openai", 0.0, 0, status="error")
+    code, out, err = invoke(["budget"])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("┌─ Budget ─") and lines[-1].startswith("└")
+    assert len({len(line) for line in lines}) == 1  # a closed box
+    assert "Daily:   $2.34 / $5.00   [█████▒▒▒▒▒]  47%" in out
+    assert "Weekly:  $2.34 / $20.00  [█▒▒▒▒▒▒▒▒▒]  12%" in out
+    assert "Tokens:  15.2K / 50.0K   [███▒▒▒▒▒▒▒]  30%" in out
+    assert "Top today: openai $1.90 · anthropic $0.44" in out
+    assert "A/B: 1 sampled today" in out
+
+
+def test_budget_json(tmp_path, isolated_env):
+    write(tmp_path, "budget:\n  daily: 5\n  per_provider: {openai: {daily: 3}}\n")
+    spend(isolated_env, "openai", 1.5)
+    code, out, _ = invoke(["budget", "--json"])
+    data = json.loads(out)
+    assert code == 0
+    assert [(l["scope"], l["limit"], l["spent"], l["fraction"]) for l in data["limits"]] == [
+        ("global", "daily", 1.5, 0.3), ("openai", "daily", 1.5, 0.5)]
+    assert data["spent"]["daily"] == {"usd": 1.5, "tokens": 100}
+    assert data["top_providers"] == [{"provider": "openai", "usd": 1.5, "tokens": 100}]
+    assert "resets" in data["limits"][0] and data["ab_sampled_today"] == 0
+
+
+def test_budget_without_limits_still_shows_spend(tmp_path, isolated_env):
+    write(tmp_path)
+    spend(isolated_env, "openai", 0.75)
+    code, out, _ = invoke(["budget"])
+    assert code == 0
+    assert "No limits set" in out
+    assert "Daily:   $0.75 spent today" in out and "Monthly: $0.75 spent this month" in out
+
+
+def test_on_exhaust_free_answers_from_a_free_target_and_explains(tmp_path, isolated_env):
+    write(tmp_path, "budget:\n  daily: 0.0001\n  on_exhaust: free\n  timezone: Europe/Berlin\n")
+    code, out, err = invoke(["route", "hello"])
+    assert code == 0, err
+    assert "1. freebie/m" in out
+    assert "openai/gpt" in out and "budget: daily $0.0001 would be exceeded (resets 00:00 Europe/Berlin" in out
+    code, out, err = invoke(["hello"])
+    assert code == 0 and out == "free answer\n"
+
+
+def test_block_exits_4_naming_the_limit_and_reset(tmp_path, isolated_env):
+    write(tmp_path, "budget:\n  daily: 1\n  on_exhaust: block\n  timezone: Europe/Berlin\n")
+    spend(isolated_env, "openai", 1.0)
+    code, out, err = invoke(["hello"])
+    assert code == 4 and out == ""
+    assert "blocked by budget: the daily $1.00 limit would be exceeded" in err
+    assert "resets 00:00 Europe/Berlin, in " in err and "Traceback" not in err
+
+
+def test_settled_spend_lands_in_the_index_once(tmp_path, isolated_env):
+    write(tmp_path, "budget:\n  daily: 5\n")
+    assert invoke(["-m", "cheap/small", "hello"])[0] == 0
+    assert invoke(["-m", "cheap/small", "hello"])[0] == 0
+    code, out, _ = invoke(["budget", "--json"])
+    data = json.loads(out)
+    ledger = [json.loads(l) for l in (isolated_env / "ledger.jsonl").read_text().splitlines()]
+    assert data["limits"][0]["spent"] == pytest.approx(sum(r["cost_usd"] for r in ledger))
+    assert data["open_reservations"] == 0
+
+
+def test_max_cost_skips_targets_whose_worst_case_is_too_high(tmp_path, isolated_env):
+    write(tmp_path)
+    code, out, err = invoke(["--max-cost", "0.01", "--max-tokens", "50", "hello"])
+    assert code == 0, err
+    assert out == "cheap answer\n"
+    code, out, _ = invoke(["route", "--max-cost", "0.01", "--max-tokens", "50", "hello"])
+    assert "exceeds --max-cost $0.01" in out
+
+
+def test_max_cost_with_nothing_affordable_exits_without_calling(tmp_path, isolated_env):
+    (tmp_path / "llmroute.yaml").write_text(CONFIG.replace("routes:\n  default: [openai/gpt, cheap/small, freebie/m]\n",
+                                                           "routes:\n  default: [openai/gpt]\n"))
+    code, out, err = invoke(["--max-cost", "0.01", "hello"])
+    assert code == 5 and out == ""  # nothing to try (the engine's NoProviderError)
+    assert "exceeds --max-cost $0.01" in err
+    assert not (isolated_env / "ledger.jsonl").exists()
