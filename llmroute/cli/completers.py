@@ -1,0 +1,80 @@
+"""Dynamic shell-completion values from the config: targets, routes, providers, strategies.
+
+Options in several command modules point their `shell_complete=` here. A completion runs in the
+user's shell on every Tab press, so each function must never raise: a missing or broken config
+simply completes nothing. The config is found the same way commands find it (`--config` on the
+command line being completed, then `LLMROUTE_CONFIG`, ./llmroute.yaml, the user config dir).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import click
+
+STRATEGY_NAMES = ("priority", "cost", "latency", "round-robin", "weighted", "quality", "auto")
+
+
+def _config_path(ctx: click.Context) -> str | None:
+    """The `--config` given anywhere on the command line being completed."""
+    current: click.Context | None = ctx
+    while current is not None:
+        value = (current.params or {}).get("config_path")
+        if value:
+            return value
+        current = current.parent
+    return None
+
+
+def load_config_quietly(ctx: click.Context):
+    """The config the completed command would use, or None when it cannot be loaded."""
+    try:
+        from .context import AppContext
+
+        return AppContext.from_process(_config_path(ctx)).load_config()
+    except BaseException:  # a completion must never break the user's shell
+        return None
+
+
+def _safe(names: Callable[[object], Iterable[str]]):
+    """Wrap a function of the config into a click `shell_complete` callback."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+        try:
+            config = load_config_quietly(ctx)
+            if config is None:
+                return []
+            seen: dict[str, None] = {}
+            for name in names(config):
+                if name.startswith(incomplete):
+                    seen.setdefault(name, None)
+            return list(seen)
+        except BaseException:
+            return []
+
+    return complete
+
+
+def _targets(config) -> Iterable[str]:
+    for provider in config.providers.values():
+        for model in provider.models:
+            yield f"{provider.name}/{model}"
+
+
+def _routes(config) -> Iterable[str]:
+    return list(config.routes)
+
+
+def _providers(config) -> Iterable[str]:
+    return list(config.providers)
+
+
+complete_target = _safe(_targets)
+complete_route = _safe(_routes)
+complete_provider = _safe(_providers)
+complete_model = _safe(lambda config: [*_routes(config), *_targets(config)])
+complete_target_or_provider = _safe(lambda config: [*_providers(config), *_targets(config)])
+
+
+def complete_strategy(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [name for name in STRATEGY_NAMES if name.startswith(incomplete)]

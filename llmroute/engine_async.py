@@ -1,0 +1,148 @@
+"""The async path of one prompt, for `batch`: many prompts in flight over ONE `httpx.AsyncClient`.
+
+It is the engine's flow with awaits where the network is: the same `Engine.plan`, the same
+budget reservation (`_Run.may_try`), the same ledger records and routing-memory updates
+(`_Run._record_success` / `_record_failure`), the same retry rules (`RetryPolicy.retry_delay`,
+`ErrorClass.stops_fallback`, the context-length rule of `resilience`) and the same conclusion
+(`Engine.conclude`). Only the driver of the fallback loop is a twin of
+`resilience.run_with_fallback`, because a synchronous loop cannot await a provider call; the
+tests run both drivers over the same scenarios so they cannot drift apart.
+
+Providers are built with the shared async client; formats without an async transport (mock,
+local) use the base `acomplete`, which runs the sync call in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Awaitable, Callable, Sequence, TypeVar
+
+import httpx
+
+from .engine import AskOptions, Engine, _Run, round_robin_key
+from .errors import ErrorClass, ProviderError
+from .providers import create_provider, needs_key, provider_class
+from .providers.base import HttpProvider, Provider
+from .resilience import Failure, Outcome, RetryPolicy, _has_larger_context
+from .routing.plan import Candidate, Plan
+from .types import Answer, Attempt, Request, Result
+
+T = TypeVar("T")
+
+
+async def arun_with_fallback(
+    candidates: Sequence[Candidate],
+    attempt: Callable[[Candidate, int], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], Awaitable[None]],
+    rng: random.Random,
+    on_failure: Callable[[Failure, str], None] = lambda failure, next_step: None,
+    may_try: Callable[[Candidate], bool] = lambda candidate: True,
+) -> Outcome[T]:
+    """Async twin of `resilience.run_with_fallback`: same rules, same `Outcome`."""
+    failures: list[Failure] = []
+    calls = 0
+    min_context: int | None = None
+    for candidate in candidates:
+        if min_context is not None and not _has_larger_context(candidate, min_context):
+            continue
+        if calls >= policy.max_attempts:
+            return Outcome(None, None, failures, exhausted=True)
+        retry_number = 0
+        while may_try(candidate):
+            calls += 1
+            try:
+                return Outcome(await attempt(candidate, calls), candidate, failures)
+            except ProviderError as error:
+                failure = Failure(candidate, calls, error)
+                failures.append(failure)
+                if error.error_class.stops_fallback:
+                    on_failure(failure, "stop")
+                    return Outcome(None, None, failures, stopped=True)
+                if error.error_class is ErrorClass.CONTEXT_LENGTH:
+                    min_context = max(min_context or 0, candidate.context or 0)
+                retry_number += 1
+                delay = policy.retry_delay(error, retry_number, rng)
+                if delay is None or calls >= policy.max_attempts:
+                    on_failure(failure, "next target")
+                    break
+                on_failure(failure, f"retry in {delay:.1f}s")
+                await sleep(delay)
+    return Outcome(None, None, failures)
+
+
+class AsyncEngine:
+    """Answers prompts concurrently for one engine. Owns nothing it did not create: the
+    caller opens and closes the shared `httpx.AsyncClient`."""
+
+    def __init__(self, engine: Engine, aclient: httpx.AsyncClient, *,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+        self.engine = engine
+        self.aclient = aclient
+        self.sleep = sleep
+        self._providers: dict[str, Provider] = {}
+
+    def provider(self, name: str) -> Provider:
+        """The provider built once per batch with the shared async client (and, for formats
+        without one, the sync client its thread fallback uses)."""
+        if name not in self._providers:
+            engine = self.engine
+            config = engine.config.providers[name]
+            wants_key = needs_key(config) or config.key_env or config.key_cmd
+            key = engine.keys.resolve(config).value if wants_key else None
+            http = issubclass(provider_class(config.type), HttpProvider)
+            self._providers[name] = create_provider(
+                config, key=key, client=engine.client if http else None,
+                aclient=self.aclient if http else None, sleep=engine.sleep)
+        return self._providers[name]
+
+    async def ask(self, request: Request, options: AskOptions, *, plan: Plan | None = None,
+                  on_event: Callable[[str], None] = lambda message: None) -> Answer:
+        """One prompt, end to end, like `Engine.ask` without streaming. Raises the same errors
+        (NoProviderError, BudgetError, AllAttemptsFailed)."""
+        engine = self.engine
+        cache = engine.cache_hook(options)
+        if cache is not None:
+            hit = cache.lookup(request)
+            if hit is not None:
+                return hit
+        plan = plan or engine.plan(request, options)
+        if not plan.candidates:
+            raise engine.nothing_to_try(plan)
+        if plan.strategy == "round-robin":
+            engine.memory.advance_round_robin(round_robin_key(plan.route), len(plan.candidates))
+        run = _AsyncRun(engine, request, options, plan, None, on_event, lambda message: None)
+        run.aengine = self
+        outcome = await arun_with_fallback(
+            plan.candidates, run.aattempt, engine.retry_policy(), sleep=self.sleep, rng=engine.rng,
+            on_failure=run.on_failure, may_try=run.may_try,
+        )
+        answer = engine.conclude(run, outcome)
+        if cache is not None:
+            cache.store(request, answer)
+        return answer
+
+
+class _AsyncRun(_Run):
+    """`_Run` whose attempt awaits the provider; recording is inherited unchanged."""
+
+    aengine: AsyncEngine
+
+    async def aattempt(self, candidate: Candidate, number: int) -> tuple[Result, Attempt]:
+        engine = self.engine
+        target = candidate.target
+        started = engine.monotonic()
+        try:
+            provider = self.aengine.provider(target.provider)
+            result = await provider.acomplete(self.request, target.model, timeout=self.timeout_for(target))
+        except ProviderError as error:
+            self._record_failure(candidate, number, error, int((engine.monotonic() - started) * 1000), [])
+            raise
+        except BaseException:
+            # Cancelled (Ctrl-C) mid-call: nothing was answered, so nothing stays reserved.
+            self.release_all()
+            raise
+        latency = int((engine.monotonic() - started) * 1000)
+        return result, self._record_success(candidate, number, result, latency, [])
