@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from .completers import complete_model, complete_route, complete_strategy
 from .context import AppContext
 
 
@@ -18,11 +19,11 @@ def prompt_options(command):
     """Options shared by `ask` and `route`: what to ask and how to route it."""
     decorators = [
         click.argument("prompt", nargs=-1),
-        click.option("-m", "--model", metavar="TARGET|ROUTE", help="Pin a target (its route's fallbacks still apply) or name a route."),
-        click.option("-r", "--route", metavar="NAME", help="Use a route."),
+        click.option("-m", "--model", metavar="TARGET|ROUTE", shell_complete=complete_model, help="Pin a target (its route's fallbacks still apply) or name a route."),
+        click.option("-r", "--route", metavar="NAME", shell_complete=complete_route, help="Use a route."),
         click.option("-s", "--system", metavar="TEXT", help="System prompt."),
         click.option("--context", "context_files", multiple=True, metavar="FILE", help="Extra context file placed before the prompt (repeatable)."),
-        click.option("--strategy", metavar="NAME", help="Override the strategy (priority, cost, latency, round-robin, weighted, quality, auto)."),
+        click.option("--strategy", metavar="NAME", shell_complete=complete_strategy, help="Override the strategy (priority, cost, latency, round-robin, weighted, quality, auto)."),
         click.option("--max-tokens", type=click.IntRange(min=1), help="Max output tokens for this call."),
         click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature."),
         click.option("--timeout", type=click.FloatRange(min=0.1), metavar="S", help="Seconds per attempt."),
@@ -32,6 +33,7 @@ def prompt_options(command):
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the text."),
         click.option("--config", "config_path", metavar="PATH", help="Config file."),
         click.option("--each-line", is_flag=True, hidden=True),
+        click.option("--cache/--no-cache", default=None, help="Answer a repeated request from the response cache (default: config cache.enabled)."),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -76,7 +78,7 @@ def _build(app: AppContext, options: dict, prompt_text: str):
     ask_options = AskOptions(
         model=options["model"], route=options["route"], strategy=options["strategy"],
         no_fallback=options["no_fallback"], tags=tuple(options["tags"]), timeout=options["timeout"],
-        max_cost_usd=options["max_cost"],
+        max_cost_usd=options["max_cost"], cache=options.get("cache"),
     )
     return config, request, ask_options
 

@@ -12,6 +12,7 @@ import sys
 import click
 
 from ..errors import UsageError
+from .completers import complete_provider
 
 
 def _store(obj):
@@ -60,7 +61,7 @@ def keys_group() -> None:
 
 
 @keys_group.command("set")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider)
 @click.pass_obj
 def set_command(obj, name: str) -> None:
     """Store the API key for provider NAME in the keyring.
@@ -103,7 +104,7 @@ def list_command(obj) -> None:
 
 
 @keys_group.command("delete")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider)
 @click.pass_obj
 def delete_command(obj, name: str) -> None:
     """Delete the stored key of provider NAME from the keyring."""
