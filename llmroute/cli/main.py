@@ -61,6 +61,8 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.resilient_parsing and not args:  # shell completion of the command name itself
+            return super().parse_args(ctx, args)
         return super().parse_args(ctx, _insert_default_command(args, set(COMMANDS)))
 
 
