@@ -16,8 +16,9 @@ One probe round (SPEC §9):
    and its alert fires once, however many `health` runs overlap.
 4. Results feed the circuit breakers: `down` trips every probed target's breaker; `up` records
    a success only on a breaker that is open or half-open (a healthy probe ends the cooldown).
-5. Status changes fire alerts: `down`, `degraded`, and `recovered` (back to `up` from down or
-   degraded). The first probe of a provider alerts only when it is not up.
+5. Status changes fire alerts (`budget.alerts.fire_alert`: the config's command and/or webhook):
+   `down`, `degraded`, and `recovered` (back to `up` from down or degraded). The first probe of
+   a provider alerts only when it is not up. A failing alert is a warning, never an error.
 
 Statistics over the 24 h history:
 - uptime: time-weighted share of probes that answered (up or degraded); each probe stands for
@@ -32,10 +33,7 @@ Statistics over the 24 h history:
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -43,13 +41,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
+from .budget.alerts import fire_alert
 from .errors import ErrorClass, ProviderError, UsageError
 from .ledger import make_ts, prompt_sha256
+from .records import build_record
 from .state import StateStore
-from .types import Message, Request, Target
+from .types import Attempt, Message, Request, Target
 
 if TYPE_CHECKING:
-    from .config.model import AlertsConfig, ProviderConfig
+    from .config.model import ProviderConfig
     from .engine import Engine
 
 PROBE_SLOW_MS = 2000  # a model list slower than this is degraded
@@ -63,7 +63,6 @@ LATENCY_WORST_MS = 10_000.0
 PROBE_TIMEOUT_S = 10.0  # upper bound per probe; a provider's own shorter timeout wins
 MAX_WORKERS = 16
 ERROR_CHARS = 120
-ALERT_TIMEOUT_S = 10.0
 DEEP_PROMPT = "ping"
 STATUS_ORDER = ("down", "degraded", "no key", "up")
 
@@ -318,7 +317,7 @@ class HealthChecker:
         self.history = HealthHistory(self.engine.paths.state_dir, clock=self.engine.clock)
         if self.alert is None:
             alerts = self.engine.config.alerts
-            self.alert = lambda kind, message, fields: fire(alerts, kind, message, fields, self.warn)
+            self.alert = lambda kind, message, fields: fire_alert(alerts, kind, message, fields, self.warn)
 
     def run(self, subjects: list[Subject], *, deep: bool = False) -> list[HealthRow]:
         """Probe every subject concurrently and return one row each, worst status first."""
@@ -387,27 +386,22 @@ class HealthChecker:
         return outcome
 
     def _write_record(self, target: Target, request: Request, outcome: Outcome, result) -> None:
-        """The deep probe's ledger record: the engine's fields, `kind: health`."""
+        """The deep probe's ledger record: the engine's fields (`records.build_record`),
+        `kind: health`."""
         from .pricing import cost_usd, price_for
 
         engine = self.engine
         usage = result.usage if result is not None else None
         price = price_for(engine.config, target)
-        cost = cost_usd(price, usage.input_tokens, usage.output_tokens) if usage and price else 0.0
-        record = {
-            "v": 1, "ts": make_ts(engine.clock()), "request_id": uuid.uuid4().hex, "kind": "health",
-            "target": target.id, "provider": target.provider, "model": target.model,
-            "route": None, "strategy": None, "attempt": 1,
-            "status": "ok" if outcome.ok else "error", "error": outcome.error,
-            "http_status": outcome.http_status, "latency_ms": outcome.latency_ms, "ttft_ms": None,
-            "input_tokens": usage.input_tokens if usage else 0,
-            "output_tokens": usage.output_tokens if usage else 0,
-            "tokens_source": usage.source if usage else None,
-            "cost_usd": cost if outcome.ok else 0.0,
-            "price_source": price.source if price else "unknown",
-            "cached": False, "tags": [], "prompt_sha256": prompt_sha256(request.prompt_text),
-        }
-        engine.ledger.append(record)
+        attempt = Attempt(
+            target=target, attempt=1, status="ok" if outcome.ok else "error",
+            latency_ms=outcome.latency_ms, error=outcome.error, http_status=outcome.http_status,
+            message=outcome.message, usage=usage,
+            cost_usd=cost_usd(price, usage.input_tokens, usage.output_tokens) if usage and price else None,
+            price_source=price.source if price else "unknown")
+        engine.ledger.append(build_record(
+            ts=make_ts(engine.clock()), request_id=uuid.uuid4().hex, kind="health", attempt=attempt,
+            route=None, strategy=None, tags=(), prompt_hash=prompt_sha256(request.prompt_text)))
 
     def _feed_breakers(self, subjects: list[Subject], recorded: Mapping[str, Recorded],
                        outcomes: Mapping[str, tuple[Outcome, bool]]) -> None:
@@ -460,47 +454,3 @@ def _circuit(snapshot, targets: tuple[Target, ...]) -> str:
 def exit_code(rows: Iterable[HealthRow]) -> int:
     """SPEC §12: 1 when any probed provider is down, else 0 (`no key` does not count)."""
     return 1 if any(r.status == "down" for r in rows) else 0
-
-
-# --- alerts -------------------------------------------------------------------------------
-
-
-def fire(alerts: "AlertsConfig", kind: str, message: str, fields: dict,
-         warn: Callable[[str], None]) -> None:
-    """Deliver one alert through the shared `budget.alerts.fire_alert` when it exists, else
-    through `send_alert` here (same contract)."""
-    try:
-        from .budget.alerts import fire_alert  # type: ignore[import-not-found]
-    except ImportError:
-        fire_alert = send_alert
-    fire_alert(alerts, kind, message, fields, warn)
-
-
-def send_alert(alerts: "AlertsConfig", kind: str, message: str, fields: dict,
-               warn: Callable[[str], None], *, run=subprocess.run, post=None) -> None:
-    """`alerts.command` runs with LLMROUTE_ALERT_KIND/_MESSAGE/_<FIELD> in its environment;
-    `alerts.webhook` is POSTed `{"kind", "message", **fields}` as JSON. Both are bounded by
-    ALERT_TIMEOUT_S; a failure is a warning, never an error."""
-    if alerts.command:
-        env = {**os.environ, "LLMROUTE_ALERT_KIND": kind, "LLMROUTE_ALERT_MESSAGE": message}
-        env.update({f"LLMROUTE_ALERT_{k.upper()}": str(v) for k, v in fields.items()})
-        try:
-            done = run(alerts.command, shell=True, env=env, timeout=ALERT_TIMEOUT_S,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if done.returncode != 0:
-                warn(f"alert command exited {done.returncode}")
-        except (OSError, subprocess.SubprocessError) as exc:
-            warn(f"alert command failed: {type(exc).__name__}")
-    if alerts.webhook:
-        body = json.dumps({"kind": kind, "message": message, **fields})
-        try:
-            if post is None:
-                import httpx
-
-                post = httpx.post
-            response = post(alerts.webhook, content=body, headers={"content-type": "application/json"},
-                            timeout=ALERT_TIMEOUT_S)
-            if response.status_code >= 400:
-                warn(f"alert webhook answered {response.status_code}")
-        except Exception as exc:  # any transport problem: warn, carry on
-            warn(f"alert webhook failed: {type(exc).__name__}")

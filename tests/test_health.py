@@ -15,8 +15,8 @@ from llmroute.config.model import AlertsConfig, Config, ModelConfig, ProviderCon
 from llmroute.engine import Engine
 from llmroute.errors import ErrorClass, ProviderError, UsageError
 from llmroute.health import (HealthChecker, HealthHistory, Outcome, Sample, Stats, classify,
-                             exit_code, health_score, latency_score, prune, select, send_alert,
-                             stats_for, transition)
+                             exit_code, health_score, latency_score, prune, select, stats_for,
+                             transition)
 from llmroute.keys import KeyStore
 from llmroute.paths import Paths
 from llmroute.types import Result, Target, Usage
@@ -296,38 +296,28 @@ def test_failing_alert_is_a_warning(tmp_path):
 # --- alert delivery ---------------------------------------------------------------------------
 
 
-def test_send_alert_runs_command_with_env_and_posts_webhook(tmp_path):
+def test_default_alerts_run_the_configured_command_once_per_change(tmp_path):
     out = tmp_path / "alert.txt"
-    alerts = AlertsConfig(command=f'echo "$LLMROUTE_ALERT_KIND $LLMROUTE_ALERT_PROVIDER $LLMROUTE_ALERT_MESSAGE" > {out}',
-                          webhook="http://127.0.0.1:1/hook")
-    posted = []
+    alerts = AlertsConfig(command=f'echo "$LLMROUTE_ALERT_KIND $LLMROUTE_ALERT_PROVIDER $LLMROUTE_ALERT_PREVIOUS" >> {out}')
+    w = World(tmp_path, [provider("dead")], {}, alerts=alerts)
+    w.stubs = {"dead": StubProvider(w.mono, error=refused())}
+    w.checker = HealthChecker(w.engine, provider_for=w.stubs.__getitem__, monotonic=w.mono)
+    w.run()
+    w.clock.now += 60
+    w.run()
+    w.stubs["dead"].error = None
+    w.clock.now += 60
+    w.run()
+    assert out.read_text().splitlines() == ["down dead ", "recovered dead down"]
 
-    class Response:
-        status_code = 500
 
-    def post(url, content, headers, timeout):
-        posted.append((url, json.loads(content), timeout))
-        return Response()
-
+def test_failing_alert_command_is_a_warning(tmp_path):
+    w = World(tmp_path, [provider("dead")], {}, alerts=AlertsConfig(command="exit 3"))
+    w.stubs = {"dead": StubProvider(w.mono, error=refused())}
     warnings = []
-    send_alert(alerts, "down", "dead is down", {"provider": "dead"}, warnings.append, post=post)
-    assert out.read_text().strip() == "down dead dead is down"
-    assert posted == [("http://127.0.0.1:1/hook", {"kind": "down", "message": "dead is down", "provider": "dead"},
-                       health.ALERT_TIMEOUT_S)]
-    assert warnings == ["alert webhook answered 500"]
-
-
-def test_send_alert_failures_only_warn(tmp_path):
-    warnings = []
-
-    def post(*args, **kwargs):
-        raise OSError("refused")
-
-    send_alert(AlertsConfig(command="exit 3", webhook="http://127.0.0.1:1/x"), "down", "m", {},
-               warnings.append, post=post)
-    assert warnings == ["alert command exited 3", "alert webhook failed: OSError"]
-    send_alert(AlertsConfig(), "down", "m", {}, warnings.append)  # nothing configured: nothing done
-    assert len(warnings) == 2
+    w.checker = HealthChecker(w.engine, provider_for=w.stubs.__getitem__, monotonic=w.mono,
+                              warn=warnings.append)
+    assert w.run()["dead"].status == "down" and warnings == ["alert command exited 3"]
 
 
 # --- CLI --------------------------------------------------------------------------------------
