@@ -246,6 +246,14 @@ class LocalProvider(Provider):
         self._loaded = LoadedModel(llm, formatter, source, time.perf_counter() - started)
         return self._loaded
 
+    def close(self) -> None:
+        """Free the model now. Left to interpreter shutdown, llama-cpp-python's own finalizer
+        runs after its C bindings are torn down and prints a TypeError traceback."""
+        with self._lock:
+            loaded, self._loaded = self._loaded, None
+        if loaded is not None and hasattr(loaded.llm, "close"):
+            loaded.llm.close()
+
     def format_prompt(self, request: Request) -> str:
         """The exact prompt text the model sees for a request, chat template applied."""
         with self._lock:
