@@ -76,14 +76,15 @@ def run_sample(engine: "Engine", request: Request, answer: Answer, ab_id: str, *
 
 
 def maybe_sample(engine: "Engine", request: Request, answer: Answer, options: "AskOptions",
-                 config: "Config", rng: random.Random) -> str | None:
+                 config: "Config", rng: random.Random, *,
+                 aclient: "httpx.AsyncClient | None" = None) -> str | None:
     """One call for callers that did not decide before the routed call: use the `ab_id` the
     options carry, else decide now (the routed answer's records then lack the id). Returns the
     `ab_id` when the second call ran."""
     ab_id = options.extra_record.get("ab_id") or decide_sample(config, request, rng)
     if not ab_id:
         return None
-    outcome = run_sample(engine, request, answer, ab_id)
+    outcome = run_sample(engine, request, answer, ab_id, aclient=aclient)
     return outcome.ab_id if outcome is not None and outcome.other.status != "skipped" else None
 
 

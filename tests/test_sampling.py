@@ -107,7 +107,7 @@ def test_never_runs_when_the_budget_would_not_allow_the_second_call(isolated_env
                                      budget=budget)
     answer, options = routed_answer(engine, "ab4")
     assert run_sample(engine, LONG, answer, "ab4", aclient=fakes.client()) is None
-    assert maybe_sample(engine, LONG, answer, options, engine.config, random.Random(0)) is None
+    assert maybe_sample(engine, LONG, answer, options, engine.config, random.Random(0), aclient=fakes.client()) is None
     assert [name for name, _ in fakes.calls] == ["good"]  # only the routed call went out
     assert [r["kind"] for r in ledger(isolated_env)] == ["ask"]
     assert PendingStore(engine.paths.state_dir).items() == {}
@@ -128,5 +128,5 @@ def test_maybe_sample_decides_when_the_options_carry_no_ab_id(isolated_env):
     options = AskOptions(model="good/m", no_fallback=True)
     answer = engine.ask(LONG, options)
     assert maybe_sample(engine, LONG, answer, options, engine.config, Draw(0.99)) is None
-    ab_id = maybe_sample(engine, LONG, answer, options, engine.config, Draw(0.0))
+    ab_id = maybe_sample(engine, LONG, answer, options, engine.config, Draw(0.0), aclient=fakes.client())
     assert ab_id and ab_id in PendingStore(engine.paths.state_dir).items()
