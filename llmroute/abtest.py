@@ -139,16 +139,16 @@ class ManualJudge:
 
 def run_abtest(engine: "Engine", a: Target, b: Target, requests: Sequence[Request], *,
                name: str, judge: Target | None = None, manual: ManualJudge | None = None,
-               concurrency: int = 4, aclient: "httpx.AsyncClient | None" = None,
-               on_pair: Callable[[PairResult], None] = lambda pair: None) -> list[PairResult]:
+               concurrency: int = 4, timeout: float | None = None,
+               aclient: "httpx.AsyncClient | None" = None, on_pair: Callable[[PairResult], None] = lambda pair: None) -> list[PairResult]:
     """Both targets answer every request (N prompts at a time), each pair is judged, and the
     pairs are stored under `name` and fed to the quality scores."""
     if (judge is None) == (manual is None):
         raise UsageError("an A/B test needs exactly one judge: --judge TARGET or --manual")
     store = ABTestStore(engine.paths.state_dir, clock=engine.clock)
     store.check(name, a, b)
-    pairs = asyncio.run(_arun(engine, a, b, requests, name=name, judge=judge,
-                              concurrency=concurrency, aclient=aclient, on_pair=on_pair))
+    pairs = asyncio.run(_arun(engine, a, b, requests, name=name, judge=judge, concurrency=concurrency,
+                              timeout=timeout, aclient=aclient, on_pair=on_pair))
     if manual is not None:
         for pair, request in zip(pairs, requests):
             if pair.a.ok and pair.b.ok:
@@ -163,10 +163,11 @@ def run_abtest(engine: "Engine", a: Target, b: Target, requests: Sequence[Reques
 
 
 async def _arun(engine: "Engine", a: Target, b: Target, requests: Sequence[Request], *, name: str,
-                judge: Target | None, concurrency: int, aclient, on_pair) -> list[PairResult]:
+                judge: Target | None, concurrency: int, timeout: float | None, aclient,
+                on_pair) -> list[PairResult]:
     gate = asyncio.Semaphore(max(1, concurrency))
     async with shared_client(aclient) as client:
-        caller = Caller(engine, client, tags=(f"abtest:{name}",))
+        caller = Caller(engine, client, tags=(f"abtest:{name}",), timeout=timeout)
 
         async def one(request: Request) -> PairResult:
             async with gate:
