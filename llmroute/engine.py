@@ -25,7 +25,7 @@ from .keys import KeyStore
 from .ledger import Ledger, make_ts, prompt_sha256
 from .paths import Paths
 from .pricing import cost_usd, price_for
-from .providers import create_provider, needs_key, provider_class
+from .providers import create_provider, needs_key
 from .providers.base import HttpProvider, Provider
 from .records import build_record
 from .resilience import Failure, RetryPolicy, run_with_fallback
@@ -92,6 +92,8 @@ class Engine:
         self.paths = paths
         self.keys = keys
         self._client = client
+        self._plain_client: httpx.Client | None = None
+        self._client_injected = client is not None  # tests' MockTransport serves every URL
         self.clock = clock
         self.monotonic = monotonic
         self.sleep = sleep
@@ -207,22 +209,38 @@ class Engine:
             # key lookup unless the config names a key source: probing the OS keyring costs ~0.5 s.
             wants_key = needs_key(config) or config.key_env or config.key_cmd
             key = self.keys.resolve(config).value if wants_key else None
-            # Only HTTP formats get the shared client: building one loads the CA bundle (~0.1 s).
-            client = self.client if issubclass(provider_class(config.type), HttpProvider) else None
-            self._providers[name] = create_provider(config, key=key, client=client, sleep=self.sleep)
+            provider = create_provider(config, key=key, sleep=self.sleep)
+            if isinstance(provider, HttpProvider):
+                provider.use_client(self.client_for(provider.base_url))
+            self._providers[name] = provider
         return self._providers[name]
+
+    def client_for(self, url: str) -> httpx.Client:
+        """The shared client for a URL. Plain-HTTP URLs (local servers) get a client that never
+        builds a TLS context: loading the CA bundle costs ~60 ms per invocation, and a client
+        used only for http:// never negotiates TLS. Everything else gets the verifying client."""
+        if url.startswith("http://") and not self._client_injected:
+            if self._plain_client is None:
+                self._plain_client = httpx.Client(headers=self._headers(), verify=False)
+            return self._plain_client
+        return self.client
 
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(headers={"User-Agent": f"llmroute/{__version__}"})
+            self._client = httpx.Client(headers=self._headers())
         return self._client
+
+    @staticmethod
+    def _headers() -> dict[str, str]:
+        return {"User-Agent": f"llmroute/{__version__}"}
 
     def close(self) -> None:
         for provider in self._providers.values():
             provider.close()
-        if self._client is not None:
-            self._client.close()
+        for client in (self._client, self._plain_client):
+            if client is not None:
+                client.close()
 
     def nothing_to_try(self, plan: Plan) -> Exception:
         if self.budget is not None:

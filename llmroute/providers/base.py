@@ -105,6 +105,10 @@ class Provider(ABC):
     def redact(self, text: str) -> str:
         return redact(text, [self._key, *self.config.headers.values()])
 
+    def use_client(self, client: httpx.Client) -> None:
+        """Hand the provider the (shared) sync client it should send through."""
+        self._client = client
+
     def close(self) -> None:
         """Release what the provider holds (an in-process model). Shared HTTP clients belong
         to whoever created them and are not closed here."""
