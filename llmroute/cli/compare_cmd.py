@@ -116,7 +116,10 @@ def _render_text(outcome, *, markdown: bool) -> str:
 
     rows = []
     for r in outcome.results:
-        detail = r.text if r.ok else (r.message or r.error or "")
+        if r.ok:
+            detail = r.text
+        else:
+            detail = ": ".join(x for x in (r.error, r.message) if x)
         excerpt = " ".join(detail.split())
         excerpt = excerpt if len(excerpt) <= EXCERPT else excerpt[:EXCERPT - 1] + "…"
         rows.append([r.target.id, r.status, f"{r.latency_ms} ms" if r.status != "skipped" else "-",
