@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import emit  # noqa: E402
 from llmroute.routing.difficulty import score_difficulty  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "prompts_labeled.jsonl"
@@ -79,6 +80,7 @@ def timing_us(prompts: list[str], repeat: int = 20) -> list[float]:
 
 
 def main(argv: list[str]) -> int:
+    argv = [a for a in argv if a != "--quick"]  # already small: same work in CI smoke mode
     path = Path(argv[1]) if len(argv) > 1 else DEFAULT_DATA
     rows = load(path)
     prompts = [p for p, _ in rows]
@@ -98,6 +100,8 @@ def main(argv: list[str]) -> int:
     curve = recovered_curve(scores, hard)
     n = len(scores)
     print(f"ROC-AUC: {roc_auc(scores, hard):.3f}")
+    emit("difficulty scoring time, p95", p95, "us", "well under 1000")
+    emit("difficulty ROC-AUC on bench/data labels", roc_auc(scores, hard), "", "own labels: a regression guard")
     print(f"APGR-like (area under recovered-vs-sent curve): {apgr(curve):.3f} "
           f"(random ~0.5, perfect {apgr(recovered_curve([float(h) for h in hard], hard)):.3f})")
     for frac in (0.2, 0.5, 0.8):

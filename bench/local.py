@@ -19,6 +19,7 @@ from types import MappingProxyType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import emit  # noqa: E402
 from llmroute.config.model import ModelConfig, ProviderConfig  # noqa: E402
 from llmroute.errors import ProviderError  # noqa: E402
 from llmroute.providers.local import LocalProvider, local_available  # noqa: E402
@@ -67,7 +68,10 @@ def main() -> int:
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="1 run (CI smoke mode)")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
     if not args.model_path and not local_available():
         print("local provider unavailable: pip install 'llmroute[local]'", file=sys.stderr)
         return 1
@@ -95,6 +99,9 @@ def main() -> int:
     ttft = statistics.median(first for _, first, _ in streamed)
     print(f"streaming        {statistics.median(srates):.1f} tok/s  (median of {len(srates)}; "
           f"first text after {ttft * 1000:.0f} ms)")
+    emit("local model load time", load_s, "s", "")
+    emit("local model tokens/s (non-streaming)", statistics.median(rates), "tok/s", "")
+    emit("local model tokens/s (streaming)", statistics.median(srates), "tok/s", "")
     return 0
 
 

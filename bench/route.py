@@ -16,6 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
 
+import sys
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.figures import emit  # noqa: E402
 from llmroute.config.model import STRATEGIES, Config, Defaults, ModelConfig, ProviderConfig
 from llmroute.errors import ErrorClass
 from llmroute.routing.memory import RoutingMemory
@@ -77,7 +82,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=2000)
     parser.add_argument("--strategy", choices=STRATEGIES, default=None)
+    parser.add_argument("--quick", action="store_true", help="200 prompts (CI smoke mode)")
     args = parser.parse_args()
+    if args.quick:
+        args.prompts = 200
     rng = random.Random(42)
     config = build_config()
     texts = prompts(args.prompts, rng)
@@ -91,7 +99,9 @@ def main() -> None:
             snapshot = memory.snapshot()
             reads.append((time.perf_counter() - start) * 1000)
     print(f"memory snapshot read: median {statistics.median(reads):.3f} ms (once per invocation)")
+    emit("routing memory snapshot read", statistics.median(reads), "ms", "once per invocation")
     strategies = [args.strategy] if args.strategy else list(STRATEGIES)
+    every: list[float] = []
     for strategy in strategies:
         times = []
         for text in texts:
@@ -104,6 +114,9 @@ def main() -> None:
         times.sort()
         p50, p95 = times[len(times) // 2], times[int(len(times) * 0.95)]
         print(f"{strategy:12s} {len(texts)} prompts  p50 {p50:.3f} ms  p95 {p95:.3f} ms  max {times[-1]:.3f} ms")
+        every += times
+    every.sort()
+    emit("planning time per prompt, p95 (20 targets, all strategies)", every[int(len(every) * 0.95)], "ms", "< 1")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.figures import emit  # noqa: E402
+
 
 def median_ms(command: list[str], runs: int) -> float:
     times = []
@@ -26,7 +30,10 @@ def median_ms(command: list[str], runs: int) -> float:
 def main(argv: list[str] | None = None) -> list[tuple[str, float, str]]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="3 runs (CI smoke mode)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.runs = 3
     binary = str(Path(sys.executable).parent / "llmroute")
     rows = [
         ("python -c pass", median_ms([sys.executable, "-c", "pass"], args.runs), "reference"),
@@ -35,6 +42,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, str]]:
     ]
     for name, value, note in rows:
         print(f"{name:<24} {value:8.1f} ms   ({note}, median of {args.runs})")
+        emit(f"cold start: {name}", value, "ms", note)
     return rows
 
 
