@@ -88,9 +88,9 @@ class FakeBudget:
         return None
 
 
-def make_engine(home, text: str, budget=None) -> Engine:
+def make_engine(home, text: str, budget=None, client: httpx.Client | None = None) -> Engine:
     return Engine(parse_config(text), paths=Paths(home, home), keys=KeyStore({}), budget=budget,
-                  sleep=lambda s: None)
+                  sleep=lambda s: None, client=client)
 
 
 def ledger(home) -> list[dict]:

@@ -50,12 +50,9 @@ def routed_answer(engine, ab_id):
     return engine.ask(LONG, options), options
 
 
-def test_sampled_pair_is_judged_at_once_with_a_judge(isolated_env, monkeypatch):
+def test_sampled_pair_is_judged_at_once_with_a_judge(isolated_env):
     fakes = FakeProviders({"good": "GOOD answer", "bad": "weak answer", "j": "judge"})
-    engine = make_engine(isolated_env, config_text(["good", "bad", "j"], ab_section(judge="j/m")))
-    import httpx
-
-    engine._client = httpx.Client(transport=httpx.MockTransport(fakes.handler))
+    engine = _engine_with_sync_fakes(isolated_env, fakes, config_text(["good", "bad", "j"], ab_section(judge="j/m")))
     answer, _ = routed_answer(engine, "ab1")
     outcome = run_sample(engine, LONG, answer, "ab1", aclient=fakes.client())
     assert outcome.other.target == T("bad/m") and outcome.outcome == "a" and not outcome.queued
@@ -72,9 +69,7 @@ def test_sampled_pair_is_judged_at_once_with_a_judge(isolated_env, monkeypatch):
 def _engine_with_sync_fakes(home, fakes, text, budget=None):
     import httpx
 
-    engine = make_engine(home, text, budget=budget)
-    engine._client = httpx.Client(transport=httpx.MockTransport(fakes.handler))
-    return engine
+    return make_engine(home, text, budget=budget, client=httpx.Client(transport=httpx.MockTransport(fakes.handler)))
 
 
 def test_without_a_judge_the_pair_is_queued_then_judged_later(isolated_env):
