@@ -13,7 +13,9 @@ the score in place of the config prior once it reaches `ENOUGH_EVIDENCE`.
 
 Storage: `state/quality.json` holds aggregated pair counts (one entry per unordered pair, so it
 stays small however many pairs are judged); `state/feedback.json` holds one vote per request
-id, so changing one's mind replaces a vote instead of counting twice.
+id, so changing one's mind replaces a vote instead of counting twice. After every change the
+scores are recomputed and published to the routing memory (`state/routing.json`, section
+`quality`), which is where the `quality` and `auto` strategies and `llmroute models` read them.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class QualityStore:
 
     def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time):
         self.clock = clock
+        self.state_dir = Path(state_dir)
         self.pairs = StateStore(Path(state_dir) / "quality.json", clock=clock)
         self.votes = StateStore(Path(state_dir) / "feedback.json", clock=clock)
 
@@ -56,6 +59,7 @@ class QualityStore:
             counts = counts if _is_counts(counts) else [0, 0, 0]
             counts[OUTCOMES.index(outcome)] += 1
             pairs[f"{first}\t{second}"] = counts
+        self.publish()
 
     def record_feedback(self, request_id: str, target: str, vote: str) -> None:
         """A person's thumbs up/down on one answer; a later vote on the same request replaces it."""
@@ -63,6 +67,14 @@ class QualityStore:
             raise ValueError(f"vote must be up or down, got {vote!r}")
         with self.votes.update() as doc:
             doc.setdefault("votes", {})[request_id] = {"target": target, "vote": vote, "ts": self.clock()}
+        self.publish()
+
+    def publish(self) -> None:
+        """Recompute every score and hand them to the routing memory, which the planner
+        already reads once per prompt: planning never pays for Bradley–Terry."""
+        from .routing.memory import RoutingMemory
+
+        RoutingMemory(self.state_dir, clock=self.clock).replace_quality(self.scores())
 
     def feedback_counts(self) -> dict[str, tuple[int, int]]:
         """{target: (ups, downs)}."""

@@ -207,6 +207,12 @@ class RoutingMemory:
             cursors[key] = current + 1
         return current % n if n > 0 else 0
 
+    def replace_quality(self, scores: Mapping[str, tuple[float, int]]) -> None:
+        """Publish every target's A/B quality score at once (the quality store recomputes them
+        all from the evidence after each verdict or vote)."""
+        with self.store.update() as doc:
+            doc["quality"] = {target: [float(score), int(n)] for target, (score, n) in scores.items()}
+
     def set_quality(self, target: Target, score: float, pairs: int) -> None:
         """Store a target's A/B quality score (0–10) and the number of judged pairs behind it."""
         with self.store.update() as doc:
