@@ -201,3 +201,28 @@ def test_every_attempt_failing_is_exit_1(tmp_path):
         "  flaky:\n    type: mock\n    fail_rate: 1.0\n    models: {m: {}}\n")
     code, out, err = invoke(["hi"])
     assert code == 1 and out == "" and "every attempt failed" in err and "flaky/m" in err
+
+
+def test_sampled_ab_runs_the_other_target_with_the_same_ab_id(tmp_path, isolated_env):
+    (tmp_path / "llmroute.yaml").write_text(
+        "version: 1\ndefaults: {strategy: priority}\nproviders:\n"
+        "  a:\n    type: mock\n    priority: 90\n    reply: from a\n    models: {m: {}}\n"
+        "  b:\n    type: mock\n    reply: from b\n    models: {m: {}}\n"
+        "routes:\n  default: [a, b]\n"
+        "abtest:\n  sample_rate: 1.0\n  min_tokens: 1\n  targets: [a/m, b/m]\n")
+    code, out, _ = invoke(["a question long enough"])
+    assert code == 0 and out == "from a\n"  # the user gets the routed answer only
+    records = ledger(isolated_env)
+    assert [(r["kind"], r["target"]) for r in records] == [("ask", "a/m"), ("abtest", "b/m")]
+    assert records[0]["ab_id"] and records[0]["ab_id"] == records[1]["ab_id"]
+    pending = json.loads((isolated_env / "state" / "abtest_pending.json").read_text())
+    assert records[0]["ab_id"] in json.dumps(pending)
+
+
+def test_prompts_below_min_tokens_are_not_sampled(tmp_path, isolated_env):
+    (tmp_path / "llmroute.yaml").write_text(
+        "version: 1\nproviders:\n  a:\n    type: mock\n    models: {m: {}}\n"
+        "  b:\n    type: mock\n    models: {m: {}}\nroutes:\n  default: [a, b]\n"
+        "abtest:\n  sample_rate: 1.0\n  min_tokens: 50\n  targets: [a/m, b/m]\n")
+    code, _, _ = invoke(["short"])
+    assert code == 0 and [r["kind"] for r in ledger(isolated_env)] == ["ask"]

@@ -111,14 +111,23 @@ def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, 
         stdout.write(text)
         stdout.flush()
 
+    ab_id = _decide_sample(config, request, ask_options)
     try:
         answer = engine.ask(
             request, ask_options, on_text=on_text,
             on_event=(lambda m: err(click.style(m, dim=True) if app.color(sys.stderr) else m)) if verbose else (lambda m: None),
             on_notice=(lambda m: None) if quiet else err,
         )
+        _write_answer(stdout, answer, written, as_json)
+        if verbose:
+            _say_summary(err, answer)
+        if ab_id and not answer.cached:
+            _run_sample(engine, request, answer, ab_id, err if verbose else None)
     finally:
         engine.close()
+
+
+def _write_answer(stdout, answer, written: list[str], as_json: bool) -> None:
     if as_json:
         import json
 
@@ -129,12 +138,43 @@ def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, 
     else:
         stdout.write(answer.text if answer.text.endswith("\n") else answer.text + "\n")
     stdout.flush()
-    if verbose:
-        usage = answer.usage
-        cost = f"${answer.cost_usd:.6f}" if answer.cost_usd is not None else "cost unknown"
-        tokens = f"{usage.input_tokens}+{usage.output_tokens} tokens" if usage else "tokens unknown"
-        err(f"answered by {answer.target} in {answer.latency_ms} ms, {tokens}, {cost} "
-            f"({len(answer.attempts)} attempt{'s' if len(answer.attempts) != 1 else ''})")
+
+
+def _say_summary(err, answer) -> None:
+    usage = answer.usage
+    cost = f"${answer.cost_usd:.6f}" if answer.cost_usd is not None else "cost unknown"
+    tokens = f"{usage.input_tokens}+{usage.output_tokens} tokens" if usage else "tokens unknown"
+    err(f"answered by {answer.target} in {answer.latency_ms} ms, {tokens}, {cost} "
+        f"({len(answer.attempts)} attempt{'s' if len(answer.attempts) != 1 else ''})")
+
+
+def _decide_sample(config, request, ask_options) -> str | None:
+    """Sampled A/B (SPEC §8): decided before the routed call so its records carry the `ab_id`."""
+    if config.abtest.sample_rate <= 0:
+        return None
+    import random
+
+    from ..sampling import decide_sample
+
+    ab_id = decide_sample(config, request, random.Random())
+    if ab_id:
+        ask_options.extra_record = {**ask_options.extra_record, "ab_id": ab_id}
+    return ab_id
+
+
+def _run_sample(engine, request, answer, ab_id: str, say) -> None:
+    """The second call of a sampled pair, after the user already has the answer. It never fails
+    the prompt: a problem here is reported with -v and otherwise only lands in the ledger."""
+    from ..sampling import run_sample
+
+    try:
+        outcome = run_sample(engine, request, answer, ab_id)
+    except Exception as error:  # the user's answer is delivered; the sample is best effort
+        if say:
+            say(f"sampled A/B skipped: {type(error).__name__}: {error}")
+        return
+    if say and outcome is not None:
+        say(f"sampled A/B {ab_id}: {outcome.other.target} {outcome.other.status}")
 
 
 def _explain(app: AppContext, options: dict) -> None:
