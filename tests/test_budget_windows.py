@@ -96,3 +96,23 @@ def test_index_buckets_records_by_local_day(tmp_path):
     assert spend.totals(index, w["monthly"]).usd == 1.5
     assert spend.totals(index, w["weekly"]).usd == 1.75
     assert spend.totals(index, w["weekly"]).tokens == 17
+
+
+def test_rebuild_seeks_past_old_days_of_a_long_ledger(tmp_path):
+    """A rebuild binary-searches the time-ordered ledger for the first needed day."""
+    zone = zone_for("Europe/Berlin")
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    old = at(2024, 11, 1, 12)
+    filler = "x" * 200
+    ledger.append_many({"ts": make_ts(old + i), "status": "ok", "target": "a/m", "provider": "a",
+                        "cost_usd": 1.0, "input_tokens": 1, "output_tokens": 1,
+                        "price_source": "config", "pad": filler} for i in range(2000))
+    boundary = ledger.path.stat().st_size
+    ledger.append({"ts": make_ts(at(2025, 2, 1, 9)), "status": "ok", "target": "a/m",
+                   "provider": "a", "cost_usd": 0.5, "input_tokens": 1, "output_tokens": 1,
+                   "price_source": "config"})
+    start = spend.seek_day(ledger.path, ledger.path.stat().st_size, at(2025, 1, 27) - 86400)
+    assert 0 < start <= boundary
+    index, _ = spend.catch_up(None, ledger.path, zone, "2025-01-27", lambda t, ts: 0)
+    assert spend.totals(index, windows_at(at(2025, 2, 1, 10), zone)["weekly"]).usd == 0.5
+    assert index["offset"] == ledger.path.stat().st_size

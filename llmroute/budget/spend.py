@@ -33,6 +33,7 @@ are not counted against token limits; free targets are exempt from every limit s
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +43,9 @@ from ..ledger import read_from
 from .windows import Window, Zone
 
 INDEX_VERSION = 1
+SEEK_MIN_BYTES = 1 << 16  # below this a rebuild just reads the whole ledger
+SEEK_SLACK_S = 86400.0  # how far out of time order a ledger line may be and still be found
+_TS = re.compile(rb'"ts": ?"([^"\n]+)"')
 AB_RECENT = 64  # ab_ids remembered to count each A/B sample once, though it spans several lines
 
 Warn = Callable[[str], None]
@@ -81,10 +85,43 @@ def catch_up(index: dict | None, ledger: Path, zone: Zone, from_day: str, open_f
     if stat is None:
         return index, reason
     index["dev"], index["ino"] = stat.st_dev, stat.st_ino
+    if reason is not None and stat.st_size > SEEK_MIN_BYTES:
+        index["offset"] = seek_day(ledger, stat.st_size, zone.midnight(_date(from_day)) - SEEK_SLACK_S)
     if stat.st_size != index["offset"]:
         _fold_from(index, ledger, open_for, zone, warn)
     _prune(index, from_day)
     return index, reason
+
+
+def seek_day(ledger: Path, size: int, epoch: float) -> int:
+    """The offset of a line start at or before the first line stamped `epoch` or later.
+
+    A rebuild only needs the days of the current windows, and the ledger is appended in time
+    order (concurrent writers disagree by milliseconds, hence SEEK_SLACK_S), so a binary search
+    on the lines' `ts` skips the older part of a long ledger without reading it."""
+    low, high = 0, size
+    with open(ledger, "rb") as handle:
+        while high - low > SEEK_MIN_BYTES:
+            middle = (low + high) // 2
+            handle.seek(middle)
+            handle.readline()  # finish the line we landed in
+            start = handle.tell()
+            ts = _TS.search(handle.readline())
+            try:
+                stamp = _epoch(ts.group(1).decode()) if ts else None
+            except (ValueError, UnicodeDecodeError):
+                stamp = None
+            if stamp is None or stamp >= epoch:
+                high = middle
+            else:
+                low = start
+    return low
+
+
+def _date(day: str):
+    from datetime import date
+
+    return date.fromisoformat(day)
 
 
 def _stale(index: dict | None, stat: os.stat_result | None, zone: Zone, from_day: str) -> str | None:
