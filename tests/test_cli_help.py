@@ -1,0 +1,49 @@
+"""Every command has help text and `--help` works; `--help`/`--version` stay light (no httpx,
+yaml, tiktoken or keyring import), which is what keeps start-up under 100 ms."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from llmroute.cli.main import COMMANDS, cli
+
+
+def all_commands():
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        yield name, command
+        if isinstance(command, click.Group):
+            for sub in command.list_commands(ctx):
+                yield f"{name} {sub}", command.get_command(ctx, sub)
+
+
+def test_every_registered_command_exists():
+    ctx = click.Context(cli)
+    assert set(cli.list_commands(ctx)) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("name,command", list(all_commands()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_command_has_help_and_help_works(name, command):
+    assert (command.help or "").strip(), f"{name} has no help text"
+    result = CliRunner().invoke(cli, [*name.split(), "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_import_nothing_heavy(flag):
+    code = (
+        "import sys\n"
+        "from llmroute.cli.main import cli\n"
+        f"try:\n    cli.main(['{flag}'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('httpx', 'yaml', 'tiktoken', 'keyring', 'tabulate', 'llmroute.engine') if m in sys.modules]\n"
+        "print('heavy=' + ','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "heavy="
