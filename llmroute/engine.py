@@ -13,12 +13,12 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Callable, Protocol
 
 import httpx
 
 from . import __version__
+from .budget.windows import zone_for
 from .config.model import Config, ProviderConfig
 from .errors import AllAttemptsFailed, BudgetError, NoProviderError, ProviderError
 from .keys import KeyStore
@@ -115,7 +115,7 @@ class Engine:
         inputs = PlanInputs(
             config=self.config,
             request=request,
-            now=datetime.fromtimestamp(self.clock()).astimezone(),
+            now=zone_for(self.config.budget.timezone).to_local(self.clock()),  # rules' hours/weekdays
             model_option=options.model,
             route_option=options.route,
             strategy_option=options.strategy,
