@@ -286,7 +286,7 @@ class BudgetGuard:
     def _compute(self, doc: dict, now: float | None = None) -> Snapshot:
         now = self.clock() if now is None else now
         windows = windows_at(now, self.zone)
-        totals = {kind: spend.totals(doc["spend"], window) for kind, window in windows.items()}
+        totals = spend.totals_by_window(doc["spend"], windows)
         reserved = Reserved()
         for reservation in doc["reservations"].values():
             reserved.add(reservation.get("provider", ""), float(reservation.get("usd", 0.0)),

@@ -243,15 +243,23 @@ def _prune(index: dict, from_day: str) -> None:
 
 def totals(index: dict, window: Window) -> Totals:
     """Sum the day buckets inside `window`."""
-    result = Totals()
+    return totals_by_window(index, {window.kind: window})[window.kind]
+
+
+def totals_by_window(index: dict, windows: dict[str, Window]) -> dict[str, Totals]:
+    """Totals of several windows in one pass over the day buckets."""
+    result = {kind: Totals() for kind in windows}
     for day, bucket in index["days"].items():
-        if not window.contains_day(day):
+        inside = [result[kind] for kind, window in windows.items() if window.contains_day(day)]
+        if not inside:
             continue
-        result.usd += bucket["u"]
-        result.tokens += int(bucket["t"])
-        result.ab += int(bucket.get("ab", 0))
-        for name, (usd, tokens) in bucket["p"].items():
-            per = result.providers.setdefault(name, [0.0, 0])
-            per[0] += usd
-            per[1] += int(tokens)
+        usd, tokens, ab = bucket["u"], int(bucket["t"]), int(bucket.get("ab", 0))
+        for total in inside:
+            total.usd += usd
+            total.tokens += tokens
+            total.ab += ab
+            for name, (p_usd, p_tokens) in bucket["p"].items():
+                per = total.providers.setdefault(name, [0.0, 0])
+                per[0] += p_usd
+                per[1] += int(p_tokens)
     return result
