@@ -17,7 +17,7 @@ import httpx
 
 from ..errors import ErrorClass, ProviderError
 from ..types import Chunk, RateLimitInfo, Request, Result, Usage
-from .base import HttpCall, HttpProvider, StreamParser, json_or_none
+from .base import HeldErrors, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import header, parse_int, retry_after, seconds_until_rfc3339
 from .sse import SSEDecoder
 
@@ -73,7 +73,7 @@ def _error_fields(body: Any) -> tuple[str, str]:
     return "", ""
 
 
-class AnthropicStreamParser:
+class AnthropicStreamParser(HeldErrors):
     """Messages SSE -> chunks. Text comes from `text_delta`s; the usage chunk is emitted at
     `message_stop`, the only proper end of the stream."""
 
@@ -85,7 +85,6 @@ class AnthropicStreamParser:
         self._stop_reason: str | None = None
         self._text: list[str] = []
         self._done = False
-        self._pending: ProviderError | None = None
 
     def feed(self, data: bytes) -> list[Chunk]:
         return self._deliver(self._decoder.feed(data), lambda e: self._handle(e.event, e.data))
@@ -100,24 +99,6 @@ class AnthropicStreamParser:
             )
         return chunks
 
-    def _deliver(self, items: list, handle: Callable[..., list[Chunk]]) -> list[Chunk]:
-        """Chunks of one read. An error after some text in the same read is held back and
-        raised on the next call, so the text before it still reaches the reader."""
-        self._raise_pending()
-        chunks: list[Chunk] = []
-        try:
-            for item in items:
-                chunks += handle(item)
-        except ProviderError as error:
-            if not chunks:
-                raise
-            self._pending = error
-        return chunks
-
-    def _raise_pending(self) -> None:
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
 
     def _handle(self, event: str, data: str) -> list[Chunk]:
         if self._done:

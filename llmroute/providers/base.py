@@ -22,7 +22,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, ClassVar, Iterator, Protocol
+from typing import Any, Callable, ClassVar, Iterator, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -285,6 +285,32 @@ class HttpProvider(Provider):
                 f"refusing to send {self.name}'s key over plain HTTP to public host {host}; "
                 f"use https, or set allow_insecure: true for provider {self.name}",
             )
+
+
+class HeldErrors:
+    """Mixin for stream parsers: an error that arrives in the same network read as some text is
+    held back and raised on the next call, so the text before it still reaches the reader (and
+    a failure mid-answer is reported after the words that did arrive)."""
+
+    _pending: "ProviderError | None" = None
+
+    def _deliver(self, items: list, handle: Callable[..., list[Chunk]]) -> list[Chunk]:
+        """Chunks of one read, holding back an error that follows text."""
+        self._raise_pending()
+        chunks: list[Chunk] = []
+        try:
+            for item in items:
+                chunks += handle(item)
+        except ProviderError as error:
+            if not chunks:
+                raise
+            self._pending = error
+        return chunks
+
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
 
 
 def key_transport_allowed(url: str) -> bool:

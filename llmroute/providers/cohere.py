@@ -18,7 +18,7 @@ import httpx
 
 from ..errors import ErrorClass, ProviderError
 from ..types import Chunk, RateLimitInfo, Request, Result, Usage
-from .base import HttpCall, HttpProvider, StreamParser, json_or_none
+from .base import HeldErrors, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import header, retry_after, seconds_until_epoch
 from .sse import SSEDecoder
 
@@ -62,7 +62,7 @@ def _usage(usage: Any) -> Usage | None:
     return None
 
 
-class CohereStreamParser:
+class CohereStreamParser(HeldErrors):
     """Chat v2 SSE -> chunks; `message-end` is the terminator and carries the usage."""
 
     def __init__(self, redact: Callable[[str], str]):
@@ -70,7 +70,6 @@ class CohereStreamParser:
         self._redact = redact
         self._text: list[str] = []
         self._done = False
-        self._pending: ProviderError | None = None
 
     def feed(self, data: bytes) -> list[Chunk]:
         return self._deliver(self._decoder.feed(data), lambda e: self._handle(e.event, e.data))
@@ -82,24 +81,6 @@ class CohereStreamParser:
             self._fail(ErrorClass.MALFORMED, "cohere stream ended before message-end")
         return chunks
 
-    def _deliver(self, items: list, handle: Callable[..., list[Chunk]]) -> list[Chunk]:
-        """Chunks of one read. An error after some text in the same read is held back and
-        raised on the next call, so the text before it still reaches the reader."""
-        self._raise_pending()
-        chunks: list[Chunk] = []
-        try:
-            for item in items:
-                chunks += handle(item)
-        except ProviderError as error:
-            if not chunks:
-                raise
-            self._pending = error
-        return chunks
-
-    def _raise_pending(self) -> None:
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
 
     def _handle(self, event: str, data: str) -> list[Chunk]:
         if self._done or data.strip() == "[DONE]":

@@ -21,7 +21,7 @@ import httpx
 
 from ..errors import ErrorClass, ProviderError
 from ..types import Chunk, Request, Result, Usage
-from .base import HttpCall, HttpProvider, StreamParser, json_or_none
+from .base import HeldErrors, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import retry_after
 
 _RPC_TYPE = "type.googleapis.com/google.rpc."
@@ -131,7 +131,7 @@ def _blocked(body: dict) -> ProviderError | None:
     return None
 
 
-class GeminiStreamParser:
+class GeminiStreamParser(HeldErrors):
     """`streamGenerateContent?alt=sse` -> chunks.
 
     Own line handling rather than `SSEDecoder`: besides `data:` events (separated by `\\n\\n`
@@ -147,7 +147,6 @@ class GeminiStreamParser:
         self._text: list[str] = []
         self._usage: Usage | None = None
         self._finish: str | None = None
-        self._pending: ProviderError | None = None
 
     def feed(self, data: bytes) -> list[Chunk]:
         self._buffer += self._decoder.decode(data)
@@ -172,24 +171,6 @@ class GeminiStreamParser:
             self._fail(ErrorClass.MALFORMED, "gemini stream ended without a finishReason")
         return chunks + [Chunk(usage=self._usage, finish_reason=self._finish)]
 
-    def _deliver(self, items: list, handle: Callable[..., list[Chunk]]) -> list[Chunk]:
-        """Chunks of one read. An error after some text in the same read is held back and
-        raised on the next call, so the text before it still reaches the reader."""
-        self._raise_pending()
-        chunks: list[Chunk] = []
-        try:
-            for item in items:
-                chunks += handle(item)
-        except ProviderError as error:
-            if not chunks:
-                raise
-            self._pending = error
-        return chunks
-
-    def _raise_pending(self) -> None:
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
 
     def _line(self, line: str) -> list[Chunk]:
         if self._bare or (not self._data and line.lstrip().startswith(("{", "["))):

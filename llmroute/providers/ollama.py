@@ -17,7 +17,7 @@ import httpx
 
 from ..errors import ErrorClass, ProviderError
 from ..types import Chunk, Request, Result, Usage
-from .base import HttpCall, HttpProvider, StreamParser, json_or_none
+from .base import HeldErrors, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import retry_after
 from .sse import NDJSONDecoder
 
@@ -59,7 +59,7 @@ def _usage(body: dict) -> Usage:
     return Usage(int(body.get("prompt_eval_count") or 0), int(body.get("eval_count") or 0))
 
 
-class OllamaStreamParser:
+class OllamaStreamParser(HeldErrors):
     """NDJSON chat stream -> chunks; the `done` object becomes the final usage chunk."""
 
     def __init__(self, redact: Callable[[str], str]):
@@ -67,7 +67,6 @@ class OllamaStreamParser:
         self._redact = redact
         self._text: list[str] = []
         self._done = False
-        self._pending: ProviderError | None = None
 
     def feed(self, data: bytes) -> list[Chunk]:
         return self._deliver(self._decoder.feed(data), self._line)
@@ -79,24 +78,6 @@ class OllamaStreamParser:
             self._fail(ErrorClass.MALFORMED, "ollama stream ended before a done message")
         return chunks
 
-    def _deliver(self, items: list, handle: Callable[..., list[Chunk]]) -> list[Chunk]:
-        """Chunks of one read. An error after some text in the same read is held back and
-        raised on the next call, so the text before it still reaches the reader."""
-        self._raise_pending()
-        chunks: list[Chunk] = []
-        try:
-            for item in items:
-                chunks += handle(item)
-        except ProviderError as error:
-            if not chunks:
-                raise
-            self._pending = error
-        return chunks
-
-    def _raise_pending(self) -> None:
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
 
     def _line(self, line: str) -> list[Chunk]:
         if self._done:
