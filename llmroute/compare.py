@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, AsyncIterator, Sequence
 
 from .errors import ProviderError
 from .ledger import make_ts, prompt_sha256
-from .pricing import cost_usd, price_for, worst_case_cost
+from .pricing import charge, price_for, worst_case_cost
 from .providers import create_provider, needs_key
 from .records import build_record
 from .resilience import RetryPolicy
 from .tokens import estimate_tokens
-from .types import Attempt, Request, Result, Target, Usage
+from .types import Attempt, Request, Result, Target
 
 if TYPE_CHECKING:
     import httpx
@@ -145,15 +145,7 @@ class Caller:
     def _answered(self, prepared: Prepared, result: Result, latency: int) -> CallResult:
         engine = self.engine
         target = prepared.target
-        usage = result.usage or Usage(estimate_tokens(prepared.request.prompt_text),
-                                      estimate_tokens(result.text), "estimate")
-        price = price_for(engine.config, target)
-        if result.provider_cost_usd is not None:
-            cost, source = result.provider_cost_usd, "provider"
-        elif price is not None:
-            cost, source = cost_usd(price, usage.input_tokens, usage.output_tokens), price.source
-        else:
-            cost, source = None, "unknown"
+        usage, cost, source = charge(engine.config, target, prepared.request.prompt_text, result)
         attempt = Attempt(target=target, attempt=1, status="ok", latency_ms=latency, usage=usage,
                           cost_usd=cost, price_source=source)
         self._write(prepared, attempt, result.text)

@@ -24,7 +24,7 @@ from .errors import AllAttemptsFailed, BudgetError, NoProviderError, ProviderErr
 from .keys import KeyStore
 from .ledger import Ledger, make_ts, prompt_sha256
 from .paths import Paths
-from .pricing import cost_usd, price_for
+from .pricing import charge
 from .providers import create_provider, needs_key
 from .providers.base import HttpProvider, Provider
 from .records import build_record
@@ -33,8 +33,7 @@ from .routing.memory import MemorySnapshot, RoutingMemory
 from .routing.plan import BudgetFilter, Candidate, Plan, PlanInputs
 from .routing.planner import make_plan
 from .routing.strategies import round_robin_key
-from .tokens import estimate_tokens
-from .types import Answer, Attempt, Request, Result, Target, Usage
+from .types import Answer, Attempt, Request, Result, Target
 
 
 @dataclass
@@ -363,15 +362,7 @@ class _Run:
                         ttft: list[float]) -> Attempt:
         engine = self.engine
         target = candidate.target
-        usage = result.usage or Usage(
-            estimate_tokens(self.request.prompt_text), estimate_tokens(result.text), "estimate")
-        price = price_for(engine.config, target)
-        if result.provider_cost_usd is not None:
-            cost, source = result.provider_cost_usd, "provider"
-        elif price is not None:
-            cost, source = cost_usd(price, usage.input_tokens, usage.output_tokens), price.source
-        else:
-            cost, source = None, "unknown"
+        usage, cost, source = charge(engine.config, target, self.request.prompt_text, result)
         attempt = Attempt(
             target=target, attempt=number, status="ok", latency_ms=latency,
             ttft_ms=int(ttft[0] * 1000) if ttft else None, usage=usage, cost_usd=cost,

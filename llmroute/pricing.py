@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config.model import Config, ProviderConfig
-from .types import Target
+from .types import Result, Target, Usage
 
 from .providers.presets import preset_for
 from .providers.prices import FREE, PriceEntry, lookup_price, price_source_label
@@ -112,3 +112,17 @@ def model_context(config: Config, target: Target) -> int | None:
 def _builtin(provider: ProviderConfig, model: str) -> PriceEntry | None:
     """The built-in table's entry for this provider's model, or None."""
     return lookup_price(provider.type, model, provider.base_url, provider.preset)
+
+
+def charge(config: Config, target: Target, prompt_text: str, result: Result) -> tuple[Usage, float | None, str]:
+    """What one answered call used and cost: the provider's reported usage (else an estimate),
+    its own reported cost (OpenRouter) or tokens x price, and where the price came from."""
+    from .tokens import estimate_tokens
+
+    usage = result.usage or Usage(estimate_tokens(prompt_text), estimate_tokens(result.text), "estimate")
+    if result.provider_cost_usd is not None:
+        return usage, result.provider_cost_usd, "provider"
+    price = price_for(config, target)
+    if price is None:
+        return usage, None, "unknown"
+    return usage, cost_usd(price, usage.input_tokens, usage.output_tokens), price.source
