@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Sequence
 from .errors import ProviderError
 from .ledger import make_ts, prompt_sha256
 from .pricing import charge, price_for, worst_case_cost
-from .providers import create_provider, needs_key
+from .providers import create_provider
 from .records import build_record
 from .resilience import RetryPolicy
 from .tokens import estimate_tokens
@@ -93,7 +93,7 @@ class Caller:
         provider_cfg = engine.config.providers.get(target.provider)
         if provider_cfg is None or engine.config.model(target) is None:
             return skipped("unknown target")
-        if needs_key(provider_cfg) and engine.keys.resolve(provider_cfg).value is None:
+        if not engine.has_key(provider_cfg):
             return skipped("no key")
         prepared = Prepared(target, request, kind, dict(extra))
         if engine.budget is None:
@@ -136,8 +136,7 @@ class Caller:
     def _provider(self, name: str) -> "Provider":
         if name not in self._providers:
             config = self.engine.config.providers[name]
-            wants_key = needs_key(config) or config.key_env or config.key_cmd
-            key = self.engine.keys.resolve(config).value if wants_key else None
+            key = self.engine.key_for(config)
             self._providers[name] = create_provider(config, key=key, aclient=self.aclient,
                                                     sleep=self.engine.sleep)
         return self._providers[name]

@@ -110,6 +110,14 @@ class Engine:
     def has_key(self, provider: ProviderConfig) -> bool:
         return not needs_key(provider) or self.keys.resolve(provider).value is not None
 
+    def key_for(self, provider: ProviderConfig) -> str | None:
+        """The key to send, if any. Keyless providers (mock, local, Ollama, local OpenAI-compatible
+        servers) skip the lookup unless the config names a key source: probing the OS keyring
+        costs ~0.5 s."""
+        if needs_key(provider) or provider.key_env or provider.key_cmd:
+            return self.keys.resolve(provider).value
+        return None
+
     def plan(self, request: Request, options: AskOptions) -> Plan:
         inputs = PlanInputs(
             config=self.config,
@@ -204,11 +212,7 @@ class Engine:
     def provider(self, name: str) -> Provider:
         if name not in self._providers:
             config = self.config.providers[name]
-            # Keyless providers (mock, local, Ollama, local OpenAI-compatible servers) skip the
-            # key lookup unless the config names a key source: probing the OS keyring costs ~0.5 s.
-            wants_key = needs_key(config) or config.key_env or config.key_cmd
-            key = self.keys.resolve(config).value if wants_key else None
-            provider = create_provider(config, key=key, sleep=self.sleep)
+            provider = create_provider(config, key=self.key_for(config), sleep=self.sleep)
             if isinstance(provider, HttpProvider):
                 provider.use_client(self.client_for(provider.base_url))
             self._providers[name] = provider

@@ -22,7 +22,7 @@ import httpx
 
 from .engine import AskOptions, Engine, _Run, round_robin_key
 from .errors import ErrorClass, ProviderError
-from .providers import create_provider, needs_key, provider_class
+from .providers import create_provider, provider_class
 from .providers.base import HttpProvider, Provider
 from .resilience import Failure, Outcome, RetryPolicy, _has_larger_context
 from .routing.plan import Candidate, Plan
@@ -90,8 +90,7 @@ class AsyncEngine:
         if name not in self._providers:
             engine = self.engine
             config = engine.config.providers[name]
-            wants_key = needs_key(config) or config.key_env or config.key_cmd
-            key = engine.keys.resolve(config).value if wants_key else None
+            key = engine.key_for(config)
             http = issubclass(provider_class(config.type), HttpProvider)
             self._providers[name] = create_provider(
                 config, key=key, client=engine.client if http else None,
