@@ -115,22 +115,24 @@ def _check_options(engine, items, settings) -> None:
 def _drive(engine, items, settings, stream, concurrency: int):
     import asyncio
 
-    import httpx
-
     from .. import __version__
     from ..batch import BatchRunner, OrderedWriter, Progress
+    from ..batch_support import BufferedMemory, async_client
     from ..engine_async import AsyncEngine
 
     progress = Progress(sys.stderr if sys.stderr.isatty() else None, len(items), engine.monotonic)
+    memory = engine.memory = BufferedMemory(engine.memory)
 
     async def go():
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(headers={"User-Agent": f"llmroute/{__version__}"}, limits=limits) as aclient:
+        async with async_client(concurrency, {"User-Agent": f"llmroute/{__version__}"}) as aclient:
             runner = BatchRunner(AsyncEngine(engine, aclient), items, settings,
                                  OrderedWriter(stream, len(items)), progress)
             return await runner.run()
 
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    finally:
+        memory.flush()
 
 
 def _read_existing(path: str) -> str:
