@@ -98,7 +98,9 @@ class Engine:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.budget = budget
-        self.memory = memory if memory is not None else RoutingMemory(paths.state_dir, clock=clock)
+        windowed = frozenset(p.name for p in config.providers.values() if p.rpm or p.tpm)
+        self.memory = memory if memory is not None else RoutingMemory(paths.state_dir, clock=clock,
+                                                                      windowed=windowed)
         ledger_path = config.ledger.path
         self.ledger = Ledger(paths.data_dir / "ledger.jsonl" if not ledger_path else _expand(ledger_path))
         self._providers: dict[str, Provider] = {}

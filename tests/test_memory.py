@@ -252,3 +252,28 @@ def test_concurrent_processes_keep_the_file_valid_and_count_exactly(tmp_path):
     assert doc["round_robin"]["route:default"] == 20 * n
     assert len(doc["recent"]["openai"]) == 2 * 20 * n  # every request noted, none lost
     assert not list(Path(state).glob("*.corrupt-*"))
+
+
+def test_only_windowed_providers_are_counted_for_rpm(tmp_path):
+    from llmroute.routing.memory import RoutingMemory as Memory
+    from llmroute.types import Target as T
+
+    memory = Memory(tmp_path, clock=lambda: 1000.0, windowed=frozenset({"limited"}))
+    memory.record_success(T("limited", "m"), 100, None, 10)
+    memory.record_success(T("free", "m"), 100, None, 10)
+    snapshot = memory.snapshot()
+    assert snapshot.requests_in_window("limited", 1000.0)[0] == 1
+    assert snapshot.requests_in_window("free", 1000.0)[0] == 0
+
+
+def test_window_pruning_keeps_recent_and_drops_old(tmp_path):
+    from llmroute.routing.memory import RoutingMemory as Memory
+    from llmroute.types import Target as T
+
+    now = [1000.0]
+    memory = Memory(tmp_path, clock=lambda: now[0])
+    for step in range(5):
+        now[0] = 1000.0 + step * 20  # 0, 20, 40, 60, 80 s
+        memory.record_success(T("p", "m"), 100, None, 1)
+    requests, _, oldest = memory.snapshot().requests_in_window("p", now[0])
+    assert requests == 3 and oldest == 1040.0  # 40, 60, 80 are inside the last 60 s

@@ -112,6 +112,10 @@ class RoutingMemory:
 
     state_dir: Path
     clock: Callable[[], float] = field(default=time.time, kw_only=True)
+    # Providers whose requests are counted for the rpm/tpm window (those with `rpm`/`tpm` in the
+    # config); None counts every provider. Counting only where a limit exists keeps the state
+    # file small, so reading and rewriting it stays cheap on every call.
+    windowed: frozenset[str] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         self.store = StateStore(Path(self.state_dir) / "routing.json", clock=self.clock)
@@ -136,7 +140,8 @@ class RoutingMemory:
             latency[target.id] = round(
                 float(latency_ms) if not isinstance(old, (int, float)) else
                 (1 - LATENCY_ALPHA) * old + LATENCY_ALPHA * float(latency_ms), 1)
-            _note_request(doc, target.provider, int(tokens), now)
+            if self._counts(target):
+                _note_request(doc, target.provider, int(tokens), now)
 
     def record_failure(self, target: Target, error_class: ErrorClass, retry_after_s: float | None,
                        rate_limits: RateLimitInfo | None, retry_budget_s: float) -> None:
@@ -150,7 +155,8 @@ class RoutingMemory:
             if error_class is ErrorClass.RATE_LIMITED and retry_after_s is not None and retry_after_s > 0:
                 entry["blocked_until"] = max(_num(entry.get("blocked_until")) or 0.0, now + retry_after_s)
             _store_limits(limits, target.id, entry, now)
-            _note_request(doc, target.provider, 0, now)
+            if self._counts(target):
+                _note_request(doc, target.provider, 0, now)
             if error_class in NEUTRAL_FAILURES:
                 return
             long_wait = (error_class is ErrorClass.RATE_LIMITED and retry_after_s is not None
@@ -168,6 +174,9 @@ class RoutingMemory:
                     why = f"trial call failed ({error_class.value})"
                 _open(b, now, why)
             breakers[target.id] = b
+
+    def _counts(self, target: Target) -> bool:
+        return self.windowed is None or target.provider in self.windowed
 
     def trip(self, target: Target, reason: str) -> None:
         """Open the breaker now (a `health` probe found the target down)."""
@@ -281,16 +290,16 @@ def _prune_entry(entry: dict, now: float) -> None:
 
 
 def _note_request(doc: dict, provider: str, tokens: int, now: float) -> None:
-    """Remember one request for the rpm/tpm window, pruning what has left the window."""
+    """Remember one request for the rpm/tpm window. Entries are appended in time order, so the
+    list is pruned only when its oldest entry has left the window (a cheap check per call, not a
+    pass over every entry); other providers' lists are pruned when they are next written, and
+    the snapshot ignores anything older than the window anyway."""
     recent = _section(doc, "recent")
-    for name in list(recent):
-        kept = [e for e in recent[name] if _valid_entry(e) and now - e[0] < WINDOW_S] \
-            if isinstance(recent[name], list) else []
-        if kept:
-            recent[name] = kept
-        else:
-            del recent[name]
-    entries = recent.setdefault(provider, [])
+    entries = recent.get(provider)
+    if not isinstance(entries, list):
+        entries = recent[provider] = []
+    if entries and not (_valid_entry(entries[0]) and now - entries[0][0] < WINDOW_S):
+        entries[:] = [e for e in entries if _valid_entry(e) and now - e[0] < WINDOW_S]
     entries.append([round(now, 3), max(int(tokens), 0)])
     del entries[:-MAX_RECENT]
 
