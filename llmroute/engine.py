@@ -259,6 +259,9 @@ class Engine:
                 "pip install 'llmroute[local]', or write a config with `llmroute config init`",
             )
         reasons = "; ".join(f"{e.target.id}: {e.reason}" for e in plan.excluded) or "no targets"
+        if plan.excluded and all("--max-cost" in e.reason for e in plan.excluded):
+            # The per-invocation cost cap is a budget: refusing every target is exit 4, not 5.
+            return BudgetError(f"blocked by --max-cost: {reasons}", "raise --max-cost or lower --max-tokens")
         return NoProviderError(f"nothing to try: {reasons}", "see `llmroute keys list` or run with --explain")
 
 

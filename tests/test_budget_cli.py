@@ -135,6 +135,6 @@ def test_max_cost_with_nothing_affordable_exits_without_calling(tmp_path, isolat
     (tmp_path / "llmroute.yaml").write_text(CONFIG.replace("routes:\n  default: [openai/gpt, cheap/small, freebie/m]\n",
                                                            "routes:\n  default: [openai/gpt]\n"))
     code, out, err = invoke(["--max-cost", "0.01", "hello"])
-    assert code == 5 and out == ""  # nothing to try (the engine's NoProviderError)
+    assert code == 4 and out == ""  # the per-call cost cap is a budget: exit 4
     assert "exceeds --max-cost $0.01" in err
     assert not (isolated_env / "ledger.jsonl").exists()

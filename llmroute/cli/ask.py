@@ -103,7 +103,7 @@ def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, 
     stdout = sys.stdout
     ask_options.stream = (stdout.isatty() if stream is None else stream) and not as_json
     err = functools.partial(click.echo, err=True)
-    engine = app.engine(config)
+    engine = app.engine(config, quiet=quiet)
     written: list[str] = []
 
     def on_text(text: str) -> None:

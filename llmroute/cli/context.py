@@ -60,19 +60,18 @@ class AppContext:
         except Exception:  # no backend, a locked keyring: the default config goes on without it
             return False
 
-    def engine(self, config: "Config | None" = None) -> "Engine":
+    def engine(self, config: "Config | None" = None, *, quiet: bool = False) -> "Engine":
         from ..engine import Engine
 
         config = config or self.load_config()
-        return Engine(config, paths=self.paths, keys=self.keystore(), budget=self.budget_guard(config))
+        return Engine(config, paths=self.paths, keys=self.keystore(), budget=self.budget_guard(config, quiet=quiet))
 
-    def budget_guard(self, config: "Config"):
-        """The budget guard when the config sets limits (module lands with the budget issue)."""
-        try:
-            from ..budget.guard import guard_for
-        except ImportError:
-            return None
-        return guard_for(config, self.paths, env=self.env)
+    def budget_guard(self, config: "Config", *, quiet: bool = False):
+        """The budget guard when the config sets limits; with `quiet`, budget alert warnings stay
+        off stderr (`-q`: nothing but errors) while alert commands and webhooks still fire."""
+        from ..budget.guard import guard_for
+
+        return guard_for(config, self.paths, env=self.env, warn=(lambda message: None) if quiet else None)
 
     def color(self, stream=None) -> bool:
         """Colour only on a terminal, and never with NO_COLOR or --no-color (SPEC §4)."""
