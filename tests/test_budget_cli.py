@@ -138,3 +138,23 @@ def test_max_cost_with_nothing_affordable_exits_without_calling(tmp_path, isolat
     assert code == 4 and out == ""  # the per-call cost cap is a budget: exit 4
     assert "exceeds --max-cost $0.01" in err
     assert not (isolated_env / "ledger.jsonl").exists()
+
+
+def test_alert_warning_once_and_quiet_keeps_it_off_stderr(tmp_path, isolated_env):
+    write(tmp_path, "budget:\n  daily: 10\n  alert_at: [0.5]\n")
+    spend(isolated_env, "cheap", 6.0)  # 60% of the daily limit already spent
+    code, out, err = invoke(["-q", "-m", "cheap/small", "hello"])
+    assert code == 0 and out == "cheap answer\n" and err == ""
+    state = json.loads((isolated_env / "state" / "budget.json").read_text())
+    assert "0.5" in json.dumps(state)  # the crossing was recorded (fired once), just not printed
+    code, _, err = invoke(["-m", "cheap/small", "hello again"])
+    assert code == 0 and "warning" not in err  # once per window, even without -q
+
+
+def test_alert_warning_is_printed_once_per_window(tmp_path, isolated_env):
+    write(tmp_path, "budget:\n  daily: 10\n  alert_at: [0.5]\n")
+    spend(isolated_env, "cheap", 6.0)
+    code, _, err = invoke(["-m", "cheap/small", "hello"])
+    assert code == 0 and err.count("warning") == 1 and "50%" in err
+    code, _, err = invoke(["-m", "cheap/small", "hello again"])
+    assert code == 0 and "warning" not in err
