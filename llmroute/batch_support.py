@@ -32,7 +32,8 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     def __init__(self, connections: int, *, pool_size: int = POOL_SIZE):
         shards = max(1, -(-connections // pool_size))
         per = max(1, -(-connections // shards))
-        self.pools = [httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=per, max_keepalive_connections=per))
+        tls = httpx.create_ssl_context()  # one CA bundle load (~45 ms) shared by every shard
+        self.pools = [httpx.AsyncHTTPTransport(verify=tls, limits=httpx.Limits(max_connections=per, max_keepalive_connections=per))
                       for _ in range(shards)]
         self.busy = [0] * shards
 
