@@ -95,7 +95,8 @@ def _write(index_path: Path, ledger: Path, aggs: Aggregates, dev: int, ino: int,
         fd, tmp = tempfile.mkstemp(prefix=".report-index.", dir=index_path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(body, fh, separators=(",", ":"))
+                # json.dumps runs the C encoder; json.dump(fh) streams through the pure-Python one.
+                fh.write(json.dumps(body, separators=(",", ":")))
             os.chmod(tmp, 0o600)
             os.replace(tmp, index_path)
         except BaseException:

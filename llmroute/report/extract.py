@@ -1,0 +1,219 @@
+"""Getting the report's 14 fields out of ledger text fast, without `json.loads` per line.
+
+A chunk of complete lines is matched by one regex, run by `findall` over the whole chunk, whose
+capture groups are the needed fields as raw JSON text (strings keep their quotes). Two patterns
+are built from the key order of the chunk's first record:
+
+* *exact*: every key of that record in order, compact separators (what `Ledger` writes), and
+  value patterns made of single-character loops (`"[^"]*"`, `[^,"]*`) that the regex engine runs
+  several times faster than the lazy gaps of a free-form pattern;
+* *flexible*: only the needed keys, in that order, with any text between them, so records with
+  extra or missing optional keys, other spacing or escaped quotes still match.
+
+A chunk takes a pattern only if it matches every line (the match count equals the line count); a
+line that matches neither is read with `json.loads`. A pattern cannot match a wrong value: JSON
+escaping means an unescaped `"key":` only ever occurs as a real key of a flat record, and a value
+pattern that stops early leaves text the following key literal cannot match.
+
+`skippable` decides cheaply whether a chunk lies wholly before the first day needed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from .model import FIELDS
+
+DEFAULTS = {"attempt": "1", "cached": "false"}
+
+_STR = r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
+_NUM = r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|null)"
+_VALUE_PATTERNS = {
+    "ts": f"({_STR})",
+    "attempt": r"(\d+)",
+    "status": f"({_STR})",
+    "latency_ms": _NUM,
+    "cost_usd": _NUM,
+    "input_tokens": r"(\d+|null)",
+    "output_tokens": r"(\d+|null)",
+    "cached": r"(true|false|null)",
+    "tags": r'(\[[^\]"\n]*(?:' + _STR + r'[^\]"\n]*)*\]|null)',
+}
+_FAST_VALUE_PATTERNS = {
+    **_VALUE_PATTERNS,
+    "ts": r'("[^"]*")',
+    "status": r'("[^"]*")',
+    "tags": r"(\[[^\]]*\]|null)",
+}
+_FAST_OTHER = r'(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^,"]*)'
+_TS_RE = re.compile(r'"ts": ?"([^"\n]*)"')
+
+Compiled = tuple[re.Pattern, Callable[[list], list]]
+
+
+def patterns_for(text: str, cache: dict) -> tuple[Compiled | None, Compiled | None]:
+    """(exact, flexible) patterns for this chunk, from the key order of its first valid record
+    (in its first five lines). A needed field that record lacks gets its default, provided no
+    line of the chunk has it; otherwise (or with no usable record) both are None."""
+    for line in text.split("\n", 5)[:5]:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            return None, None
+        keys = tuple(record)
+        order = tuple(k for k in keys if k in FIELDS)
+        missing = [f for f in FIELDS if f not in record]
+        if "ts" not in order or len(order) < 2 or any(f'"{f}":' in text for f in missing):
+            return None, None
+        compact = line.startswith("{" + json.dumps(keys[0]) + ":") and '", "' not in line
+        if keys not in cache:
+            cache[keys] = (_compile_exact(keys, order) if compact else None,
+                           _compile_flexible(order))
+        return cache[keys]
+    return None, None
+
+
+def _compile_flexible(order: tuple[str, ...]) -> Compiled:
+    parts = [f'"{k}": ?' + _VALUE_PATTERNS.get(k, f"({_STR}|null)") for k in order]
+    pattern = re.compile(r"^\{[^\n]*?" + r"[^\n]*?".join(parts) + r"[^\n]*\}$", re.M)
+    return pattern, _columns_getter(order)
+
+
+def _compile_exact(keys: tuple[str, ...], order: tuple[str, ...]) -> Compiled | None:
+    if any('"' in k or "\\" in k for k in keys):
+        return None
+    parts = [f'"{k}":' + (_FAST_VALUE_PATTERNS.get(k, r'("[^"]*"|null)') if k in FIELDS
+                          else _FAST_OTHER) for k in keys]
+    pattern = re.compile(r"^\{" + ",".join(parts) + r"\}$", re.M)
+    return pattern, _columns_getter(order)
+
+
+def _columns_getter(order: tuple[str, ...]) -> Callable[[list], list]:
+    """Turns `findall` rows (groups in `order`) into FIELDS-ordered columns; a field `order`
+    lacks becomes a column of its default."""
+    where = [order.index(f) if f in order else None for f in FIELDS]
+
+    def columns(rows: list) -> list:
+        cols = list(zip(*rows)) if len(order) > 1 else [tuple(r for r in rows)]
+        return [cols[i] if i is not None else (DEFAULTS.get(f, "null"),) * len(rows)
+                for i, f in zip(where, FIELDS)]
+
+    return columns
+
+
+def row_getter(order_getter: Callable[[list], list]) -> Callable[[tuple], tuple]:
+    """One canonical row from one match's groups (the line-by-line path)."""
+    return lambda groups: tuple(col[0] for col in order_getter([groups]))
+
+
+def raw_row(line: str) -> tuple | None:
+    """The canonical raw row of one line parsed with json; None if it is not a usable record."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(rec, dict):
+        return None
+    ts = rec.get("ts")
+    if not isinstance(ts, str) or len(ts) < 16 or ts[4] != "-" or ts[10] != "T":
+        return None
+    return tuple(_raw_value(f, rec.get(f)) for f in FIELDS)
+
+
+def _raw_value(name: str, value) -> str:
+    if name in ("input_tokens", "output_tokens", "attempt"):
+        number = _number(value)
+        if number is None:
+            return "1" if name == "attempt" else "null"
+        return str(int(number))
+    if name in ("latency_ms", "cost_usd"):
+        number = _number(value)
+        return "null" if number is None else repr(float(number))
+    if name == "cached":
+        return "true" if value is True else "false"
+    if name == "tags":
+        tags = value if isinstance(value, list) else []
+        return json.dumps([str(t) for t in tags])
+    if value is None:
+        return "null"
+    return json.dumps(value if isinstance(value, str) else str(value))
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def text_value(raw: str) -> str | None:
+    """A raw JSON string (or null) as text."""
+    if raw == "null":
+        return None
+    if "\\" in raw:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return raw[1:-1]
+        return value if isinstance(value, str) else str(value)
+    return raw[1:-1]
+
+
+def tag_tuple(raw: str) -> tuple[str, ...]:
+    """Raw JSON tags as a sorted tuple of distinct strings."""
+    try:
+        tags = json.loads(raw) if raw != "null" else []
+    except ValueError:
+        return ()
+    return tuple(sorted({str(t) for t in tags})) if isinstance(tags, list) else ()
+
+
+def skippable(data: bytes, n_lines: int, from_ts: str) -> bool:
+    """True when every line of `data` (complete lines) has a `ts` before `from_ts`.
+
+    Cheap first: a ledger is written in time order, so the first and last stamps bound the
+    chunk's dates; if every line's stamp starts with one of those dates (counted with
+    `bytes.count`, no regex, no objects per line) and all are before `from_ts`'s date, the chunk
+    is skipped. A chunk that reaches the window (or holds stamps out of order) is not skipped on
+    that evidence; only if the cheap test is inconclusive does a full `findall` of the stamps
+    decide."""
+    first, last = _stamp(data, 0), _stamp(data, data.rfind(b"\n", 0, len(data) - 1) + 1)
+    if first is None or last is None or first >= from_ts or last >= from_ts:
+        return False
+    dates = _dates_between(first[:10], last[:10])
+    if dates and max(dates) < from_ts[:10]:
+        found = sum(data.count(b'"ts":"' + d.encode()) for d in dates)
+        if found == n_lines:
+            return True
+    stamps = _TS_RE.findall(data.decode("utf-8", "replace"))
+    return len(stamps) == n_lines and max(stamps) < from_ts
+
+
+def _stamp(data: bytes, start: int) -> str | None:
+    """The `ts` of the line starting at `start`, None when it has no compact `"ts":"`."""
+    end = data.find(b"\n", start)
+    line = data[start:end if end >= 0 else len(data)]
+    at = line.find(b'"ts":"')
+    if at < 0:
+        return None
+    return line[at + 6:at + 40].split(b'"', 1)[0].decode("ascii", "replace")
+
+
+def _dates_between(a: str, b: str) -> list[str]:
+    """The dates `a`..`b` (ISO), when both parse and at most four days apart; else []."""
+    try:
+        start, end = date.fromisoformat(a), date.fromisoformat(b)
+    except ValueError:
+        return []
+    if end < start or (end - start).days > 3:
+        return []
+    return [(start + timedelta(n)).isoformat() for n in range((end - start).days + 1)]
+
+
+__all__ = ["DEFAULTS", "FIELDS", "patterns_for", "raw_row", "row_getter",
+           "skippable", "tag_tuple", "text_value"]
