@@ -23,13 +23,12 @@ from pathlib import Path
 from .columns import ColumnFolder
 from .extract import patterns_for, raw_row, row_getter, skippable
 from .model import (
-    BIN_RATIO, CACHED, CHUNK_BYTES, COST, DIMENSIONS, EXACT_LIMIT, FALLBACK, FIELDS, LAT_N, LAT_SUM,
+    BIN_RATIO, CACHED, CHUNK_BYTES, COST, MAX_WARNINGS, DIMENSIONS, EXACT_LIMIT, FALLBACK, FIELDS, LAT_N, LAT_SUM,
     N_COUNTERS, OK, REQ, TIN, TOUT, Aggregates, ComboKey, DayAgg, DayMapper, LatencyDigest,
     ScanResult, Warn, label,
 )
 
 PARALLEL_MIN_BYTES = 32 << 20
-MAX_WARNINGS = 5
 
 
 def scan(path: Path, aggs: Aggregates, *, start_offset: int, days: DayMapper,
@@ -53,25 +52,37 @@ def scan_range(path: Path, aggs: Aggregates, *, start_offset: int, end_offset: i
                days: DayMapper, warn: Warn) -> ScanResult:
     """`scan` of the bytes `start_offset`..`end_offset` (None: to the end of the file) in this
     process. `end_offset`, when given, must be a line boundary."""
-    result = ScanResult(start_offset=start_offset, end_offset=start_offset)
+    return scan_ranges(path, aggs, [(start_offset, end_offset)], days=days, warn=warn)
+
+
+def scan_ranges(path: Path, aggs: Aggregates, ranges: list[tuple[int, int | None]], *,
+                days: DayMapper, warn: Warn) -> ScanResult:
+    """`scan_range` of several ranges in order, sharing one folder (and its memos)."""
+    result = ScanResult(start_offset=ranges[0][0], end_offset=ranges[0][0])
     folder = _Folder(aggs, days, warn, result, path.name)
     with open(path, "rb") as fh:
-        fh.seek(start_offset)
-        offset, carry = start_offset, b""
-        while True:
-            size = CHUNK_BYTES if end_offset is None else min(CHUNK_BYTES, end_offset - offset - len(carry))
-            block = fh.read(size) if size > 0 else b""
-            if not block:
-                break
-            result.bytes_read += len(block)
-            data = carry + block
-            cut = data.rfind(b"\n") + 1
-            carry = data[cut:]
-            if cut:
-                folder.chunk(data[:cut] if cut < len(data) else data, offset)
-                offset += cut
-    result.end_offset = offset
+        for start_offset, end_offset in ranges:
+            result.end_offset = _read_range(fh, folder, result, start_offset, end_offset)
     return result
+
+
+def _read_range(fh, folder: "_Folder", result: ScanResult, start_offset: int,
+                end_offset: int | None) -> int:
+    fh.seek(start_offset)
+    offset, carry = start_offset, b""
+    while True:
+        size = CHUNK_BYTES if end_offset is None else min(CHUNK_BYTES, end_offset - offset - len(carry))
+        block = fh.read(size) if size > 0 else b""
+        if not block:
+            break
+        result.bytes_read += len(block)
+        data = carry + block if carry else block
+        cut = data.rfind(b"\n") + 1
+        carry = data[cut:]
+        if cut:
+            folder.chunk(data[:cut] if cut < len(data) else data, offset)
+            offset += cut
+    return offset
 
 
 class _Folder:
@@ -145,4 +156,4 @@ def file_identity(path: Path) -> tuple[int, int, int]:
 __all__ = ["BIN_RATIO", "CACHED", "CHUNK_BYTES", "COST", "DIMENSIONS", "EXACT_LIMIT", "FALLBACK",
            "FIELDS", "LAT_N", "LAT_SUM", "N_COUNTERS", "OK", "REQ", "TIN", "TOUT", "Aggregates",
            "ComboKey", "DayAgg", "DayMapper", "LatencyDigest", "ScanResult", "Warn",
-           "file_identity", "label", "scan", "scan_range"]
+           "file_identity", "label", "scan", "scan_range", "scan_ranges"]

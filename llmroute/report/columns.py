@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from itertools import compress, repeat
-from operator import itemgetter
+from itertools import accumulate, compress, repeat
+from operator import add, itemgetter
 
 from .extract import tag_tuple, text_value
 from .model import (
@@ -72,6 +72,7 @@ class ColumnFolder:
         self.bin_of = _Memo(_bin_raw)
         self.combo_of = _Memo(_combo_of)
         self.labels_of = _Memo(_labels)
+        self.int_of = _Memo(_int_raw)
 
     def fold(self, cols: list[Sequence[str]]) -> int:
         """Fold the columns; returns how many records had an unusable `ts` (not folded)."""
@@ -110,58 +111,66 @@ class ColumnFolder:
             if ca == "true":
                 a[CACHED] += k
         order = sorted(range(len(gids)), key=gids.__getitem__)
-        tin_s, tout_s, cost_s, lat_s = ([*map(c.__getitem__, order)] for c in (tin, tout, cost, lat))
+        # Integer sums from prefix sums (exact); float sums per slice, in record order, so they
+        # equal adding the records one by one.
+        tin_p = [*accumulate(map(self.int_of.__getitem__, map(tin.__getitem__, order)), initial=0)]
+        tout_p = [*accumulate(map(self.int_of.__getitem__, map(tout.__getitem__, order)), initial=0)]
+        cost_s = _present([*map(cost.__getitem__, order)], "0.0")
+        lat_s = [*map(lat.__getitem__, order)]
+        lat_n = [*accumulate(map("null".__ne__, lat_s), initial=0)]
+        lat_f = _present(lat_s, "0.0")
         start = 0
         for g, key in enumerate(ids):
             a = acc[g]
             end = start + a[REQ]
-            a[TIN] = _sum(int, tin_s[start:end])
-            a[TOUT] = _sum(int, tout_s[start:end])
-            a[COST] = _sum(float, cost_s[start:end], 0.0)
-            lats = _present(lat_s[start:end])
-            a[LAT_SUM], a[LAT_N] = sum(map(float, lats)), len(lats)
+            a[TIN], a[TOUT] = tin_p[end] - tin_p[start], tout_p[end] - tout_p[start]
+            a[COST] = sum(map(float, cost_s[start:end]), 0.0)
+            a[LAT_SUM], a[LAT_N] = sum(map(float, lat_f[start:end])), lat_n[end] - lat_n[start]
             start = end
-            self.aggs.day(key[0]).add_counters(self.combo_of[key[1:]], a)
+            counters = self.aggs.day(key[0]).counters
+            combo = self.combo_of[key[1:]]
+            mine = counters.get(combo)
+            if mine is None:
+                counters[combo] = a
+            else:
+                mine[:] = map(add, mine, a)
 
     def _latency(self, day: list, cols: list) -> None:
         bins = list(map(self.bin_of.__getitem__, cols[8]))
         if bins.count(None) == len(bins):
             return
-        dims = (("*", repeat("*")), ("provider", cols[2]), ("model", cols[3]),
-                ("target", cols[4]), ("route", cols[5]), ("kind", cols[1]), ("tag", cols[13]))
-        for dim, col in dims:
-            cells: dict[tuple, dict[int, int]] = {}
-            totals: dict[tuple, int] = {}
-            raws: dict[tuple, set] = {}
-            for (d, raw, b), k in Counter(zip(day, col, bins)).items():
+        star: dict[tuple, list] = {}
+        for dim, index in _DIMS:
+            cells: dict[tuple, list] = {}
+            for (d, raw, b), k in Counter(zip(day, cols[index], bins)).items():
                 if b is None:
                     continue
+                if index == _STAR_FROM:  # the totals ("*") come from the first dimension's pass
+                    _count(star, (d, "*"), b, k, "*")
                 for value in self.labels_of[(dim, raw)]:
-                    key = (d, value)
-                    hist = cells.get(key)
-                    if hist is None:
-                        hist, totals[key], raws[key] = cells.setdefault(key, {}), 0, set()
-                    hist[b] = hist.get(b, 0) + k
-                    totals[key] += k
-                    raws[key].add(raw)
-            small = self._add_bins(dim, cells, totals)
-            if small:
-                self._add_exact(dim, small, {(d, r) for d, v in small for r in raws[(d, v)]},
-                                day, col if dim != "*" else repeat("*"), cols[8])
+                    _count(cells, (d, value), b, k, raw)
+            self._finish(dim, cells, day, cols[index], cols[8])
+        self._finish("*", star, day, repeat("*"), cols[8])
 
-    def _add_bins(self, dim: str, cells: dict, totals: dict) -> set:
+    def _finish(self, dim: str, cells: dict, day: list, col, lat) -> None:
+        small = self._add_bins(dim, cells)
+        if small:
+            wanted = {(d, raw) for d, v in small for raw in cells[(d, v)][2]}
+            self._add_exact(dim, small, wanted, day, col, lat)
+
+    def _add_bins(self, dim: str, cells: dict) -> set:
         """Add the bin counts of every (day, value) that ends up binned; return the others."""
         small = set()
-        for (d, value), hist in cells.items():
+        for (d, value), (hist, total, _) in cells.items():
             latency = self.aggs.day(d).latency
             digest = latency.get((dim, value))
             held = 0 if digest is None else digest.count
-            if (digest is None or digest.exact is not None) and held + totals[(d, value)] <= EXACT_LIMIT:
+            if (digest is None or digest.exact is not None) and held + total <= EXACT_LIMIT:
                 small.add((d, value))
                 continue
             if digest is None:
                 digest = latency[(dim, value)] = LatencyDigest()
-            digest.add_bins(hist, totals[(d, value)])
+            digest.add_bins(hist, total)
         return small
 
     def _add_exact(self, dim: str, small: set, wanted: set, day: list, col, lat) -> None:
@@ -177,6 +186,21 @@ class ColumnFolder:
             self.aggs.day(d).add_latency((dim, name), values)
 
 
+# Each marginal dimension with its column; every record also counts under ("*", "*").
+_DIMS = (("provider", 2), ("model", 3), ("target", 4), ("route", 5), ("kind", 1), ("tag", 13))
+_STAR_FROM = 2
+
+
+def _count(cells: dict, key: tuple, b: int, k: int, raw: str) -> None:
+    """Add `k` values of bin `b` from raw value `raw` to the histogram cell `key`."""
+    cell = cells.get(key)
+    if cell is None:
+        cell = cells[key] = [{}, 0, set()]
+    cell[0][b] = cell[0].get(b, 0) + k
+    cell[1] += k
+    cell[2].add(raw)
+
+
 def _labels(key: tuple[str, str]) -> tuple[str, ...]:
     """The marginal values one raw field value counts under."""
     dim, raw = key
@@ -187,9 +211,10 @@ def _labels(key: tuple[str, str]) -> tuple[str, ...]:
     return (label(text_value(raw)),)
 
 
-def _present(values: list) -> list:
-    return [v for v in values if v != "null"] if "null" in values else values
+def _present(values: list, zero: str) -> list:
+    """`values` with every "null" replaced by `zero` (adding it changes no float sum)."""
+    return [zero if v == "null" else v for v in values] if "null" in values else values
 
 
-def _sum(convert: Callable, values: list, start=0):
-    return sum(map(convert, _present(values)), start)
+def _int_raw(raw: str) -> int:
+    return 0 if raw == "null" else int(raw)

@@ -29,6 +29,7 @@ BIN_RATIO = 1.02
 _LOG_RATIO = math.log(BIN_RATIO)
 _INV_LOG_RATIO = 1.0 / _LOG_RATIO
 CHUNK_BYTES = 8 << 20
+MAX_WARNINGS = 5  # invalid-line warnings per scan
 
 # Canonical order of the fields the report needs, as raw JSON text (strings keep their quotes).
 FIELDS = ("ts", "kind", "provider", "model", "target", "route", "attempt", "status",
@@ -226,12 +227,16 @@ def bin_of(value: float) -> int:
 class DayMapper:
     """Maps a UTC ISO timestamp to its local day (`YYYY-MM-DD`) in the report's time zone.
 
-    Memoised per UTC minute (all real zone offsets are whole minutes); the memo is cleared when
-    it grows large so memory stays bounded. Pickles as its zone only (for worker processes)."""
+    Memoised per UTC minute (all real zone offsets are whole minutes) and, behind that, per UTC
+    hour: an hour whose first and last minute have the same offset and local date lies wholly
+    in that date, so most minutes cost a dict lookup rather than a zone conversion. The memos
+    are cleared when they grow large so memory stays bounded. Pickles as its zone only (for
+    worker processes)."""
 
     def __init__(self, tz: tzinfo | None):
         self.tz = tz
         self.memo: dict[str, str] = {}
+        self.hours: dict[str, str | None] = {}
 
     def __call__(self, minute: str) -> str | None:
         """The local day of `minute` (`YYYY-MM-DDTHH:MM`), None when it is not a timestamp."""
@@ -239,21 +244,39 @@ class DayMapper:
         if day is None:
             if len(self.memo) > 200_000:
                 self.memo.clear()
-            try:
-                if len(minute) != 16 or minute[10] != "T":
-                    raise ValueError(minute)
-                dt = datetime.fromisoformat(minute).replace(tzinfo=timezone.utc)
-            except ValueError:
+                self.hours.clear()
+            if len(minute) != 16 or minute[10] != "T" or minute[13] != ":":
                 return None
-            local = dt.astimezone(self.tz) if self.tz is not None else dt.astimezone()
-            day = self.memo[minute] = local.date().isoformat()
+            day = self.hours.get(minute[:13], "")
+            if day == "":
+                day = self.hours[minute[:13]] = self._whole_hour(minute[:13])
+            if day is None:
+                local = self._local(minute)
+                if local is None:
+                    return None
+                day = local.date().isoformat()
+            self.memo[minute] = day
         return day
+
+    def _whole_hour(self, hour: str) -> str | None:
+        """The local date of every minute of this UTC hour, or None if it is not one date."""
+        first, last = self._local(hour + ":00"), self._local(hour + ":59")
+        if first is None or last is None or first.utcoffset() != last.utcoffset():
+            return None
+        return first.date().isoformat() if first.date() == last.date() else None
+
+    def _local(self, minute: str) -> datetime | None:
+        try:
+            dt = datetime.fromisoformat(minute).replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
+        return dt.astimezone(self.tz) if self.tz is not None else dt.astimezone()
 
     def __getstate__(self) -> dict:
         return {"tz": self.tz}
 
     def __setstate__(self, state: dict) -> None:
-        self.tz, self.memo = state["tz"], {}
+        self.tz, self.memo, self.hours = state["tz"], {}, {}
 
 
 def label(value: str | None) -> str:
