@@ -47,3 +47,29 @@ def test_help_and_version_import_nothing_heavy(flag):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[-1] == "heavy="
+
+
+@pytest.mark.parametrize("columns", [50, 64, 80, 200])
+def test_fast_path_help_is_exactly_clicks(columns, monkeypatch):
+    """`entry.py` answers --help without importing click; it must print what click would."""
+    from llmroute.cli.entry import top_level_help
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = CliRunner().invoke(cli, ["--help"], prog_name="llmroute", terminal_width=columns)
+    assert result.exit_code == 0
+    assert top_level_help(columns) == result.output  # CliRunner forces exactly this width
+
+
+def test_fast_path_version_is_exactly_clicks(capsys, monkeypatch):
+    from llmroute.cli import entry
+
+    monkeypatch.setattr(sys, "argv", ["llmroute", "--version"])
+    entry.main()
+    assert capsys.readouterr().out == CliRunner().invoke(cli, ["--version"], prog_name="llmroute").output
+
+
+def test_installed_script_help_does_not_import_click():
+    code = ("import sys\nsys.argv = ['llmroute', '--help']\nfrom llmroute.cli.entry import main\nmain()\n"
+            "print('click loaded' if 'click' in sys.modules else 'click not loaded')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "click not loaded"

@@ -16,26 +16,7 @@ import sys
 import click
 
 from .. import __version__
-
-# name -> (module, attribute, one-line help). Help is here so `--help` imports nothing else.
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "ask": ("ask", "ask_command", "Ask a prompt (the default command)."),
-    "route": ("ask", "route_command", "Show the routing plan for a prompt without calling anything."),
-    "models": ("models_cmd", "models_command", "List every target with prices, context, tier and state."),
-    "config": ("config_cmd", "config_group", "Write, locate, validate or show the config."),
-    "keys": ("keys_cmd", "keys_group", "Store, list or delete provider API keys in the keyring."),
-    "report": ("report_cmd", "report_command", "Spend and performance report from the ledger."),
-    "budget": ("budget_cmd", "budget_command", "Show spend against the budget limits."),
-    "health": ("health_cmd", "health_command", "Probe providers and show their health."),
-    "compare": ("compare_cmd", "compare_command", "Send one prompt to several targets side by side."),
-    "abtest": ("abtest_cmd", "abtest_group", "Run and report A/B tests between two targets."),
-    "feedback": ("abtest_cmd", "feedback_command", "Record a thumbs up or down on an answer."),
-    "batch": ("batch_cmd", "batch_command", "Answer many prompts from a file, N at a time."),
-    "transcribe": ("transcribe_cmd", "transcribe_command", "Speech to text across providers."),
-    "cache": ("cache_cmd", "cache_group", "Response cache statistics and clearing."),
-    "completion": ("completion_cmd", "completion_command", "Print a shell completion script."),
-}
-
+from .commands import COMMANDS, GROUP_HELP, OPTION_HELP
 
 def _available(name: str) -> bool:
     module = COMMANDS[name][0]
@@ -85,19 +66,12 @@ def _insert_default_command(args: list[str], commands: set[str]) -> list[str]:
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             invoke_without_command=False)
+             invoke_without_command=False, help=GROUP_HELP)
 @click.version_option(__version__, "--version", prog_name="llmroute")
-@click.option("--config", "config_path", metavar="PATH", help="Config file (default: ./llmroute.yaml, then the user config dir).")
-@click.option("--no-color", is_flag=True, help="Never use colour.")
+@click.option("--config", "config_path", metavar="PATH", help=OPTION_HELP["--config PATH"])
+@click.option("--no-color", is_flag=True, help=OPTION_HELP["--no-color"])
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, no_color: bool) -> None:
-    """Route prompts to the best LLM provider, within budget, with fallbacks and a ledger.
-
-    \b
-    echo "explain this" | llmroute            answer a piped prompt
-    llmroute -m openai/gpt-4o-mini "hi"       pin a target
-    llmroute --explain "prove it"             show the plan, spend nothing
-    """
     from .context import AppContext
 
     ctx.obj = AppContext.from_process(config_path, no_color)
