@@ -11,8 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import pytest
-
 TESTS = Path(__file__).parent
 
 
@@ -20,6 +18,8 @@ def llmroute_binary() -> str:
     """The console script installed next to this interpreter (the one a user runs)."""
     candidate = Path(sys.executable).parent / "llmroute"
     if not candidate.exists():
+        import pytest  # only here: benchmarks import this module without pytest installed
+
         pytest.skip("the llmroute console script is not installed (pip install -e .)")
     return str(candidate)
 
