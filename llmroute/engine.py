@@ -207,6 +207,8 @@ class Engine:
 
     def cache_hook(self, options: AskOptions):
         """The cache's lookup/store for this request when it is wanted, else None."""
+        if options.cache is False or (options.cache is None and not self.config.cache.enabled):
+            return None  # the common case decides without importing the cache (sqlite3)
         from .cache import CacheHook, cache_wanted
 
         return CacheHook(self, options) if cache_wanted(self.config, options) else None

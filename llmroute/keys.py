@@ -12,7 +12,6 @@ only `set` insists on a working backend and then says how to use `key_env` inste
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -79,6 +78,8 @@ def _default_run_cmd(command: str) -> str:
     """Run a key command through the shell; its stdout (stripped) is the key.
 
     stdin and stderr stay attached to the terminal so `pass`/`op` can ask for a passphrase."""
+    import subprocess  # only for key_cmd; most lookups never run a command
+
     try:
         done = subprocess.run(
             command, shell=True, stdout=subprocess.PIPE, timeout=KEY_CMD_TIMEOUT_S, check=False

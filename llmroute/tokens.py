@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Protocol
@@ -58,6 +57,8 @@ def tiktoken_cache_dir(env: Mapping[str, str]) -> Path | None:
     elif "DATA_GYM_CACHE_DIR" in env:
         value = env["DATA_GYM_CACHE_DIR"]
     else:
+        import tempfile  # only when no cache variable is set: it imports shutil, random
+
         value = os.path.join(tempfile.gettempdir(), "data-gym-cache")
     return Path(value) if value else None
 

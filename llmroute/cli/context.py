@@ -69,6 +69,9 @@ class AppContext:
     def budget_guard(self, config: "Config", *, quiet: bool = False):
         """The budget guard when the config sets limits; with `quiet`, budget alert warnings stay
         off stderr (`-q`: nothing but errors) while alert commands and webhooks still fire."""
+        budget = config.budget
+        if budget.limits.is_empty and all(limits.is_empty for limits in budget.per_provider.values()):
+            return None  # no limits: the budget package is not even imported
         from ..budget.guard import guard_for
 
         return guard_for(config, self.paths, env=self.env, warn=(lambda message: None) if quiet else None)
