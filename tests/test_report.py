@@ -282,3 +282,118 @@ def test_html_is_self_contained(ledger, tmp_path):
     assert "openai" in page and "anthropic" in page and "gemini" in page
     assert "Latency per provider" in page and "Cost per day" in page
     assert "$15.00" in page
+
+
+# --- the fast cold scan: patterns, column fold, skipping, worker processes -------------------
+
+from llmroute.report import aggregate as agg_mod  # noqa: E402
+from llmroute.report import parallel as par_mod  # noqa: E402
+from llmroute.report.model import Aggregates, DayMapper  # noqa: E402
+
+
+def _many_lines(n=600, sep=","):
+    """Records over Nov 20..25 with varied providers, kinds, tags, errors, fallbacks, nulls."""
+    lines = []
+    providers = (("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5"), ("groq", "llama"))
+    for i in range(n):
+        prov, model = providers[i % 3]
+        ts = f"2026-11-{20 + i * 6 // n:02d}T{i % 24:02d}:{i % 60:02d}:00.000Z"
+        lines.append(rec(ts, prov, model, status="error" if i % 17 == 0 else "ok",
+                         attempt=2 if i % 23 == 0 else 1, cost=round(0.001 * (i % 50), 6),
+                         tin=10 + i, tout=i % 7, lat=None if i % 29 == 0 else 50 + (i * 37) % 4000,
+                         cached=i % 31 == 0, tags=(("work",), (), ("ci", "work"))[i % 3],
+                         route=("default", "cheap")[i % 2], kind=("ask", "batch")[i % 5 == 0],
+                         sep=sep))
+    return lines
+
+
+def _fold(path, from_day="2026-11-01", workers=1):
+    aggs = Aggregates(from_day, midnight_utc(date.fromisoformat(from_day), BERLIN))
+    warnings = []
+    result = agg_mod.scan(path, aggs, start_offset=0, days=DayMapper(BERLIN), warn=warnings.append,
+                          workers=workers)
+    return aggs, result, warnings
+
+
+def _summary(aggs):
+    counters = {(day, combo): [round(v, 9) for v in vals]
+                for day, a in aggs.days.items() for combo, vals in a.counters.items()}
+    digests = {(day, m): (d.count, sorted(d.exact) if d.exact is not None else sorted(d.bins.items()))
+               for day, a in aggs.days.items() for m, d in a.latency.items()}
+    return counters, digests
+
+
+def test_fast_path_equals_json_path(tmp_path):
+    """Compact lines take the exact-key regex; the same records spaced or with escaped quotes
+    take the flexible one, and every other line with its keys reversed takes json.loads: all
+    fold to the same aggregates."""
+    compact, spaced, escaped = tmp_path / "c.jsonl", tmp_path / "s.jsonl", tmp_path / "e.jsonl"
+    mixed = tmp_path / "m.jsonl"
+    mixed.write_text("\n".join(json.dumps(dict(reversed(json.loads(line).items()))) if i % 2 else line
+                               for i, line in enumerate(_many_lines())) + "\n")
+    compact.write_text("\n".join(_many_lines()) + "\n")
+    spaced.write_text("\n".join(_many_lines(sep=", ")) + "\n")
+    escaped.write_text("\n".join(line.replace('"prompt_sha256":"', '"prompt_sha256":"\\"q\\" ')
+                                 for line in _many_lines()) + "\n")
+    expected = _summary(_fold(compact)[0])
+    assert expected[0] and _summary(_fold(spaced)[0]) == expected
+    assert _summary(_fold(escaped)[0]) == expected
+    assert _summary(_fold(mixed)[0]) == expected
+
+
+def test_small_latency_groups_stay_exact_large_ones_binned(tmp_path):
+    path = tmp_path / "l.jsonl"
+    path.write_text("\n".join(_many_lines()) + "\n")
+    aggs, _, _ = _fold(path)
+    day = aggs.days["2026-11-21"]
+    assert day.latency[("*", "*")].exact is None  # ~100 values a day: binned
+    assert day.latency[("kind", "batch")].exact is not None  # ~20: exact values kept
+    assert day.latency[("kind", "batch")].count == len(day.latency[("kind", "batch")].exact)
+
+
+def test_parallel_scan_equals_serial(tmp_path, monkeypatch):
+    monkeypatch.setattr(agg_mod, "CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(par_mod, "CHUNK_BYTES", 16 << 10)
+    path = tmp_path / "p.jsonl"
+    lines = _many_lines(2000)
+    lines.insert(700, '{"v":1,"ts":"2026-11-21T10:00:00.000Z", torn')
+    path.write_text("\n".join(lines) + "\n" + lines[5][:30])  # partial last line
+    serial, s_result, s_warn = _fold(path)
+    parallel, p_result, p_warn = _fold(path, workers=2)
+    assert _summary(parallel) == _summary(serial)
+    assert p_result.end_offset == s_result.end_offset == path.stat().st_size - 30
+    assert p_result.bad_lines == s_result.bad_lines == 1 and len(p_warn) == len(s_warn) == 1
+    assert p_result.records == s_result.records
+
+
+def test_old_chunks_skipped_but_not_a_late_old_looking_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(agg_mod, "CHUNK_BYTES", 8 << 10)
+    path = tmp_path / "k.jsonl"
+    old = [rec(f"2026-10-{1 + i // 100:02d}T{i % 24:02d}:00:00.000Z", cost=1.0) for i in range(600)]
+    old[300] = rec("2026-11-24T12:00:00.000Z", cost=5.0)  # out of order, inside an old chunk
+    path.write_text("\n".join(old + _many_lines(50)) + "\n")
+    aggs, result, _ = _fold(path, from_day="2026-11-20")
+    assert result.chunks_skipped >= 3
+    assert aggs.days["2026-11-24"].counters
+    total = sum(v[4] for a in aggs.days.values() for v in a.counters.values())
+    assert total == pytest.approx(5.0 + sum(0.001 * (i % 50) for i in range(50)))
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Asia/Kolkata", "Australia/Adelaide", "local"])
+def test_day_mapper_matches_zone_conversion(zone):
+    tz = resolve_tz(zone)
+    days = DayMapper(tz)
+    start = datetime(2026, 3, 28, tzinfo=timezone.utc)
+    for minute in range(0, 9 * 24 * 60, 13):  # across DST changes, every offset
+        at = datetime.fromtimestamp(start.timestamp() + minute * 60, timezone.utc)
+        local = at.astimezone(tz) if tz is not None else at.astimezone()
+        assert days(at.strftime("%Y-%m-%dT%H:%M")) == local.date().isoformat()
+    assert days("not a time stamp") is None and days("2026-13-01T00:00") is None
+
+
+def test_garbage_timestamp_is_a_bad_line(tmp_path):
+    path = tmp_path / "g.jsonl"
+    path.write_text("\n".join([rec("2026-11-25T08:00:00.000Z"), rec("2026-1x-25T08:00:00.000Z")]) + "\n")
+    aggs, result, warnings = _fold(path)
+    assert result.bad_lines == 1 and len(warnings) == 1
+    assert sum(v[0] for a in aggs.days.values() for v in a.counters.values()) == 1

@@ -23,7 +23,8 @@ from .model import CHUNK_BYTES, MAX_WARNINGS, Aggregates, DayMapper, ScanResult,
 def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayMapper,
                   warn: Warn, workers: int) -> ScanResult:
     """`aggregate.scan` with `workers` processes; the same result, folded into `aggs`."""
-    bounds = _cut(path, start_offset, CHUNK_BYTES - (64 << 10))
+    # A little under one chunk, so each stripe is read (and pattern-matched) in one piece.
+    bounds = _cut(path, start_offset, CHUNK_BYTES - CHUNK_BYTES // 64)
     stripes = list(zip(bounds, bounds[1:]))
     jobs = [(str(path), aggs.from_day, aggs.from_ts, stripes[w::workers], days)
             for w in range(min(workers, len(stripes)))]
