@@ -51,6 +51,7 @@ class AskOptions:
     kind: str = "ask"
     extra_record: dict = field(default_factory=dict)  # e.g. compare_id, ab_id
     cache: bool | None = None  # --cache/--no-cache; None = config `cache.enabled`
+    explain: bool = False  # planning for --explain / `route`: nothing is sent
 
 
 class BudgetGuard(Protocol):
@@ -135,6 +136,7 @@ class Engine:
             budget_filter=self.budget.plan_filter() if self.budget else None,
             budget_used=self.budget.used_fraction() if self.budget else None,
             extra={"rng": self.rng},
+            explain=options.explain,
         )
         self._snapshot = self.memory.snapshot()
         return make_plan(inputs, self._snapshot)

@@ -103,7 +103,13 @@ def test_default_route_with_priority_strategy():
     assert p.route == "default" and p.strategy == "priority"
     assert ids(p) == ["anthropic/claude-haiku-4-5", "openai/gpt-4o-mini", "ollama/llama3.2"]
     assert p.candidates[0].reason == "priority 70"
-    assert p.estimated_input_tokens > 0 and p.difficulty is not None
+    assert p.estimated_input_tokens > 0
+    assert p.difficulty is None  # only `auto` (or --explain) needs the difficulty score
+
+
+def test_difficulty_is_scored_for_auto_and_for_explain():
+    assert plan(strategy_option="auto").difficulty is not None
+    assert plan(explain=True).difficulty is not None
 
 
 def test_worst_case_cost_and_context_on_candidates():

@@ -188,6 +188,7 @@ def _explain(app: AppContext, options: dict) -> None:
         return _explain_each_line(app, options)
     prompt_text = _prompt_from(options)
     config, request, ask_options = _build(app, options, prompt_text)
+    ask_options.explain = True
     plan = app.engine(config).plan(request, ask_options)
     if options["as_json"]:
         click.echo(json.dumps(plan.to_json(), ensure_ascii=False))
@@ -212,6 +213,7 @@ def _explain_each_line(app: AppContext, options: dict) -> None:
         if not line.strip():
             continue
         config, request, ask_options = _build(app, options, line)
+        ask_options.explain = True
         engine = engine or app.engine(config)
         plan = engine.plan(request, ask_options)
         click.echo(json.dumps({"prompt": line, **plan.to_json()}, ensure_ascii=False))

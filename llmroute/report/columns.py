@@ -149,7 +149,7 @@ class ColumnFolder:
     def _latency(self, day: list, cols: list, groups: list, gids: list) -> None:
         """Histogram cells per (day, marginal value): each dimension's value is a function of the
         record's group, so records are counted by one integer, group-value id * 2**16 + bin + 1,
-        which `Counter` handles much faster than tuples."""
+        which `Counter` handles much faster than tuples. Each id knows the cells it feeds."""
         bins = list(map(self.bin_of.__getitem__, cols[8]))
         if not any(bins):
             return
@@ -157,20 +157,32 @@ class ColumnFolder:
         for dim, index in _DIMS:
             ids, at = _Ids(), _GROUP_COLUMNS.index(index) + 1
             of_group = [ids[(g[0], g[at])] for g in groups]
-            values = list(ids)
-            codes = map(mul, map(of_group.__getitem__, gids), repeat(_SHIFT))
             cells: dict[tuple, list] = {}
+            feeds = [self._feeds(dim, d, raw, cells, star if index == _STAR_FROM else None)
+                     for d, raw in ids]
+            codes = map(mul, map(of_group.__getitem__, gids), repeat(_SHIFT))
             for code, k in Counter(map(add, codes, bins)).items():
-                b = code & _MASK
-                if not b:
+                b = (code & _MASK) - 1
+                if b < 0:
                     continue
-                d, raw = values[code >> _BITS]
-                if index == _STAR_FROM:  # the totals ("*") come from the first dimension's pass
-                    _count(star, (d, "*"), b - 1, k, "*")
-                for value in self.labels_of[(dim, raw)]:
-                    _count(cells, (d, value), b - 1, k, raw)
+                for cell in feeds[code >> _BITS]:
+                    hist = cell[0]
+                    hist[b] = hist.get(b, 0) + k
+                    cell[1] += k
             self._finish(dim, cells, day, cols[index], cols[8])
         self._finish("*", star, day, repeat("*"), cols[8])
+
+    def _feeds(self, dim: str, d: str, raw: str, cells: dict, star: dict | None) -> list:
+        """The cells ([bins, count, raw values]) that records of (day, raw value) count in."""
+        feeds = []
+        for value, into in [(v, cells) for v in self.labels_of[(dim, raw)]] + (
+                [("*", star)] if star is not None else []):
+            cell = into.get((d, value))
+            if cell is None:
+                cell = into[(d, value)] = [{}, 0, set()]
+            cell[2].add(raw if into is cells else "*")
+            feeds.append(cell)
+        return feeds
 
     def _finish(self, dim: str, cells: dict, day: list, col, lat) -> None:
         small = self._add_bins(dim, cells)
@@ -182,6 +194,8 @@ class ColumnFolder:
         """Add the bin counts of every (day, value) that ends up binned; return the others."""
         small = set()
         for (d, value), (hist, total, _) in cells.items():
+            if not total:  # only null latencies
+                continue
             latency = self.aggs.day(d).latency
             digest = latency.get((dim, value))
             held = 0 if digest is None else digest.count
@@ -209,16 +223,6 @@ class ColumnFolder:
 # Each marginal dimension with its column; every record also counts under ("*", "*").
 _DIMS = (("provider", 2), ("model", 3), ("target", 4), ("route", 5), ("kind", 1), ("tag", 13))
 _STAR_FROM = 2
-
-
-def _count(cells: dict, key: tuple, b: int, k: int, raw: str) -> None:
-    """Add `k` values of bin `b` from raw value `raw` to the histogram cell `key`."""
-    cell = cells.get(key)
-    if cell is None:
-        cell = cells[key] = [{}, 0, set()]
-    cell[0][b] = cell[0].get(b, 0) + k
-    cell[1] += k
-    cell[2].add(raw)
 
 
 def _labels(key: tuple[str, str]) -> tuple[str, ...]:

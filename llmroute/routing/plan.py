@@ -83,4 +83,5 @@ class PlanInputs:
     has_key: Callable[[ProviderConfig], bool] = lambda provider: True
     budget_filter: BudgetFilter | None = None
     budget_used: float | None = None  # 0-1 of the tightest window, for rules and `auto`
+    explain: bool = False  # --explain/route: always score difficulty, to show it
     extra: dict = field(default_factory=dict)

@@ -58,7 +58,6 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
     config, request = inputs.config, inputs.request
     prompt = "\n".join(m.content for m in request.messages)
     est = estimate_tokens(request.prompt_text)
-    difficulty = score_difficulty(prompt, request.system)
     rule = None
     if config.rules:
         ctx = RuleContext(prompt, est, frozenset(inputs.tags), inputs.now, inputs.budget_used)
@@ -66,8 +65,12 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
     selection = _select(inputs, rule)
     options, excluded = _filter(inputs, selection, est, memory)
     options, tier_excluded = _apply_tier(selection, options)
+    # Difficulty only orders `auto` between two or more targets; scoring it otherwise would
+    # spend the regex set's compile time (~10 ms per process) for nothing. --explain always shows it.
+    difficulty = score_difficulty(prompt, request.system) \
+        if inputs.explain or (selection.strategy == "auto" and len(options) > 1) else None
     ctx = StrategyContext(
-        difficulty=difficulty.score, threshold=config.defaults.auto_threshold,
+        difficulty=difficulty.score if difficulty else 0.0, threshold=config.defaults.auto_threshold,
         budget_used=inputs.budget_used, memory=memory,
         rng=inputs.extra.get("rng") or random.Random(), round_robin_key=round_robin_key(selection.route))
     candidates = _order(selection, options, ctx, memory, inputs.now)
@@ -77,8 +80,8 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
         candidates = candidates[:1]
     return Plan(
         route=selection.route, strategy=selection.strategy, candidates=tuple(candidates),
-        excluded=tuple(excluded + tier_excluded), difficulty=difficulty.score,
-        difficulty_features=tuple(difficulty.features),
+        excluded=tuple(excluded + tier_excluded), difficulty=difficulty.score if difficulty else None,
+        difficulty_features=tuple(difficulty.features) if difficulty else (),
         rule=describe_rule(rule) if rule is not None else None,
         estimated_input_tokens=est, notes=tuple(notes))
 
