@@ -397,3 +397,15 @@ def test_garbage_timestamp_is_a_bad_line(tmp_path):
     aggs, result, warnings = _fold(path)
     assert result.bad_lines == 1 and len(warnings) == 1
     assert sum(v[0] for a in aggs.days.values() for v in a.counters.values()) == 1
+
+
+def test_parallel_scan_falls_back_to_one_process(tmp_path, monkeypatch):
+    def no_processes(*args, **kwargs):
+        raise OSError("no semaphores here")
+
+    monkeypatch.setattr(par_mod, "ProcessPoolExecutor", no_processes)
+    monkeypatch.setattr(par_mod, "CHUNK_BYTES", 16 << 10)
+    path = tmp_path / "f.jsonl"
+    path.write_text("\n".join(_many_lines(1000)) + "\n")
+    fallback, result, _ = _fold(path, workers=2)
+    assert _summary(fallback) == _summary(_fold(path)[0]) and result.end_offset == path.stat().st_size

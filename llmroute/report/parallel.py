@@ -5,9 +5,11 @@ so the bytes to read are cut at line boundaries into chunk-sized stripes, dealt 
 the workers of a `ProcessPoolExecutor` (so each gets its share of the recent, in-window end of
 the ledger, not just old skipped chunks), and each worker folds its stripes with
 `aggregate.scan_ranges` (one set of memos per worker) into a partial `Aggregates` (a few hundred
-kB however many records) and returns it with its scan figures and warnings. The parent merges the partials in range order, so the result does not depend on
-which worker finished first. Only used above `aggregate.PARALLEL_MIN_BYTES`: for small ledgers
-(and tests) starting processes costs more than it saves.
+kB however many records) and returns it with its scan figures and warnings. The parent merges
+the partials in worker order, so the result does not depend on which worker finished first.
+Where worker processes cannot be started, it reads in-process. Only used above
+`aggregate.PARALLEL_MIN_BYTES`: for small ledgers (and tests) starting processes costs more than
+it saves.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .model import CHUNK_BYTES, MAX_WARNINGS, Aggregates, DayMapper, ScanResult, Warn
@@ -28,20 +31,36 @@ def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayM
     stripes = list(zip(bounds, bounds[1:]))
     jobs = [(str(path), aggs.from_day, aggs.from_ts, stripes[w::workers], days)
             for w in range(min(workers, len(stripes)))]
+    try:
+        outputs = _run(jobs, workers)
+    except (OSError, ImportError, NotImplementedError, BrokenProcessPool):
+        # No worker processes here (no fork, no semaphores, a killed worker): nothing has been
+        # merged yet, so read everything in this process instead.
+        from .aggregate import scan_range
+
+        return scan_range(path, aggs, start_offset=start_offset, end_offset=None, days=days,
+                          warn=warn)
     result = ScanResult(start_offset=start_offset, end_offset=start_offset)
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                          else None)
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)) or 1, mp_context=context) as pool:
-        for part, scanned, warnings in pool.map(_scan_job, jobs):
-            aggs.merge(part)
-            for message in warnings[:max(0, MAX_WARNINGS - result.bad_lines)]:
-                warn(message)
-            result.bad_lines += scanned.bad_lines
-            result.bytes_read += scanned.bytes_read
-            result.records += scanned.records
-            result.chunks_skipped += scanned.chunks_skipped
-            result.end_offset = max(result.end_offset, scanned.end_offset)
+    for part, scanned, warnings in outputs:
+        aggs.merge(part)
+        for message in warnings[:max(0, MAX_WARNINGS - result.bad_lines)]:
+            warn(message)
+        result.bad_lines += scanned.bad_lines
+        result.bytes_read += scanned.bytes_read
+        result.records += scanned.records
+        result.chunks_skipped += scanned.chunks_skipped
+        result.end_offset = max(result.end_offset, scanned.end_offset)
     return result
+
+
+def _run(jobs: list, workers: int) -> list:
+    """Every job's output, in job order (so merging is deterministic)."""
+    if not jobs:
+        return []
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        return list(pool.map(_scan_job, jobs))
 
 
 def _cut(path: Path, start: int, step: int) -> list[int]:
