@@ -13,12 +13,12 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable, Protocol
 
 import httpx
 
 from . import __version__
-from .budget.windows import zone_for
 from .config.model import Config, ProviderConfig
 from .errors import AllAttemptsFailed, BudgetError, NoProviderError, ProviderError
 from .keys import KeyStore
@@ -113,6 +113,14 @@ class Engine:
     def has_key(self, provider: ProviderConfig) -> bool:
         return not needs_key(provider) or self.keys.resolve(provider).value is not None
 
+    def _local_now(self):
+        """Now in the budget's timezone, which is what rules' `hours`/`weekdays` mean."""
+        name = self.config.budget.timezone
+        if name in ("local", "", None):
+            return datetime.fromtimestamp(self.clock()).astimezone()
+        
+        return zone_for(name).to_local(self.clock())
+
     def key_for(self, provider: ProviderConfig) -> str | None:
         """The key to send, if any. Keyless providers (mock, local, Ollama, local OpenAI-compatible
         servers) skip the lookup unless the config names a key source: probing the OS keyring
@@ -125,7 +133,7 @@ class Engine:
         inputs = PlanInputs(
             config=self.config,
             request=request,
-            now=zone_for(self.config.budget.timezone).to_local(self.clock()),  # rules' hours/weekdays
+            now=self._local_now(),
             model_option=options.model,
             route_option=options.route,
             strategy_option=options.strategy,

@@ -10,6 +10,7 @@ and otherwise falls back to `estimate_tokens`, a fast pre-tokenizer-shaped heuri
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -143,14 +144,19 @@ _CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _ASCII_WORD = re.compile(r"[A-Za-z]+")
 _LONG_PART = re.compile(r"[A-Z]?[a-z]{11,}|[A-Z]{11,}")
 _CAMEL_BREAK = re.compile(r"[a-z](?=[A-Z])|[A-Z](?=[A-Z][a-z])")
-_CJK = re.compile(f"[{_CJK_CLASS}]")
-_OTHER_WORD = re.compile(f"[^\\W\\dA-Za-z_{_CJK_CLASS}]+")
 _NUMBER = re.compile(r"\d+")
 _NEWLINES = re.compile(r"\n+")
 _INDENT = re.compile(r"\n[ \t]{2,}")
 _INNER_SPACES = re.compile(r"(?<=\S)[ \t]{2,}| (?=\d)")
 _PUNCT = re.compile(r"[^\w\s]+|_+")
 _GLUED = re.compile(r"(?<![^\w\s])[^\w\s](?=[^\W\d_])|_(?=[A-Za-z])")
+
+
+@functools.cache
+def _non_ascii_patterns() -> tuple[re.Pattern, re.Pattern]:
+    """CJK characters and other scripts' words. Compiled on first non-ASCII text: the large
+    character ranges take ~10 ms to compile, which an English prompt never needs to pay."""
+    return re.compile(f"[{_CJK_CLASS}]"), re.compile(f"[^\\W\\dA-Za-z_{_CJK_CLASS}]+")
 
 
 _SAMPLE_ABOVE = 3 * 1024  # chars; longer texts are estimated from evenly spaced samples
@@ -183,8 +189,10 @@ def _estimate_exact(text: str) -> int:
         return 0
     total = len(_ASCII_WORD.findall(text)) + len(_CAMEL_BREAK.findall(text))
     total += sum((len(w) + 5) // 6 - 1 for w in _LONG_PART.findall(text))
-    total += len(_CJK.findall(text))
-    total += sum((len(w) + 2) // 3 for w in _OTHER_WORD.findall(text))
+    if not text.isascii():
+        cjk, other_word = _non_ascii_patterns()
+        total += len(cjk.findall(text))
+        total += sum((len(w) + 2) // 3 for w in other_word.findall(text))
     total += sum((len(n) + 2) // 3 for n in _NUMBER.findall(text))
     total += len(_NEWLINES.findall(text)) + len(_INDENT.findall(text))
     total += len(_INNER_SPACES.findall(text))

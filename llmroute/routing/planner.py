@@ -30,7 +30,6 @@ from ..pricing import TargetFacts, facts_for, worst_case_cost
 from ..providers.presets import preset_for
 from ..tokens import estimate_tokens
 from ..types import Target
-from .difficulty import score_difficulty
 from .memory import MemorySnapshot, RoutingMemory
 from .plan import Candidate, Exclusion, Plan, PlanInputs
 from .rules import RuleContext, describe_rule, match_rule
@@ -67,7 +66,7 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
     options, tier_excluded = _apply_tier(selection, options)
     # Difficulty only orders `auto` between two or more targets; scoring it otherwise would
     # spend the regex set's compile time (~10 ms per process) for nothing. --explain always shows it.
-    difficulty = score_difficulty(prompt, request.system) \
+    difficulty = _difficulty(prompt, request.system) \
         if inputs.explain or (selection.strategy == "auto" and len(options) > 1) else None
     ctx = StrategyContext(
         difficulty=difficulty.score if difficulty else 0.0, threshold=config.defaults.auto_threshold,
@@ -84,6 +83,12 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
         difficulty_features=tuple(difficulty.features) if difficulty else (),
         rule=describe_rule(rule) if rule is not None else None,
         estimated_input_tokens=est, notes=tuple(notes))
+
+
+def _difficulty(prompt: str, system: str | None):
+    from .difficulty import score_difficulty  # its regex set is compiled only when needed
+
+    return score_difficulty(prompt, system)
 
 
 # --- step 3: what to consider -------------------------------------------------------------

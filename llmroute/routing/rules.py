@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import Sequence
 
 from ..config.model import WEEKDAYS, Rule, RuleWhen
-from .difficulty import has_code
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def rule_matches(rule: Rule, ctx: RuleContext) -> bool:
     when = rule.when
     if when.regex is not None and not _compiled(when.regex).search(ctx.prompt):
         return False
-    if when.has_code is not None and has_code(ctx.prompt) != when.has_code:
+    if when.has_code is not None and _has_code(ctx.prompt) != when.has_code:
         return False
     return True
 
@@ -131,3 +130,9 @@ def describe_rule(rule: Rule) -> str:
         if value is not None
     ]
     return f"rule #{rule.index + 1} ({_describe_when(rule.when)}) → {', '.join(actions) or 'no change'}"
+
+
+def _has_code(text: str) -> bool:
+    from .difficulty import has_code  # compiled only when a rule asks about code
+
+    return has_code(text)
