@@ -2,11 +2,11 @@
 
 A first report on a million-record ledger is CPU-bound (regex extraction and the column fold),
 so the bytes to read are cut at line boundaries into chunk-sized stripes, dealt round-robin to
-the workers of a `ProcessPoolExecutor` (so each gets its share of the recent, in-window end of
-the ledger, not just old skipped chunks), and each worker folds its stripes with
-`aggregate.scan_ranges` (one set of memos per worker) into a partial `Aggregates` (a few hundred
+a few jobs per worker of a `ProcessPoolExecutor` (so each gets its share of the recent,
+in-window end of the ledger, not just old skipped chunks), and each job folds its stripes with
+`aggregate.scan_ranges` (one set of memos per job) into a partial `Aggregates` (a few hundred
 kB however many records) and returns it with its scan figures and warnings. The parent merges
-the partials in worker order, so the result does not depend on which worker finished first.
+the partials in job order, so the result does not depend on which worker finished first.
 Where worker processes cannot be started, it reads in-process. Only used above
 `aggregate.PARALLEL_MIN_BYTES`: for small ledgers (and tests) starting processes costs more than
 it saves.
@@ -22,6 +22,10 @@ from pathlib import Path
 
 from .model import CHUNK_BYTES, MAX_WARNINGS, Aggregates, DayMapper, ScanResult, Warn
 
+# Stripes are dealt to a few jobs per worker rather than one: on a shared machine a worker that
+# gets less CPU then simply takes fewer jobs (each job pays a few ms to warm its memos).
+JOBS_PER_WORKER = 3
+
 
 def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayMapper,
                   warn: Warn, workers: int) -> ScanResult:
@@ -29,8 +33,8 @@ def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayM
     # A little under one chunk, so each stripe is read (and pattern-matched) in one piece.
     bounds = _cut(path, start_offset, CHUNK_BYTES - CHUNK_BYTES // 64)
     stripes = list(zip(bounds, bounds[1:]))
-    jobs = [(str(path), aggs.from_day, aggs.from_ts, stripes[w::workers], days)
-            for w in range(min(workers, len(stripes)))]
+    count = min(workers * JOBS_PER_WORKER, len(stripes))
+    jobs = [(str(path), aggs.from_day, aggs.from_ts, stripes[j::count], days) for j in range(count)]
     try:
         outputs = _run(jobs, workers)
     except (OSError, ImportError, NotImplementedError, BrokenProcessPool):
