@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -180,19 +181,22 @@ def tag_tuple(raw: str) -> tuple[str, ...]:
 def skippable(data: bytes, n_lines: int, from_ts: str) -> bool:
     """True when every line of `data` (complete lines) has a `ts` before `from_ts`.
 
-    Cheap first: a ledger is written in time order, so the first and last stamps bound the
-    chunk's dates; if every line's stamp starts with one of those dates (counted with
-    `bytes.count`, no regex, no objects per line) and all are before `from_ts`'s date, the chunk
-    is skipped. A chunk that reaches the window (or holds stamps out of order) is not skipped on
-    that evidence; only if the cheap test is inconclusive does a full `findall` of the stamps
-    decide."""
+    Cheap first: a ledger is written in time order, so the first and last stamps suggest the
+    chunk's dates. If every line's stamp starts with their common prefix and every string with
+    that prefix sorts before `from_ts` (one `bytes.count`, no regex, no objects per line), or
+    else with one of the dates between them, the chunk is skipped. A chunk that reaches the
+    window is not skipped on that evidence; only when the cheap tests are inconclusive does a
+    full `findall` of the stamps decide."""
     first, last = _stamp(data, 0), _stamp(data, data.rfind(b"\n", 0, len(data) - 1) + 1)
     if first is None or last is None or first >= from_ts or last >= from_ts:
         return False
+    prefix = os.path.commonprefix([first[:10], last[:10]])
+    if prefix and prefix < from_ts[:len(prefix)]:
+        if data.count(b'"ts":"' + prefix.encode()) == n_lines:
+            return True
     dates = _dates_between(first[:10], last[:10])
     if dates and max(dates) < from_ts[:10]:
-        found = sum(data.count(b'"ts":"' + d.encode()) for d in dates)
-        if found == n_lines:
+        if sum(data.count(b'"ts":"' + d.encode()) for d in dates) == n_lines:
             return True
     stamps = _TS_RE.findall(data.decode("utf-8", "replace"))
     return len(stamps) == n_lines and max(stamps) < from_ts
