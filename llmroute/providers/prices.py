@@ -13,6 +13,8 @@ Keys follow LiteLLM: bare for OpenAI, Anthropic and Cohere; `gemini/`, `mistral/
 
 from __future__ import annotations
 
+import functools
+
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -144,6 +146,7 @@ def _candidates(model: str, prefix: str) -> list[str]:
     return keys
 
 
+@functools.lru_cache(maxsize=4096)
 def lookup_price(
     provider_type: str, model: str, base_url: str | None = None, preset: str | None = None
 ) -> PriceEntry | None:
