@@ -118,7 +118,8 @@ class Engine:
         name = self.config.budget.timezone
         if name in ("local", "", None):
             return datetime.fromtimestamp(self.clock()).astimezone()
-        
+        from .budget.windows import zone_for
+
         return zone_for(name).to_local(self.clock())
 
     def key_for(self, provider: ProviderConfig) -> str | None:
