@@ -93,10 +93,11 @@ class Provider(ABC):
         return await asyncio.to_thread(self.complete, request, model, timeout=timeout)
 
     def needs_key(self) -> bool:
-        """Whether this configured provider needs an API key. Defaults to the class's
-        `requires_key`; a format whose need depends on config (an OpenAI-compatible local
-        server) overrides it, so key filtering asks the instance, not the class."""
-        return self.requires_key
+        """Whether this configured provider needs an API key: `providers.needs_key`, the one
+        rule the planner and the engine use too (an OpenAI-compatible local server does not)."""
+        from . import needs_key
+
+        return needs_key(self.config)
 
     def probe(self, *, timeout: float) -> list[str]:
         """The cheapest liveness check (list models). Returns model ids."""

@@ -5,9 +5,9 @@ servers (llama.cpp, vLLM, LM Studio, Ollama's `/v1`): they differ only in base U
 name of the max-tokens field, whether `stream_options` is accepted, and where stream usage
 arrives. Those quirks come from `presets.preset_for(config)`; everything else is shared.
 
-Key requirement is decided per instance (`needs_key()`), not per class: a preset whose
-`key_env` is None (a local server), or a base URL on this machine with no key configured, needs
-no key, while every hosted service does.
+Key requirement is decided per configured provider (`providers.needs_key`), not per class: a
+preset whose `key_env` is None (a local server), or a plain-HTTP base URL on this machine or a
+private network with no key source configured, needs no key, while every hosted service does.
 
 Stream usage is collected from wherever a server puts it (see `OpenAIStreamParser`). Mid-stream
 error events and error bodies are classified by the same table (`classify_payload`), so a 502
@@ -65,20 +65,6 @@ class OpenAIProvider(HttpProvider):
         preset = self.preset
         url = self.config.base_url or (preset.base_url if preset else None) or OPENAI_BASE_URL
         return url.rstrip("/")
-
-    def needs_key(self) -> bool:
-        """Hosted services need a key; local servers (a preset without `key_env`, or a base URL
-        on loopback) do not — unless the config names a key source explicitly."""
-        if self.config.key_env or self.config.key_cmd:
-            return True
-        preset = self.preset
-        if preset is not None and preset.key_env is None:
-            return False
-        if preset is None and self.config.base_url:
-            host = (urlsplit(self.config.base_url).hostname or "").lower()
-            if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127."):
-                return False
-        return True
 
     # --- requests ---------------------------------------------------------------------------
 
