@@ -151,9 +151,6 @@ class AnthropicProvider(HttpProvider):
 
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
 
-    def __init__(self, config, *, now: Callable[[], float] = time.time, **kwargs):
-        super().__init__(config, **kwargs)
-        self.now = now
 
     def _headers(self, *, json_body: bool = True) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}

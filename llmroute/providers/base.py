@@ -120,6 +120,21 @@ class HttpProvider(Provider):
 
     default_base_url: ClassVar[str] = ""
 
+    def __init__(self, config: ProviderConfig, *, now: Callable[[], float] = time.time, **kwargs):
+        super().__init__(config, **kwargs)
+        # The wall clock, for turning reset instants and HTTP-date Retry-After values into
+        # waits; tests pass a fixed one.
+        self.now = now
+
+    def bearer_headers(self, *, json_body: bool = True) -> dict[str, str]:
+        """`Authorization: Bearer <key>` (only when there is a key), JSON content type for
+        bodies, then the config's extra headers: what most formats send."""
+        headers = {"content-type": "application/json"} if json_body else {}
+        if self._key:
+            headers["authorization"] = f"Bearer {self._key}"
+        headers.update(self.config.headers)
+        return headers
+
     @property
     def base_url(self) -> str:
         return (self.config.base_url or self.default_base_url).rstrip("/")

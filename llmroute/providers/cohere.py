@@ -11,7 +11,6 @@ rate-limit header family of its own; its SDK honours `retry-after(-ms)` and `x-r
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, ClassVar, NoReturn
 
 import httpx
@@ -117,16 +116,7 @@ class CohereProvider(HttpProvider):
 
     default_base_url: ClassVar[str] = "https://api.cohere.com"
 
-    def __init__(self, config, *, now: Callable[[], float] = time.time, **kwargs):
-        super().__init__(config, **kwargs)
-        self.now = now
 
-    def _headers(self, *, json_body: bool = True) -> dict[str, str]:
-        headers = {"content-type": "application/json"} if json_body else {}
-        if self._key:
-            headers["authorization"] = f"Bearer {self._key}"
-        headers.update(self.config.headers)
-        return headers
 
     def build_call(self, request: Request, model: str, *, stream: bool) -> HttpCall:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -135,7 +125,7 @@ class CohereProvider(HttpProvider):
         if request.temperature is not None:
             body["temperature"] = request.temperature
         body["stream"] = stream
-        return HttpCall("POST", f"{self.base_url}/v2/chat", self._headers(), body)
+        return HttpCall("POST", f"{self.base_url}/v2/chat", self.bearer_headers(), body)
 
     def parse_result(self, body: Any, headers: httpx.Headers) -> Result:
         finish = body.get("finish_reason")
@@ -166,7 +156,7 @@ class CohereProvider(HttpProvider):
         return None if reset is None else RateLimitInfo(reset_requests_s=reset)
 
     def probe_call(self) -> HttpCall:
-        return HttpCall("GET", f"{self.base_url}/v1/models?endpoint=chat", self._headers(json_body=False))
+        return HttpCall("GET", f"{self.base_url}/v1/models?endpoint=chat", self.bearer_headers(json_body=False))
 
     def parse_probe(self, body: Any) -> list[str]:
         return [str(m["name"]) for m in body.get("models") or [] if isinstance(m, dict) and m.get("name")]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import re
-import time
 from typing import Any, Callable, ClassVar, NoReturn
 
 import httpx
@@ -233,9 +232,6 @@ class GeminiProvider(HttpProvider):
 
     default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com/v1beta"
 
-    def __init__(self, config, *, now: Callable[[], float] = time.time, **kwargs):
-        super().__init__(config, **kwargs)
-        self.now = now
 
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}

@@ -10,7 +10,6 @@ streams by default, so `stream` is always sent explicitly. Errors are a bare
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Callable, ClassVar, NoReturn
 
 import httpx
@@ -109,16 +108,7 @@ class OllamaProvider(HttpProvider):
     default_base_url: ClassVar[str] = "http://localhost:11434"
     requires_key: ClassVar[bool] = False
 
-    def __init__(self, config, *, now: Callable[[], float] = time.time, **kwargs):
-        super().__init__(config, **kwargs)
-        self.now = now
 
-    def _headers(self, *, json_body: bool = True) -> dict[str, str]:
-        headers = {"content-type": "application/json"} if json_body else {}
-        if self._key:
-            headers["authorization"] = f"Bearer {self._key}"
-        headers.update(self.config.headers)
-        return headers
 
     def build_call(self, request: Request, model: str, *, stream: bool) -> HttpCall:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -127,7 +117,7 @@ class OllamaProvider(HttpProvider):
         if request.temperature is not None:
             options["temperature"] = request.temperature
         body = {"model": model, "messages": messages, "stream": stream, "options": options}
-        return HttpCall("POST", f"{self.base_url}/api/chat", self._headers(), body)
+        return HttpCall("POST", f"{self.base_url}/api/chat", self.bearer_headers(), body)
 
     def parse_result(self, body: Any, headers: httpx.Headers) -> Result:
         error = _error_text(body)
@@ -150,7 +140,7 @@ class OllamaProvider(HttpProvider):
         )
 
     def probe_call(self) -> HttpCall:
-        return HttpCall("GET", f"{self.base_url}/api/tags", self._headers(json_body=False))
+        return HttpCall("GET", f"{self.base_url}/api/tags", self.bearer_headers(json_body=False))
 
     def parse_probe(self, body: Any) -> list[str]:
         return [str(m["name"]) for m in body.get("models") or [] if isinstance(m, dict) and m.get("name")]
