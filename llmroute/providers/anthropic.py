@@ -10,7 +10,6 @@ converted here to seconds from now through an injectable clock so tests never re
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Callable, ClassVar
 
 import httpx
