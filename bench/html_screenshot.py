@@ -76,7 +76,8 @@ def check_png(path: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", type=Path, default=Path("report-screenshot.png"))
+    parser.add_argument("out", nargs="?", type=Path,
+                        default=Path(tempfile.gettempdir()) / "llmroute-report-screenshot.png")
     parser.add_argument("--records", type=int, default=20_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
