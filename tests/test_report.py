@@ -409,3 +409,28 @@ def test_parallel_scan_falls_back_to_one_process(tmp_path, monkeypatch):
     path.write_text("\n".join(_many_lines(1000)) + "\n")
     fallback, result, _ = _fold(path, workers=2)
     assert _summary(fallback) == _summary(_fold(path)[0]) and result.end_offset == path.stat().st_size
+
+
+def test_exact_pattern_captures_runs_and_matches_flexible_columns():
+    """The exact pattern captures kind..status and cached..tags as one group each (fields come
+    from a memo of the run's text): its columns equal the flexible pattern's, field by field."""
+    from llmroute.report.extract import _runs, patterns_for
+
+    text = "\n".join(_many_lines()) + "\n"
+    keys = tuple(json.loads(text.split("\n", 1)[0]))
+    runs = _runs(keys)
+    assert ("kind", "target", "provider", "model", "route", "strategy", "attempt", "status") in runs
+    assert ("cached", "tags") in runs and ("ts",) in runs
+    (exact, exact_cols), (flexible, flexible_cols) = patterns_for(text, {})
+    assert exact.groups < flexible.groups
+    found = exact.findall(text)
+    assert len(found) == 600
+    assert [tuple(c) for c in exact_cols(found)] == [tuple(c) for c in flexible_cols(flexible.findall(text))]
+    assert [tuple(c) for c in exact_cols([])] == [()] * 14
+
+
+def test_runs_keep_fillers_inside_only():
+    from llmroute.report.extract import _runs
+
+    assert _runs(("ts", "strategy", "kind", "strategy", "status", "strategy", "latency_ms")) == [
+        ("ts",), ("strategy",), ("kind", "strategy", "status"), ("strategy",), ("latency_ms",)]

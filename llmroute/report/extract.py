@@ -6,7 +6,9 @@ are built from the key order of the chunk's first record:
 
 * *exact*: every key of that record in order up to the last needed one, compact separators
   (what `Ledger` writes), and value patterns made of single-character loops (`"[^"]*"`,
-  `[^,"]*`) that the regex engine runs much faster than the lazy gaps of a free-form pattern;
+  `[^,"]*`) that the regex engine runs much faster than the lazy gaps of a free-form pattern.
+  Adjacent fields with few distinct values (kind..status, cached+tags) are captured as one
+  group, split into fields once per distinct text: fewer groups and objects per record;
 * *flexible*: only the needed keys, in that order, with any text between them, so records with
   extra or missing optional keys, other spacing or escaped quotes still match.
 
@@ -86,30 +88,114 @@ def _compile_flexible(order: tuple[str, ...]) -> Compiled:
     return pattern, _columns_getter(order)
 
 
+# Needed fields with few distinct values (per chunk), and unneeded keys allowed between them: a
+# run of these is captured as ONE group (fewer objects per record, less regex group work), and
+# its fields come from a memo keyed by the run's text (`_span_reader`).
+_CATEGORICAL = frozenset({"kind", "target", "provider", "model", "route", "attempt", "status",
+                          "cached", "tags"})
+_FILLER = frozenset({"strategy"})
+_SPAN_MEMO_LIMIT = 50_000
+
+
 def _compile_exact(keys: tuple[str, ...], order: tuple[str, ...]) -> Compiled | None:
     if any('"' in k or "\\" in k for k in keys):
         return None
     last = max(keys.index(k) for k in order)
-    parts = [f'"{k}":' + (_FAST_VALUE_PATTERNS.get(k, r'("[^"]*"|null)') if k in FIELDS
-                          else _FAST_OTHER) for k in keys[:last + 1]]
+    parts, groups, readers = [], [], []  # per capture group: its needed fields, its reader
+    for run in _runs(keys[:last + 1]):
+        needed = tuple(k for k in run if k in FIELDS)
+        inner = ",".join(f'"{k}":' + _value(k, capture=len(run) == 1) for k in run)
+        parts.append(inner if len(run) == 1 or not needed else f"({inner})")
+        if needed:
+            groups.append(needed)
+            readers.append(_span_reader(run) if len(run) > 1 else None)
     # Keys after the last needed one are only checked to end the line with "}": a greedy run to
     # the line's end costs far less than matching them key by key.
     tail = r"(?:,[^\n]*)?\}$" if last + 1 < len(keys) else r"\}$"
     pattern = re.compile(r"^\{" + ",".join(parts) + tail, re.M)
-    return pattern, _columns_getter(order)
+    return pattern, _span_getter(groups, readers)
+
+
+def _value(key: str, capture: bool) -> str:
+    """The exact pattern of one key's value, with its capture group only when `capture`."""
+    if key not in FIELDS:
+        return _FAST_OTHER
+    value = _FAST_VALUE_PATTERNS.get(key, r'("[^"]*"|null)')
+    return value if capture else "(?:" + value[1:]
+
+
+def _runs(keys: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """`keys` cut into runs: maximal stretches of categorical fields with fillers between
+    them; every other key is a run of its own."""
+    runs: list[list[str]] = []
+    for k in keys:
+        if runs and runs[-1][0] in _CATEGORICAL and (k in _CATEGORICAL or k in _FILLER):
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    out: list[tuple[str, ...]] = []
+    for run in runs:
+        trailing: list[str] = []
+        while len(run) > 1 and run[-1] in _FILLER:
+            trailing.insert(0, run.pop())
+        out.append(tuple(run))
+        out.extend((k,) for k in trailing)
+    return out
+
+
+class _SpanMemo(dict):
+    """Raw values of a run's needed fields by the run's text, worked out once per distinct text
+    with the same value patterns as the whole-line match (so the same raw values); cleared when
+    large so memory stays bounded."""
+
+    def __init__(self, inner: re.Pattern):
+        super().__init__()
+        self.inner = inner
+
+    def __missing__(self, text: str) -> tuple:
+        if len(self) > _SPAN_MEMO_LIMIT:
+            self.clear()
+        values = self[text] = self.inner.fullmatch(text).groups()
+        return values
+
+
+def _span_reader(run: tuple[str, ...]) -> Callable[[str], tuple]:
+    inner = re.compile(",".join(f'"{k}":' + _value(k, capture=k in FIELDS) for k in run))
+    return _SpanMemo(inner).__getitem__
+
+
+def _span_getter(groups: list[tuple[str, ...]], readers: list) -> Callable[[list], list]:
+    """Turns `findall` rows (one group per run) into FIELDS-ordered columns."""
+    order = tuple(f for g in groups for f in g)
+
+    def columns(rows: list) -> list:
+        if not rows:
+            return _reorder(order, [()] * len(order), 0)
+        cols = list(zip(*rows)) if len(groups) > 1 else [tuple(rows)]
+        split: list = []
+        for col, reader in zip(cols, readers):
+            split.extend([col] if reader is None else zip(*map(reader, col)))
+        return _reorder(order, split, len(rows))
+
+    return columns
 
 
 def _columns_getter(order: tuple[str, ...]) -> Callable[[list], list]:
     """Turns `findall` rows (groups in `order`) into FIELDS-ordered columns; a field `order`
     lacks becomes a column of its default."""
-    where = [order.index(f) if f in order else None for f in FIELDS]
 
     def columns(rows: list) -> list:
-        cols = list(zip(*rows)) if len(order) > 1 else [tuple(r for r in rows)]
-        return [cols[i] if i is not None else (DEFAULTS.get(f, "null"),) * len(rows)
-                for i, f in zip(where, FIELDS)]
+        if not rows:
+            return _reorder(order, [()] * len(order), 0)
+        return _reorder(order, list(zip(*rows)) if len(order) > 1 else [tuple(rows)], len(rows))
 
     return columns
+
+
+def _reorder(order: tuple[str, ...], cols: list, n: int) -> list:
+    """Columns in `order` as FIELDS-ordered columns (a missing field: a column of its default)."""
+    where = {f: i for i, f in enumerate(order)}
+    return [cols[where[f]] if f in where else (DEFAULTS.get(f, "null"),) * n for f in FIELDS]
 
 
 def row_getter(order_getter: Callable[[list], list]) -> Callable[[tuple], tuple]:
