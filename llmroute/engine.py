@@ -31,7 +31,7 @@ from .records import build_record
 from .resilience import Failure, RetryPolicy, run_with_fallback
 from .routing.memory import MemorySnapshot, RoutingMemory
 from .routing.plan import BudgetFilter, Candidate, Plan, PlanInputs
-from .routing.planner import make_plan
+from .routing.planner import PlanningTable, make_plan
 from .routing.strategies import round_robin_key
 from .types import Answer, Attempt, Request, Result, Target
 
@@ -107,6 +107,9 @@ class Engine:
         self._providers: dict[str, Provider] = {}
         self._snapshot: MemorySnapshot | None = None  # the routing memory the last plan used
         self._cache = cache  # a ResponseCache; opened on first use when the cache is wanted
+        # The config's static per-target facts, so each plan (batch, --each-line) only does
+        # the per-prompt work.
+        self._table = PlanningTable.for_config(config)
 
     # --- planning -------------------------------------------------------------------------
 
@@ -146,6 +149,7 @@ class Engine:
             budget_used=self.budget.used_fraction() if self.budget else None,
             extra={"rng": self.rng},
             explain=options.explain,
+            table=self._table,
         )
         self._snapshot = self.memory.snapshot()
         return make_plan(inputs, self._snapshot)

@@ -406,3 +406,75 @@ def test_rule_naming_an_unknown_route_is_a_usage_error():
     cfg = config(rules=[rule(RuleWhen(regex="x"), RuleThen(route="gone"))])
     with pytest.raises(UsageError, match="rule 1: unknown route 'gone'"):
         plan(cfg, text="x")
+
+
+# --- the per-config planning table --------------------------------------------------------
+
+def _table_config() -> Config:
+    routes = {"default": (Target("openai", "gpt-4o-mini"), Target("ghost", "x"), Target("openai", "nope"),
+                          Target("openai", "gpt-4o-mini"), Target("anthropic", "claude-haiku-4-5"),
+                          Target("ollama", "llama3.2")),
+              "strong": (Target("anthropic", "claude-haiku-4-5"), Target("openai", "gpt-4o"))}
+    return config(routes=routes)
+
+
+def test_planning_table_holds_static_facts_and_deduplicated_routes():
+    from llmroute.pricing import facts_for
+    from llmroute.routing.planner import PlanningTable
+
+    cfg = _table_config()
+    table = PlanningTable.for_config(cfg)
+    assert [e.id for e in table.routes["default"]] == [
+        "openai/gpt-4o-mini", "ghost/x", "openai/nope", "anthropic/claude-haiku-4-5", "ollama/llama3.2"]
+    assert [e.target for e in table.every] == cfg.all_targets()
+    for entry in table.every:
+        assert entry.reason is None and entry.facts == facts_for(cfg, entry.target)
+        assert entry.provider is cfg.providers[entry.target.provider]
+        assert entry.model is cfg.model(entry.target)
+    assert table.entry(Target("ghost", "x")).reason == "unknown provider 'ghost'"
+    assert table.entry(Target("openai", "nope")).reason == "unknown model 'nope' of provider 'openai'"
+    assert table.entry(Target("elsewhere", "y")).reason == "unknown provider 'elsewhere'"  # not in any route
+    assert not table.dollar_limit
+    assert PlanningTable.for_config(config(budget=BudgetConfig(limits=Limits(daily=5.0)))).dollar_limit
+
+
+@pytest.mark.parametrize("strategy", ["priority", "cost", "latency", "round-robin", "weighted", "quality", "auto"])
+@pytest.mark.parametrize("options", [{}, {"model_option": "openai/gpt-4o"}, {"route_option": "strong"},
+                                     {"max_cost_usd": 0.0001}, {"no_fallback": True}])
+def test_a_precomputed_table_plans_exactly_like_none(strategy, options):
+    from llmroute.routing.planner import PlanningTable
+
+    cfg = _table_config()
+    memory = MemorySnapshot(now=TS, rate_limits=MappingProxyType({
+        "anthropic/claude-haiku-4-5": RateView(blocked_until=TS + 30)}))
+    plans = []
+    for table in (None, PlanningTable.for_config(cfg)):
+        inputs = PlanInputs(config=cfg, request=request("hello " * 300), now=NOW, strategy_option=strategy,
+                            extra={"rng": random.Random(7)}, table=table, **options)
+        plans.append(make_plan(inputs, memory))
+    assert plans[0] == plans[1]
+    assert "ghost/x" in excluded(plans[0]) or options
+
+
+def test_a_table_of_another_config_is_not_used():
+    from llmroute.routing.planner import PlanningTable
+
+    stale = PlanningTable.for_config(config())
+    cfg = config(openai=provider("openai", models=[ModelConfig("gpt-4o-mini")], enabled=False, priority=60))
+    p = plan(cfg, table=stale)
+    assert excluded(p)["openai/gpt-4o-mini"] == "disabled"
+
+
+def test_has_key_is_asked_once_per_provider_per_plan():
+    asked = []
+
+    def has_key(p):
+        asked.append(p.name)
+        return p.name != "openai"
+
+    cfg = config(routes={"default": (Target("openai", "gpt-4o-mini"), Target("openai", "gpt-4o"),
+                                     Target("ollama", "llama3.2"))})
+    p = plan(cfg, has_key=has_key)
+    assert sorted(asked) == ["ollama", "openai"]
+    assert excluded(p)["openai/gpt-4o"].startswith("no key (set OPENAI_API_KEY")
+    assert ids(p) == ["ollama/llama3.2"]

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from ..config.model import Config, ProviderConfig, Rule
 from ..types import Request, Target
+
+if TYPE_CHECKING:
+    from .planner import PlanningTable
 
 
 @dataclass(frozen=True)
@@ -85,3 +88,6 @@ class PlanInputs:
     budget_used: float | None = None  # 0-1 of the tightest window, for rules and `auto`
     explain: bool = False  # --explain/route: always score difficulty, to show it
     extra: dict = field(default_factory=dict)
+    # The Config's per-target facts, computed once (`PlanningTable.for_config`); an engine that
+    # plans many prompts passes its own. None (or a table of another Config): built per plan.
+    table: PlanningTable | None = None

@@ -24,7 +24,10 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..config.model import STRATEGIES, Config, ProviderConfig
+from types import MappingProxyType
+from typing import Iterable, Mapping
+
+from ..config.model import STRATEGIES, Config, ModelConfig, ProviderConfig
 from ..errors import UsageError
 from ..pricing import TargetFacts, facts_for, worst_case_cost
 from ..providers.presets import preset_for
@@ -161,6 +164,84 @@ def _names(routes) -> str:
 
 
 @dataclass(frozen=True)
+class TargetEntry:
+    """What the filters and strategies need about one target that depends only on the Config.
+
+    `reason` is set when the target cannot be planned at all (unknown provider or model)."""
+
+    target: Target
+    id: str
+    provider: ProviderConfig | None
+    model: ModelConfig | None
+    reason: str | None
+    facts: TargetFacts
+
+
+@dataclass(frozen=True)
+class PlanningTable:
+    """Every target's static facts (config, price, context, free-ness) and each route's
+    deduplicated targets, computed once per immutable `Config`. Only the per-prompt work
+    (memory, rate limits, context against the estimate, costs, ordering) is left to each plan."""
+
+    config: Config
+    entries: Mapping[Target, TargetEntry]
+    routes: Mapping[str, tuple[TargetEntry, ...]]
+    every: tuple[TargetEntry, ...]  # all targets in file order
+    dollar_limit: bool  # a dollar budget is set: unpriced targets are excluded
+
+    @classmethod
+    def for_config(cls, config: Config) -> PlanningTable:
+        entries: dict[Target, TargetEntry] = {}
+
+        def entry(target: Target) -> TargetEntry:
+            if target not in entries:
+                entries[target] = _entry(config, target)
+            return entries[target]
+
+        every = tuple(entry(t) for t in config.all_targets())
+        routes = {name: tuple(entry(t) for t in dict.fromkeys(targets))
+                  for name, targets in config.routes.items()}
+        return cls(config, MappingProxyType(entries), MappingProxyType(routes), every,
+                   config.budget.has_dollar_limit)
+
+    def entry(self, target: Target) -> TargetEntry:
+        found = self.entries.get(target)
+        return found if found is not None else _entry(self.config, target)
+
+
+def _entry(config: Config, target: Target) -> TargetEntry:
+    provider = config.providers.get(target.provider)
+    model = provider.models.get(target.model) if provider is not None else None
+    reason = None
+    if provider is None:
+        reason = f"unknown provider '{target.provider}'"
+    elif model is None:
+        reason = f"unknown model '{target.model}' of provider '{target.provider}'"
+    facts = facts_for(config, target) if reason is None else TargetFacts(None, None, False)
+    return TargetEntry(target, target.id, provider, model, reason, facts)
+
+
+def _table(inputs: PlanInputs) -> PlanningTable:
+    table = inputs.table
+    if table is None or table.config is not inputs.config:
+        table = PlanningTable.for_config(inputs.config)
+    return table
+
+
+def _entries(table: PlanningTable, selection: _Selection) -> tuple[bool, Iterable[TargetEntry]]:
+    """(planning over every target?, the targets to consider, each once, in order).
+
+    Unpinned, a selection's targets are exactly its route's, or every target without one
+    (`_targets_for`), so the table's precomputed lists stand in for them."""
+    if selection.pinned is None:
+        if selection.route is None:
+            return True, table.every
+        if selection.route in table.routes:
+            return False, table.routes[selection.route]
+    return False, (table.entry(t) for t in dict.fromkeys(selection.targets))
+
+
+@dataclass
 class _Check:
     """Per-prompt constants every target's filters need."""
 
@@ -169,57 +250,58 @@ class _Check:
     now: float
     mode: str
     memory: MemorySnapshot | None
+    dollar_limit: bool
+    keys: dict[str, bool] = field(default_factory=dict)  # provider name → has a key, this plan
+
+    def has_key(self, provider: ProviderConfig) -> bool:
+        known = self.keys.get(provider.name)
+        if known is None:
+            known = self.keys[provider.name] = bool(self.inputs.has_key(provider))
+        return known
 
 
 def _filter(inputs: PlanInputs, selection: _Selection, est: int,
             memory: MemorySnapshot | None) -> tuple[list[Option], list[Exclusion]]:
-    check = _Check(inputs, est, inputs.now.timestamp(), inputs.extra.get("mode", "chat"), memory)
-    implicit = selection.route is None and selection.pinned is None
+    table = _table(inputs)
+    mode = inputs.extra.get("mode", "chat")
+    check = _Check(inputs, est, inputs.now.timestamp(), mode, memory, table.dollar_limit)
+    implicit, entries = _entries(table, selection)
     options: list[Option] = []
     excluded: list[Exclusion] = []
-    seen: set[Target] = set()
-    for target in selection.targets:
-        if target in seen:
-            continue
-        seen.add(target)
-        model = inputs.config.model(target)
-        if implicit and model is not None and model.mode != check.mode:
+    for entry in entries:
+        if implicit and entry.model is not None and entry.model.mode != mode:
             continue  # planning over every target: other modes are simply not candidates
-        reason, option = _check(check, target, len(options))
+        reason, option = _check(check, entry, len(options))
         if reason is not None:
-            excluded.append(Exclusion(target, reason))
+            excluded.append(Exclusion(entry.target, reason))
         else:
             options.append(option)
     return options, excluded
 
 
-def _check(check: _Check, target: Target, index: int) -> tuple[str | None, Option | None]:
-    """The first filter `target` fails (its reason), or the option it becomes."""
-    inputs = check.inputs
-    provider = inputs.config.providers.get(target.provider)
-    if provider is None:
-        return f"unknown provider '{target.provider}'", None
-    model = provider.models.get(target.model)
-    if model is None:
-        return f"unknown model '{target.model}' of provider '{target.provider}'", None
+def _check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, Option | None]:
+    """The first filter the target fails (its reason), or the option it becomes."""
+    if entry.reason is not None:
+        return entry.reason, None
+    provider, model = entry.provider, entry.model
     if model.mode != check.mode:
         return f"{model.mode} model (not {check.mode})", None
     if not provider.enabled:
         return "disabled", None
-    if not inputs.has_key(provider):
+    if not check.has_key(provider):
         return f"no key (set {key_variable(provider)} or run `llmroute keys set {provider.name}`)", None
     if check.memory is not None:
-        reason = _memory_reason(check.memory, provider, target, check.est, check.now, inputs.now)
+        reason = _memory_reason(check.memory, provider, entry.id, check.est, check.now, check.inputs.now)
         if reason:
             return reason, None
-    facts = facts_for(inputs.config, target)
-    if facts.context is not None and check.est + _context_margin(check.est) > facts.context:
-        return f"prompt ~{check.est} tokens exceeds context {facts.context}", None
-    return _price_check(inputs, provider, target, model, facts, check.est, index)
+    context = entry.facts.context
+    if context is not None and check.est + _context_margin(check.est) > context:
+        return f"prompt ~{check.est} tokens exceeds context {context}", None
+    return _price_check(check, entry, index)
 
 
-def _price_check(inputs: PlanInputs, provider: ProviderConfig, target: Target, model,
-                 facts: TargetFacts, est: int, index: int) -> tuple[str | None, Option | None]:
+def _price_check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, Option | None]:
+    inputs, est, provider, facts = check.inputs, check.est, entry.provider, entry.facts
     max_tokens = inputs.request.max_tokens
     price = facts.price
     worst = worst_case_cost(price, est, max_tokens) if price is not None else None
@@ -228,30 +310,32 @@ def _price_check(inputs: PlanInputs, provider: ProviderConfig, target: Target, m
             return f"no price known (--max-cost ${inputs.max_cost_usd:g})", None
         if worst > inputs.max_cost_usd:
             return f"worst case ${_money(worst)} exceeds --max-cost ${inputs.max_cost_usd:g}", None
-    if price is None and inputs.config.budget.has_dollar_limit:
+    if price is None and check.dollar_limit:
         return "no price known", None
     if inputs.budget_filter is not None:
-        reason = inputs.budget_filter(target, provider, worst, est + max_tokens)
+        reason = inputs.budget_filter(entry.target, provider, worst, est + max_tokens)
         if reason:
             return reason, None
+    model = entry.model
     option = Option(
-        target=target, index=index, priority=provider.priority, weight=provider.weight,
+        target=entry.target, index=index, priority=provider.priority, weight=provider.weight,
         expected_cost=expected_cost(price.input, price.output, est, max_tokens) if price else None,
         free=facts.free, tier=model.tier, output_price=price.output if price else None,
         quality_prior=model.quality, worst_case_usd=worst, context=facts.context)
     return None, option
 
 
-def _memory_reason(memory: MemorySnapshot, provider: ProviderConfig, target: Target, est: int,
+def _memory_reason(memory: MemorySnapshot, provider: ProviderConfig, target_id: str, est: int,
                    now: float, now_dt: datetime) -> str | None:
     """Circuit and rate-limit exclusions from what earlier calls taught us."""
-    breaker = memory.breaker(target.id)
-    if breaker.state == "open":
-        return f"circuit open until {_clock(breaker.open_until, now_dt)}"
-    if breaker.state == "half_open" and breaker.trial_started_at is not None \
-            and now - breaker.trial_started_at < 60:
-        return "circuit half-open: another process is making the trial call"
-    rate = memory.rate_limits.get(target.id)
+    breaker = memory.breakers.get(target_id)
+    if breaker is not None:
+        if breaker.state == "open":
+            return f"circuit open until {_clock(breaker.open_until, now_dt)}"
+        if breaker.state == "half_open" and breaker.trial_started_at is not None \
+                and now - breaker.trial_started_at < 60:
+            return "circuit half-open: another process is making the trial call"
+    rate = memory.rate_limits.get(target_id)
     if rate is not None:
         if rate.blocked_until is not None and rate.blocked_until > now:
             return f"rate limited (429) until {_clock(rate.blocked_until, now_dt)}"
@@ -310,12 +394,17 @@ def _apply_tier(selection: _Selection, options: list[Option]) -> tuple[list[Opti
 
 def _order(selection: _Selection, options: list[Option], ctx: StrategyContext,
            memory: MemorySnapshot | None, now_dt: datetime) -> list[Candidate]:
-    pinned = [o for o in options if o.target == selection.pinned]
-    rest = [o for o in options if o.target != selection.pinned]
-    ranked = [(o, "pinned by -m") for o in pinned] + order(selection.strategy, rest, ctx)
+    if selection.pinned is None:
+        ranked = order(selection.strategy, options, ctx)
+    else:
+        pinned = [o for o in options if o.target == selection.pinned]
+        rest = [o for o in options if o.target != selection.pinned]
+        ranked = [(o, "pinned by -m") for o in pinned] + order(selection.strategy, rest, ctx)
+    half_open = {target_id for target_id, b in memory.breakers.items() if b.state == "half_open"} \
+        if memory is not None else ()
     out = []
     for option, reason in ranked:
-        if memory is not None and memory.breaker(option.target.id).state == "half_open":
+        if half_open and option.target.id in half_open:
             reason += "; circuit half-open: trial call"
         out.append(Candidate(option.target, reason, option.worst_case_usd, option.context, option.free))
     return out
