@@ -155,3 +155,24 @@ def test_auto_leans_cheaper_when_budget_runs_low():
 def test_unknown_strategy_name_is_a_key_error():
     with pytest.raises(KeyError):
         order("fastest", [], StrategyContext())
+
+
+def test_option_init_matches_its_fields_and_stays_frozen():
+    import dataclasses
+    import inspect
+
+    params = list(inspect.signature(Option.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(Option)
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert [p.default for p in params] == [
+        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields]
+    a = Option(Target("p", "m"), 2, priority=7, expected_cost=0.5, free=True, tier="small",
+               output_price=0.2, quality_prior=8.0, worst_case_usd=1.5, context=4096)
+    assert dataclasses.asdict(a) == {
+        "target": {"provider": "p", "model": "m"}, "index": 2, "priority": 7, "weight": 1.0,
+        "expected_cost": 0.5, "free": True, "tier": "small", "output_price": 0.2, "quality_prior": 8.0,
+        "worst_case_usd": 1.5, "context": 4096}
+    assert a == dataclasses.replace(a) and hash(a) == hash(dataclasses.replace(a))
+    assert a != dataclasses.replace(a, index=3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.index = 9  # type: ignore[misc]

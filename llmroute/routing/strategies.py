@@ -37,9 +37,14 @@ SMALL_OUTPUT_PRICE = 1.0  # USD per 1M output tokens: cheaper than this counts a
 LEAN_BUDGET_USED = 0.8  # auto leans cheaper once this share of the tightest window is used
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Option:
-    """One target that survived the filters, with the facts the strategies rank by."""
+    """One target that survived the filters, with the facts the strategies rank by.
+
+    The planner makes one per surviving target per prompt, and a generated frozen `__init__`
+    (one `object.__setattr__` call per field) was a fifth of a plan's own time; this `__init__`
+    writes the instance dict directly, so instances stay frozen, comparable and hashable.
+    Its parameters must match the fields (tests/test_strategies.py checks)."""
 
     target: Target
     index: int  # position in the route (or file order) — the tie-breaker everywhere
@@ -52,6 +57,16 @@ class Option:
     quality_prior: float | None = None
     worst_case_usd: float | None = None  # carried through to the plan's Candidate
     context: int | None = None
+
+    def __init__(self, target: Target, index: int, priority: int = 50, weight: float = 1.0,
+                 expected_cost: float | None = None, free: bool = False, tier: str | None = None,
+                 output_price: float | None = None, quality_prior: float | None = None,
+                 worst_case_usd: float | None = None, context: int | None = None) -> None:
+        d = self.__dict__
+        d["target"], d["index"], d["priority"], d["weight"] = target, index, priority, weight
+        d["expected_cost"], d["free"], d["tier"] = expected_cost, free, tier
+        d["output_price"], d["quality_prior"] = output_price, quality_prior
+        d["worst_case_usd"], d["context"] = worst_case_usd, context
 
 
 @dataclass(frozen=True)
