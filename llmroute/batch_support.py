@@ -13,12 +13,15 @@ bottleneck (measured: 1,000 prompts at -P 32 against a 100 ms server).
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
+import httpcore
 import httpx
 
 from .routing.memory import MemorySnapshot, RoutingMemory
@@ -26,30 +29,138 @@ from .routing.memory import MemorySnapshot, RoutingMemory
 POOL_SIZE = 8  # connections per shard
 
 
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """Sends each request through the least busy of several small connection pools."""
+class _AsyncioStream(httpcore.AsyncNetworkStream):
+    """One connection as plain asyncio streams. httpcore's default backend goes through anyio,
+    whose cancel scope per read/write and attribute dict per idle check cost ~1 ms of CPU per
+    request; a batch pays that thousands of times."""
 
-    def __init__(self, connections: int, *, pool_size: int = POOL_SIZE):
-        shards = max(1, -(-connections // pool_size))
-        per = max(1, -(-connections // shards))
-        tls = httpx.create_ssl_context()  # one CA bundle load (~45 ms) shared by every shard
-        self.pools = [httpx.AsyncHTTPTransport(verify=tls, limits=httpx.Limits(max_connections=per, max_keepalive_connections=per))
-                      for _ in range(shards)]
-        self.busy = [0] * shards
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader = reader
+        self.writer = writer
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        index = min(range(len(self.pools)), key=self.busy.__getitem__)
-        self.busy[index] += 1
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        with _mapped(httpcore.ReadTimeout, httpcore.ReadError):
+            async with asyncio.timeout(timeout):
+                return await self.reader.read(max_bytes)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        with _mapped(httpcore.WriteTimeout, httpcore.WriteError):
+            self.writer.write(buffer)
+            async with asyncio.timeout(timeout):
+                await self.writer.drain()
+
+    async def aclose(self) -> None:
+        self.writer.close()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
+            async with asyncio.timeout(timeout):
+                await self.writer.start_tls(ssl_context, server_hostname=server_hostname)
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":  # an idle keep-alive connection the server closed (or wrote to)
+            return self.reader.at_eof() or self.writer.transport.is_closing()
+        name = {"ssl_object": "ssl_object", "client_addr": "sockname", "server_addr": "peername",
+                "socket": "socket"}.get(info)
+        return self.writer.get_extra_info(name) if name else None
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend on asyncio streams (TCP_NODELAY is asyncio's default)."""
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None, socket_options=None) -> httpcore.AsyncNetworkStream:
+        with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(
+                    host, port, local_addr=(local_address, 0) if local_address else None)
+        for option in socket_options or ():
+            writer.get_extra_info("socket").setsockopt(*option)
+        return _AsyncioStream(reader, writer)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options=None) -> httpcore.AsyncNetworkStream:
+        with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_unix_connection(path)
+        return _AsyncioStream(reader, writer)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@contextmanager
+def _mapped(timeout_error: type[Exception], network_error: type[Exception]) -> Iterator[None]:
+    """asyncio/OS errors as the httpcore errors httpx turns into its own."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise timeout_error(str(exc) or "timed out") from exc
+    except (OSError, ssl.SSLError, ConnectionError) as exc:
+        raise network_error(str(exc) or type(exc).__name__) from exc
+
+
+class _Shards:
+    """Several small connection pools and how many requests each is carrying."""
+
+    def __init__(self, count: int, per: int, tls: ssl.SSLContext):
+        limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
+        self.pools: list[httpx.AsyncBaseTransport] = []
+        for _ in range(count):
+            transport = httpx.AsyncHTTPTransport(verify=tls, limits=limits)
+            # httpx has no public knob for the network backend; swap in the same pool on ours.
+            transport._pool = httpcore.AsyncConnectionPool(
+                ssl_context=tls, max_connections=per, max_keepalive_connections=per,
+                keepalive_expiry=limits.keepalive_expiry, network_backend=AsyncioBackend())
+            self.pools.append(transport)
+        self.busy = [0] * count
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        busy = self.busy
+        index = busy.index(min(busy))
+        busy[index] += 1
         try:
             response = await self.pools[index].handle_async_request(request)
             await response.aread()  # the body is read while the slot is counted as busy
             return response
         finally:
-            self.busy[index] -= 1
+            busy[index] -= 1
 
     async def aclose(self) -> None:
         for pool in self.pools:
             await pool.aclose()
+
+
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """Sends each request through the least busy of several small connection pools.
+
+    Plain-HTTP requests (local servers) and HTTPS requests use separate pools, and the HTTPS
+    ones (with the verifying TLS context, whose CA bundle load costs ~100 ms) are built only
+    when the first HTTPS request comes. The plain pools get a TLS context that trusts no CA at
+    all, so even if one were ever asked for HTTPS it would refuse rather than skip verification.
+    """
+
+    def __init__(self, connections: int, *, pool_size: int = POOL_SIZE):
+        self.count = max(1, -(-connections // pool_size))
+        self.per = max(1, -(-connections // self.count))
+        self.plain = _Shards(self.count, self.per, ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+        self.tls: _Shards | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme != "https":
+            return await self.plain.send(request)
+        if self.tls is None:
+            self.tls = _Shards(self.count, self.per, httpx.create_ssl_context())
+        return await self.tls.send(request)
+
+    async def aclose(self) -> None:
+        await self.plain.aclose()
+        if self.tls is not None:
+            await self.tls.aclose()
 
 
 def async_client(concurrency: int, headers: dict[str, str]) -> httpx.AsyncClient:

@@ -85,15 +85,17 @@ class AsyncEngine:
         self._providers: dict[str, Provider] = {}
 
     def provider(self, name: str) -> Provider:
-        """The provider built once per batch with the shared async client (and, for formats
-        without one, the sync client its thread fallback uses)."""
+        """The provider built once per batch with the shared async client. HTTP formats get no
+        sync client (their `acomplete` never uses one, and building one costs a TLS context
+        load); formats without an async transport get the engine's sync client for the
+        worker-thread fallback."""
         if name not in self._providers:
             engine = self.engine
             config = engine.config.providers[name]
             key = engine.key_for(config)
             http = issubclass(provider_class(config.type), HttpProvider)
             self._providers[name] = create_provider(
-                config, key=key, client=engine.client if http else None,
+                config, key=key, client=None if http else engine.client,
                 aclient=self.aclient if http else None, sleep=engine.sleep)
         return self._providers[name]
 

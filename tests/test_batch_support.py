@@ -4,13 +4,16 @@ the sharded transport spreads requests over small pools behind one client."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import httpx
+import pytest
 
 from llmroute.batch_support import BufferedMemory, ShardedTransport
 from llmroute.errors import ErrorClass
 from llmroute.routing.memory import RoutingMemory
 from llmroute.types import Target
+from tests.support import refused_url
 
 A = Target("p", "a")
 
@@ -63,8 +66,8 @@ def test_sharded_transport_uses_several_pools_behind_one_client():
         return httpx.Response(200, json={"ok": True})
 
     transport = ShardedTransport(32, pool_size=8)
-    assert len(transport.pools) == 4
-    transport.pools = [httpx.MockTransport(handler) for _ in transport.pools]  # stand-ins: no sockets
+    assert len(transport.plain.pools) == 4
+    transport.plain.pools = [httpx.MockTransport(handler) for _ in transport.plain.pools]  # no sockets
 
     async def go():
         async with httpx.AsyncClient(transport=transport) as client:
@@ -72,4 +75,113 @@ def test_sharded_transport_uses_several_pools_behind_one_client():
         return [r.json() for r in responses]
 
     assert asyncio.run(go()) == [{"ok": True}] * 10
-    assert sorted(seen) == sorted(f"/{i}" for i in range(10)) and transport.busy == [0, 0, 0, 0]
+    assert sorted(seen) == sorted(f"/{i}" for i in range(10)) and transport.plain.busy == [0, 0, 0, 0]
+    assert transport.tls is None  # no HTTPS request: the CA bundle was never loaded
+
+
+def test_https_goes_through_verifying_pools_built_on_first_use():
+    transport = ShardedTransport(4, pool_size=2)
+    plain_context = transport.plain.pools[0]._pool._ssl_context
+    # The plain pools' context trusts no CA: an HTTPS request sent there could never skip checks.
+    assert plain_context.verify_mode == ssl.CERT_REQUIRED and plain_context.check_hostname
+    assert plain_context.cert_store_stats()["x509_ca"] == 0
+    hosts = []
+
+    def handler(request):
+        hosts.append(str(request.url))
+        return httpx.Response(200, text="ok")
+
+    async def go():
+        async with httpx.AsyncClient(transport=transport) as client:
+            transport.plain.pools = [httpx.MockTransport(handler)] * 2
+            await client.get("http://local/a")
+            assert transport.tls is None
+            with pytest.raises(httpx.ConnectError):  # nothing listens; the shards exist by now
+                await client.get(refused_url().replace("http://", "https://"))
+
+    asyncio.run(go())
+    assert transport.tls is not None and len(transport.tls.pools) == 2
+    context = transport.tls.pools[0]._pool._ssl_context
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.cert_store_stats()["x509_ca"] > 0
+    assert hosts == ["http://local/a"]
+
+
+def _serve(handle):
+    """A one-function asyncio TCP server on loopback; returns (server, port)."""
+    async def start():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        return server, server.sockets[0].getsockname()[1]
+    return start()
+
+
+def test_asyncio_backend_speaks_http_and_reuses_the_connection():
+    connections = []
+
+    async def handle(reader, writer):
+        connections.append(writer)
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length")), b"0"))
+            body = await reader.readexactly(length)
+            reply = b"echo:" + body
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(reply), reply))
+            await writer.drain()
+
+    async def go():
+        server, port = await _serve(handle)
+        async with server, httpx.AsyncClient(transport=ShardedTransport(1)) as client:
+            first = await client.post(f"http://127.0.0.1:{port}/", content=b"one")
+            second = await client.post(f"http://127.0.0.1:{port}/", content=b"two")
+            for writer in connections:
+                writer.close()
+            return first.text, second.text
+
+    assert asyncio.run(go()) == ("echo:one", "echo:two")
+    assert len(connections) == 1  # keep-alive: both requests over one connection
+
+
+def test_asyncio_backend_notices_a_closed_keepalive_connection_and_reconnects():
+    connections = []
+
+    async def handle(reader, writer):
+        connections.append(writer)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()  # the server drops the idle connection without saying so
+
+    async def go():
+        server, port = await _serve(handle)
+        transport = ShardedTransport(1)
+        async with server, httpx.AsyncClient(transport=transport) as client:
+            first = await client.get(f"http://127.0.0.1:{port}/")
+            pool = transport.plain.pools[0]._pool
+            while pool.connections and not pool.connections[0].has_expired():  # until the close reaches us
+                await asyncio.sleep(0.001)
+            second = await client.get(f"http://127.0.0.1:{port}/")
+            return first.text, second.text
+
+    assert asyncio.run(go()) == ("ok", "ok")
+    assert len(connections) == 2
+
+
+def test_asyncio_backend_maps_errors_to_httpx_ones():
+    async def refused():
+        async with httpx.AsyncClient(transport=ShardedTransport(1)) as client:
+            await client.get(refused_url())
+
+    with pytest.raises(httpx.ConnectError):
+        asyncio.run(refused())
+
+    async def silent(reader, writer):
+        await reader.read(1 << 16)  # read the request, never answer
+        await asyncio.sleep(5)
+
+    async def times_out():
+        server, port = await _serve(silent)
+        async with server, httpx.AsyncClient(transport=ShardedTransport(1)) as client:
+            await client.get(f"http://127.0.0.1:{port}/", timeout=httpx.Timeout(5, read=0.05))
+
+    with pytest.raises(httpx.ReadTimeout):
+        asyncio.run(times_out())
