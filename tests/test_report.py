@@ -434,3 +434,22 @@ def test_runs_keep_fillers_inside_only():
 
     assert _runs(("ts", "strategy", "kind", "strategy", "status", "strategy", "latency_ms")) == [
         ("ts",), ("strategy",), ("kind", "strategy", "status"), ("strategy",), ("latency_ms",)]
+
+
+def test_chunk_reads_lines_longer_than_a_chunk_and_leave_a_torn_tail(tmp_path, monkeypatch):
+    """Chunks restart at the last line end (no carried-over copy); a line longer than a chunk
+    is read whole, and a final line without its newline is left for later."""
+    monkeypatch.setattr(agg_mod, "CHUNK_BYTES", 256)
+    long_line = json.loads(_many_lines(1)[0])
+    long_line["prompt_sha256"] = "x" * 1000
+    lines = _many_lines(40)
+    lines.insert(7, json.dumps(long_line, separators=(",", ":")))
+    path = tmp_path / "long.jsonl"
+    body = "\n".join(lines) + "\n"
+    path.write_text(body + lines[0][:50])
+    aggs, result, warnings = _fold(path)
+    assert not warnings and result.records == 41 and result.end_offset == len(body)
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text(body)
+    monkeypatch.setattr(agg_mod, "CHUNK_BYTES", 8 << 20)
+    assert _summary(aggs) == _summary(_fold(whole)[0])

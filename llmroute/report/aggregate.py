@@ -68,21 +68,46 @@ def scan_ranges(path: Path, aggs: Aggregates, ranges: list[tuple[int, int | None
 
 def _read_range(fh, folder: "_Folder", result: ScanResult, start_offset: int,
                 end_offset: int | None) -> int:
-    fh.seek(start_offset)
-    offset, carry = start_offset, b""
+    """Fold the complete lines of `start_offset`..`end_offset`; returns the offset reached.
+
+    The next read starts at the end of the last complete line (its torn tail is read again)
+    instead of prepending a carried-over piece to the next block, which copied every chunk; a
+    block that ends on a line boundary (every stripe of `parallel.py`) is not copied at all."""
+    offset = start_offset
     while True:
-        size = CHUNK_BYTES if end_offset is None else min(CHUNK_BYTES, end_offset - offset - len(carry))
-        block = fh.read(size) if size > 0 else b""
-        if not block:
+        size = CHUNK_BYTES if end_offset is None else min(CHUNK_BYTES, end_offset - offset)
+        if size <= 0:
             break
-        result.bytes_read += len(block)
-        data = carry + block if carry else block
-        cut = data.rfind(b"\n") + 1
-        carry = data[cut:]
-        if cut:
-            folder.chunk(data[:cut] if cut < len(data) else data, offset)
-            offset += cut
+        fh.seek(offset)
+        block = fh.read(size)
+        got = len(block)
+        if not got:
+            break
+        cut = block.rfind(b"\n") + 1
+        if not cut:
+            if got < size:  # a final line without its newline: left for later
+                result.bytes_read += got
+                break
+            # One line longer than a chunk: read on until its end.
+            cut = _long_line_end(fh, offset, end_offset)
+            if not cut:
+                result.bytes_read += got
+                break
+            fh.seek(offset)
+            block = fh.read(cut)
+        result.bytes_read += cut
+        folder.chunk(block if cut == len(block) else block[:cut], offset)
+        offset += cut
     return offset
+
+
+def _long_line_end(fh, offset: int, end_offset: int | None) -> int:
+    """Length of the line starting at `offset` with its newline; 0 when it has none (yet)."""
+    fh.seek(offset)
+    line = fh.readline()
+    if not line.endswith(b"\n") or (end_offset is not None and offset + len(line) > end_offset):
+        return 0
+    return len(line)
 
 
 class _Folder:
