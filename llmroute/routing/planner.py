@@ -251,6 +251,7 @@ class _Check:
     mode: str
     memory: MemorySnapshot | None
     dollar_limit: bool
+    max_tokens: int
     keys: dict[str, bool] = field(default_factory=dict)  # provider name → has a key, this plan
 
     def has_key(self, provider: ProviderConfig) -> bool:
@@ -264,7 +265,8 @@ def _filter(inputs: PlanInputs, selection: _Selection, est: int,
             memory: MemorySnapshot | None) -> tuple[list[Option], list[Exclusion]]:
     table = _table(inputs)
     mode = inputs.extra.get("mode", "chat")
-    check = _Check(inputs, est, inputs.now.timestamp(), mode, memory, table.dollar_limit)
+    check = _Check(inputs, est, inputs.now.timestamp(), mode, memory, table.dollar_limit,
+                   inputs.request.max_tokens)
     implicit, entries = _entries(table, selection)
     options: list[Option] = []
     excluded: list[Exclusion] = []
@@ -302,7 +304,7 @@ def _check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, O
 
 def _price_check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, Option | None]:
     inputs, est, provider, facts = check.inputs, check.est, entry.provider, entry.facts
-    max_tokens = inputs.request.max_tokens
+    max_tokens = check.max_tokens
     price = facts.price
     worst = worst_case_cost(price, est, max_tokens) if price is not None else None
     if inputs.max_cost_usd is not None:
