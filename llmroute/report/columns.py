@@ -147,28 +147,37 @@ class ColumnFolder:
                 mine[:] = map(add, mine, a)
 
     def _latency(self, day: list, cols: list, groups: list, gids: list) -> None:
-        """Histogram cells per (day, marginal value): each dimension's value is a function of the
-        record's group, so records are counted by one integer, group-value id * 2**16 + bin + 1,
-        which `Counter` handles much faster than tuples. Each id knows the cells it feeds."""
+        """Histogram cells per (day, marginal value). Every dimension's value is a function of
+        the record's group, so records are counted ONCE by one integer, group id * 2**16 + bin
+        + 1 (which `Counter` handles much faster than tuples), and each (group, bin) count is
+        then added to the cells its group feeds in every dimension: the per-record work does
+        not grow with the number of dimensions."""
         bins = list(map(self.bin_of.__getitem__, cols[8]))
         if not any(bins):
             return
+        counted = Counter(map(add, map(mul, gids, repeat(_SHIFT)), bins))
         star: dict[tuple, list] = {}
+        cells_of: list[dict] = []
+        feeds_of: list[list] = [[] for _ in groups]
         for dim, index in _DIMS:
-            ids, at = _Ids(), _GROUP_COLUMNS.index(index) + 1
-            of_group = [ids[(g[0], g[at])] for g in groups]
-            cells: dict[tuple, list] = {}
-            feeds = [self._feeds(dim, d, raw, cells, star if index == _STAR_FROM else None)
-                     for d, raw in ids]
-            codes = map(mul, map(of_group.__getitem__, gids), repeat(_SHIFT))
-            for code, k in Counter(map(add, codes, bins)).items():
-                b = (code & _MASK) - 1
-                if b < 0:
-                    continue
-                for cell in feeds[code >> _BITS]:
-                    hist = cell[0]
-                    hist[b] = hist.get(b, 0) + k
-                    cell[1] += k
+            at, cells, seen = _GROUP_COLUMNS.index(index) + 1, {}, {}
+            into_star = star if index == _STAR_FROM else None
+            for g, key in enumerate(groups):
+                value = (key[0], key[at])
+                feeds = seen.get(value)
+                if feeds is None:
+                    feeds = seen[value] = self._feeds(dim, *value, cells, into_star)
+                feeds_of[g].extend(feeds)
+            cells_of.append(cells)
+        for code, k in counted.items():
+            b = (code & _MASK) - 1
+            if b < 0:
+                continue
+            for cell in feeds_of[code >> _BITS]:
+                hist = cell[0]
+                hist[b] = hist.get(b, 0) + k
+                cell[1] += k
+        for (dim, index), cells in zip(_DIMS, cells_of):
             self._finish(dim, cells, day, cols[index], cols[8])
         self._finish("*", star, day, repeat("*"), cols[8])
 
