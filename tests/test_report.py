@@ -414,7 +414,7 @@ def test_parallel_scan_falls_back_to_one_process(tmp_path, monkeypatch):
 def test_exact_pattern_captures_runs_and_matches_flexible_columns():
     """The exact pattern captures kind..status and cached..tags as one group each (fields come
     from a memo of the run's text): its columns equal the flexible pattern's, field by field."""
-    from llmroute.report.extract import _runs, patterns_for
+    from llmroute.report.extract import _runs, patterns_for, to_fields
 
     text = "\n".join(_many_lines()) + "\n"
     keys = tuple(json.loads(text.split("\n", 1)[0]))
@@ -425,8 +425,11 @@ def test_exact_pattern_captures_runs_and_matches_flexible_columns():
     assert exact.groups < flexible.groups
     found = exact.findall(text)
     assert len(found) == 600
-    assert [tuple(c) for c in exact_cols(found)] == [tuple(c) for c in flexible_cols(flexible.findall(text))]
-    assert [tuple(c) for c in exact_cols([])] == [()] * 14
+    chunk = exact_cols(found)
+    assert len(chunk.cols) == 7  # ts, latency, tokens in/out, cost, kind..status, cached+tags
+    assert [tuple(c) for c in to_fields(chunk)] == [
+        tuple(c) for c in to_fields(flexible_cols(flexible.findall(text)))]
+    assert [tuple(c) for c in to_fields(exact_cols([]))] == [()] * 14
 
 
 def test_runs_keep_fillers_inside_only():

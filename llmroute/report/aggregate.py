@@ -21,7 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .columns import ColumnFolder
-from .extract import patterns_for, raw_row, row_getter, skippable
+from .extract import Columns
+from .extract import fields_columns, patterns_for, raw_row, row_getter, skippable
 from .model import (
     BIN_RATIO, CACHED, CHUNK_BYTES, COST, MAX_WARNINGS, DIMENSIONS, EXACT_LIMIT, FALLBACK, FIELDS, LAT_N, LAT_SUM,
     N_COUNTERS, OK, REQ, TIN, TOUT, Aggregates, ComboKey, DayAgg, DayMapper, LatencyDigest,
@@ -137,10 +138,10 @@ class _Folder:
                 self._fold(columns(found), offset)
                 return
         rows = list(self._rows_slowly(text, offset, tries))
-        self._fold([c for c in zip(*rows)] if rows else [()] * len(FIELDS), offset)
+        self._fold(fields_columns([c for c in zip(*rows)] if rows else [()] * len(FIELDS)), offset)
 
-    def _fold(self, cols: list, offset: int) -> None:
-        bad = self.columns.fold(cols)
+    def _fold(self, chunk: Columns, offset: int) -> None:
+        bad = self.columns.fold(chunk)
         if bad:
             self.result.records -= bad
             self._bad(offset, bad)

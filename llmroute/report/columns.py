@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from functools import partial
 from itertools import accumulate, compress, repeat
 from operator import add, itemgetter, mul
 
-from .extract import tag_tuple, text_value
+from .extract import KEY_FIELDS, Columns, tag_tuple, text_value
 from .model import (
     CACHED, COST, EXACT_LIMIT, FALLBACK, LAT_N, LAT_SUM, N_COUNTERS, OK, REQ, TIN, TOUT,
     Aggregates, ComboKey, DayMapper, LatencyDigest, bin_of, label,
@@ -31,9 +32,9 @@ _MINUTE = itemgetter(slice(1, 17))
 _BITS = 16  # bins of finite latencies are < 36,000
 _SHIFT, _MASK = 1 << _BITS, (1 << _BITS) - 1
 _FLOAT_MAX = sys.float_info.max
-# The columns (besides the day) that make a record's group: kind, provider, model, target,
-# route, tags.
-_GROUP_COLUMNS = (1, 2, 3, 4, 5, 13)
+# A record's group is its day and the first KEY_FIELDS: kind, provider, model, target, route,
+# tags (the rest, status, attempt and cached, are only counted).
+_COMBO_FIELDS = KEY_FIELDS.index("tags") + 1
 _MEMO_LIMIT = 200_000
 
 
@@ -85,8 +86,9 @@ class ColumnFolder:
         self.labels_of = _Memo(_labels)
         self.int_of = _Memo(_int_raw)
 
-    def fold(self, cols: list[Sequence[str]]) -> int:
-        """Fold the columns; returns how many records had an unusable `ts` (not folded)."""
+    def fold(self, chunk: Columns) -> int:
+        """Fold the chunk; returns how many records had an unusable `ts` (not folded)."""
+        cols = chunk.cols
         if not cols[0]:
             return 0
         if min(cols[0]) < self.from_q:
@@ -103,24 +105,39 @@ class ColumnFolder:
             day = [d for d in day if d is not None]
             if not day:
                 return bad
-        ids = _Ids()
-        gids = list(map(ids.__getitem__, zip(day, *(cols[i] for i in _GROUP_COLUMNS))))
-        self._counters(cols, ids, gids)
-        self._latency(day, cols, list(ids), gids)
+        _, lat, tin, tout, cost, *keys = cols
+        groups, gids, acc = self._group(day, keys, chunk.describe)
+        self._sums(groups, gids, acc, lat, tin, tout, cost)
+        self._latency(day, lat, list(groups), gids)
         return bad
 
-    def _counters(self, cols: list, ids: dict, gids: list) -> None:
-        _, kind, prov, model, target, route, attempt, status, lat, tin, tout, cost, cached, tags = cols
-        acc = [[0, 0, 0, 0, 0.0, 0, 0, 0.0, 0] for _ in range(len(ids))]
-        for (g, st, att, ca), k in Counter(zip(gids, status, attempt, cached)).items():
-            a = acc[g]
-            a[REQ] += k
-            if st == '"ok"':
-                a[OK] += k
-                if att != "1":
-                    a[FALLBACK] += k
-            if ca == "true":
-                a[CACHED] += k
+    @staticmethod
+    def _group(day: list, keys: list, describe) -> tuple[dict, list, list]:
+        """Each record's group (day + combination) id, and per group its counters with requests,
+        ok, fallbacks and cache hits counted. Records are first numbered by (day, key-column
+        texts), which `describe` turns into fields once per distinct value, not per record."""
+        by_key = _Ids()
+        key_ids = list(map(by_key.__getitem__, zip(day, *keys)))
+        groups, to_group, described = _Ids(), [], []
+        for d, *key in by_key:
+            fields = describe(tuple(key))
+            described.append(fields)
+            to_group.append(groups[(d, *fields[:_COMBO_FIELDS])])
+        acc = [[0, 0, 0, 0, 0.0, 0, 0, 0.0, 0] for _ in range(len(groups))]
+        for k, n in Counter(key_ids).items():
+            *_, status, attempt, cached = described[k]
+            a = acc[to_group[k]]
+            a[REQ] += n
+            if status == '"ok"':
+                a[OK] += n
+                if attempt != "1":
+                    a[FALLBACK] += n
+            if cached == "true":
+                a[CACHED] += n
+        return groups, list(map(to_group.__getitem__, key_ids)), acc
+
+    def _sums(self, groups: dict, gids: list, acc: list, lat, tin, tout, cost) -> None:
+        """Token, cost and latency sums per group, then every group into its day's counters."""
         order = sorted(range(len(gids)), key=gids.__getitem__)
         # Integer sums from prefix sums (exact); float sums per slice, in record order, so they
         # equal adding the records one by one.
@@ -131,7 +148,7 @@ class ColumnFolder:
         lat_n = [*accumulate(map("null".__ne__, lat_s), initial=0)]
         lat_f = _present(lat_s, "0.0")
         start = 0
-        for g, key in enumerate(ids):
+        for g, key in enumerate(groups):
             a = acc[g]
             end = start + a[REQ]
             a[TIN], a[TOUT] = tin_p[end] - tin_p[start], tout_p[end] - tout_p[start]
@@ -146,13 +163,13 @@ class ColumnFolder:
             else:
                 mine[:] = map(add, mine, a)
 
-    def _latency(self, day: list, cols: list, groups: list, gids: list) -> None:
+    def _latency(self, day: list, lat, groups: list, gids: list) -> None:
         """Histogram cells per (day, marginal value). Every dimension's value is a function of
         the record's group, so records are counted ONCE by one integer, group id * 2**16 + bin
         + 1 (which `Counter` handles much faster than tuples), and each (group, bin) count is
         then added to the cells its group feeds in every dimension: the per-record work does
         not grow with the number of dimensions."""
-        bins = list(map(self.bin_of.__getitem__, cols[8]))
+        bins = list(map(self.bin_of.__getitem__, lat))
         if not any(bins):
             return
         counted = Counter(map(add, map(mul, gids, repeat(_SHIFT)), bins))
@@ -160,7 +177,7 @@ class ColumnFolder:
         cells_of: list[dict] = []
         feeds_of: list[list] = [[] for _ in groups]
         for dim, index in _DIMS:
-            at, cells, seen = _GROUP_COLUMNS.index(index) + 1, {}, {}
+            at, cells, seen = index, {}, {}
             into_star = star if index == _STAR_FROM else None
             for g, key in enumerate(groups):
                 value = (key[0], key[at])
@@ -178,8 +195,11 @@ class ColumnFolder:
                 hist[b] = hist.get(b, 0) + k
                 cell[1] += k
         for (dim, index), cells in zip(_DIMS, cells_of):
-            self._finish(dim, cells, day, cols[index], cols[8])
-        self._finish("*", star, day, repeat("*"), cols[8])
+            # Each record's raw value in this dimension, from its group (read only if some
+            # cell stays exact).
+            values = [g[index] for g in groups]
+            self._finish(dim, cells, day, partial(map, values.__getitem__, gids), lat)
+        self._finish("*", star, day, partial(repeat, "*"), lat)
 
     def _feeds(self, dim: str, d: str, raw: str, cells: dict, star: dict | None) -> list:
         """The cells ([bins, count, raw values]) that records of (day, raw value) count in."""
@@ -193,11 +213,11 @@ class ColumnFolder:
             feeds.append(cell)
         return feeds
 
-    def _finish(self, dim: str, cells: dict, day: list, col, lat) -> None:
+    def _finish(self, dim: str, cells: dict, day: list, col_of, lat) -> None:
         small = self._add_bins(dim, cells)
         if small:
             wanted = {(d, raw) for d, v in small for raw in cells[(d, v)][2]}
-            self._add_exact(dim, small, wanted, day, col, lat)
+            self._add_exact(dim, small, wanted, day, col_of, lat)
 
     def _add_bins(self, dim: str, cells: dict) -> set:
         """Add the bin counts of every (day, value) that ends up binned; return the others."""
@@ -216,9 +236,11 @@ class ColumnFolder:
             digest.add_bins(hist, total)
         return small
 
-    def _add_exact(self, dim: str, small: set, wanted: set, day: list, col, lat) -> None:
+    def _add_exact(self, dim: str, small: set, wanted: set, day: list, col_of, lat) -> None:
+        """Exact values of the (day, value)s that stay exact; `col_of()` iterates each record's
+        raw value in this dimension (called twice: a fresh iterator each time)."""
         exact: dict[tuple, list[float]] = {}
-        picked = compress(zip(day, col, lat), map(wanted.__contains__, zip(day, col)))
+        picked = compress(zip(day, col_of(), lat), map(wanted.__contains__, zip(day, col_of())))
         for d, raw, value in picked:
             if value == "null":
                 continue
@@ -229,8 +251,9 @@ class ColumnFolder:
             self.aggs.day(d).add_latency((dim, name), values)
 
 
-# Each marginal dimension with its column; every record also counts under ("*", "*").
-_DIMS = (("provider", 2), ("model", 3), ("target", 4), ("route", 5), ("kind", 1), ("tag", 13))
+# Each marginal dimension with its place in a group key (day, kind, provider, model, target,
+# route, tags); every record also counts under ("*", "*").
+_DIMS = (("provider", 2), ("model", 3), ("target", 4), ("route", 5), ("kind", 1), ("tag", 6))
 _STAR_FROM = 2
 
 

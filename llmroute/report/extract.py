@@ -27,11 +27,16 @@ import math
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from .model import FIELDS
 
 DEFAULTS = {"attempt": "1", "cached": "false"}
+# Fields summed or compared per record, and the fields that (with the day) only decide a
+# record's group and counts: see `Columns`.
+NUMERIC = ("ts", "latency_ms", "input_tokens", "output_tokens", "cost_usd")
+KEY_FIELDS = ("kind", "provider", "model", "target", "route", "tags", "status", "attempt", "cached")
 
 _STR = r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
 _NUM = r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|null)"
@@ -55,7 +60,7 @@ _FAST_VALUE_PATTERNS = {
 _FAST_OTHER = r'(?:"[^"]*"|[^,"]*)'
 _TS_RE = re.compile(r'"ts": ?"([^"\n]*)"')
 
-Compiled = tuple[re.Pattern, Callable[[list], list]]
+Compiled = tuple[re.Pattern, Callable[[list], "Columns"]]
 
 
 def patterns_for(text: str, cache: dict) -> tuple[Compiled | None, Compiled | None]:
@@ -164,30 +169,51 @@ def _span_reader(run: tuple[str, ...]) -> Callable[[str], tuple]:
     return _SpanMemo(inner).__getitem__
 
 
-def _span_getter(groups: list[tuple[str, ...]], readers: list) -> Callable[[list], list]:
-    """Turns `findall` rows (one group per run) into FIELDS-ordered columns."""
-    order = tuple(f for g in groups for f in g)
+def _span_getter(groups: list[tuple[str, ...]], readers: list) -> Callable[[list], "Columns"]:
+    """Turns `findall` rows (one group per run) into `Columns`: the numeric fields as columns,
+    the categorical runs as key columns described per distinct key by their readers."""
+    at = {g[0]: i for i, g in enumerate(groups) if g[0] in NUMERIC}
+    keyed = [i for i, g in enumerate(groups) if g[0] not in NUMERIC]
+    describe = _Describe([groups[i] for i in keyed], [readers[i] for i in keyed]).__getitem__
 
-    def columns(rows: list) -> list:
-        if not rows:
-            return _reorder(order, [()] * len(order), 0)
-        cols = list(zip(*rows)) if len(groups) > 1 else [tuple(rows)]
-        split: list = []
-        for col, reader in zip(cols, readers):
-            split.extend([col] if reader is None else zip(*map(reader, col)))
-        return _reorder(order, split, len(rows))
+    def columns(rows: list) -> Columns:
+        n = len(rows)
+        cols = (list(zip(*rows)) if len(groups) > 1 else [tuple(rows)]) if rows else [()] * len(groups)
+        numeric = [cols[at[f]] if f in at else (DEFAULTS.get(f, "null"),) * n for f in NUMERIC]
+        return Columns(numeric + ([cols[i] for i in keyed] or [("",) * n]), describe)
 
     return columns
 
 
-def _columns_getter(order: tuple[str, ...]) -> Callable[[list], list]:
-    """Turns `findall` rows (groups in `order`) into FIELDS-ordered columns; a field `order`
-    lacks becomes a column of its default."""
+class _Describe(dict):
+    """KEY_FIELDS values of one record by its tuple of key-column texts (a run's text goes
+    through its reader, a single field is its own value, a field the layout lacks gets its
+    default); cleared when large so memory stays bounded."""
 
-    def columns(rows: list) -> list:
+    def __init__(self, groups: list[tuple[str, ...]], readers: list):
+        super().__init__()
+        self.groups, self.readers = groups, readers
+
+    def __missing__(self, key: tuple) -> tuple:
+        if len(self) > _SPAN_MEMO_LIMIT:
+            self.clear()
+        values: dict[str, str] = {}
+        for part, fields, reader in zip(key, self.groups, self.readers):
+            values.update(zip(fields, reader(part) if reader is not None else (part,)))
+        out = self[key] = tuple(values[f] if f in values else DEFAULTS.get(f, "null")
+                                for f in KEY_FIELDS)
+        return out
+
+
+def _columns_getter(order: tuple[str, ...]) -> Callable[[list], "Columns"]:
+    """Turns `findall` rows (groups in `order`) into `Columns`; a field `order` lacks becomes
+    a column of its default."""
+
+    def columns(rows: list) -> Columns:
         if not rows:
-            return _reorder(order, [()] * len(order), 0)
-        return _reorder(order, list(zip(*rows)) if len(order) > 1 else [tuple(rows)], len(rows))
+            return fields_columns(_reorder(order, [()] * len(order), 0))
+        cols = list(zip(*rows)) if len(order) > 1 else [tuple(rows)]
+        return fields_columns(_reorder(order, cols, len(rows)))
 
     return columns
 
@@ -198,9 +224,40 @@ def _reorder(order: tuple[str, ...], cols: list, n: int) -> list:
     return [cols[where[f]] if f in where else (DEFAULTS.get(f, "null"),) * n for f in FIELDS]
 
 
-def row_getter(order_getter: Callable[[list], list]) -> Callable[[tuple], tuple]:
+@dataclass
+class Columns:
+    """One chunk's fields as columns of raw JSON text: `cols` holds ts, latency, input and
+    output tokens and cost (NUMERIC), then key columns. The tuple of one record's key-column
+    values goes through `describe` (a memo: work per distinct tuple, not per record) to its
+    KEY_FIELDS values. The fast pattern's key columns are whole runs of fields (one text for
+    kind..status), so grouping records costs one short tuple per record."""
+
+    cols: list
+    describe: Callable[[tuple], tuple]
+
+
+def _same(key: tuple) -> tuple:
+    return key
+
+
+def fields_columns(cols: list) -> Columns:
+    """`Columns` of FIELDS-ordered columns, each key field its own key column."""
+    at = {f: i for i, f in enumerate(FIELDS)}
+    return Columns([cols[at[f]] for f in NUMERIC + KEY_FIELDS], _same)
+
+
+def to_fields(chunk: Columns) -> list:
+    """The FIELDS-ordered columns of `chunk` (for the line-by-line path)."""
+    numeric = dict(zip(NUMERIC, chunk.cols[:len(NUMERIC)]))
+    keys = chunk.cols[len(NUMERIC):]
+    described = list(zip(*map(chunk.describe, zip(*keys)))) if keys[0] else [()] * len(KEY_FIELDS)
+    keyed = dict(zip(KEY_FIELDS, described))
+    return [numeric[f] if f in numeric else keyed[f] for f in FIELDS]
+
+
+def row_getter(getter: Callable[[list], Columns]) -> Callable[[tuple], tuple]:
     """One canonical row from one match's groups (the line-by-line path)."""
-    return lambda groups: tuple(col[0] for col in order_getter([groups]))
+    return lambda groups: tuple(col[0] for col in to_fields(getter([groups])))
 
 
 def raw_row(line: str) -> tuple | None:
@@ -309,5 +366,6 @@ def _dates_between(a: str, b: str) -> list[str]:
     return [(start + timedelta(n)).isoformat() for n in range((end - start).days + 1)]
 
 
-__all__ = ["DEFAULTS", "FIELDS", "patterns_for", "raw_row", "row_getter",
+__all__ = ["DEFAULTS", "FIELDS", "KEY_FIELDS", "NUMERIC", "Columns", "fields_columns",
+           "patterns_for", "raw_row", "row_getter", "to_fields",
            "skippable", "tag_tuple", "text_value"]
