@@ -16,10 +16,10 @@ exact values (picked out with `itertools.compress`); the rest get bin counts (`a
 from __future__ import annotations
 
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from functools import partial
-from itertools import accumulate, compress, repeat
+from itertools import accumulate, chain, compress, repeat
 from operator import add, itemgetter, mul
 
 from .extract import KEY_FIELDS, Columns, tag_tuple, text_value
@@ -183,17 +183,16 @@ class ColumnFolder:
                 value = (key[0], key[at])
                 feeds = seen.get(value)
                 if feeds is None:
-                    feeds = seen[value] = self._feeds(dim, *value, cells, into_star)
+                    feeds = seen[value] = [c[0] for c in self._feeds(dim, *value, cells, into_star)]
                 feeds_of[g].extend(feeds)
             cells_of.append(cells)
         for code, k in counted.items():
             b = (code & _MASK) - 1
-            if b < 0:
-                continue
-            for cell in feeds_of[code >> _BITS]:
-                hist = cell[0]
-                hist[b] = hist.get(b, 0) + k
-                cell[1] += k
+            if b >= 0:
+                for hist in feeds_of[code >> _BITS]:
+                    hist[b] += k
+        for cell in chain(star.values(), *(cells.values() for cells in cells_of)):
+            cell[1] = sum(cell[0].values())
         for (dim, index), cells in zip(_DIMS, cells_of):
             # Each record's raw value in this dimension, from its group (read only if some
             # cell stays exact).
@@ -208,7 +207,7 @@ class ColumnFolder:
                 [("*", star)] if star is not None else []):
             cell = into.get((d, value))
             if cell is None:
-                cell = into[(d, value)] = [{}, 0, set()]
+                cell = into[(d, value)] = [defaultdict(int), 0, set()]
             cell[2].add(raw if into is cells else "*")
             feeds.append(cell)
         return feeds
