@@ -456,3 +456,19 @@ def test_chunk_reads_lines_longer_than_a_chunk_and_leave_a_torn_tail(tmp_path, m
     whole.write_text(body)
     monkeypatch.setattr(agg_mod, "CHUNK_BYTES", 8 << 20)
     assert _summary(aggs) == _summary(_fold(whole)[0])
+
+
+def test_exact_pattern_reads_exponents_and_fractions_like_flexible():
+    from llmroute.report.extract import patterns_for, to_fields
+
+    lines = [rec(f"2026-11-2{i % 5}T10:00:00.000Z", cost=c, lat=lat)
+             for i, (c, lat) in enumerate([(1e-05, 0.5), (2.5e-07, 1000.0), (12.75, 3), (0, None),
+                                           (1e+300, 7.25e2)])]
+    text = "\n".join(lines) + "\n"
+    (exact, exact_cols), (flexible, flexible_cols) = patterns_for(text, {})
+    found = exact.findall(text)
+    assert len(found) == 5
+    cols = to_fields(exact_cols(found))
+    assert cols == to_fields(flexible_cols(flexible.findall(text)))
+    assert cols[11] == ("1e-05", "2.5e-07", "12.75", "0", "1e+300")
+    assert cols[8] == ("0.5", "1000.0", "3", "null", "725.0")

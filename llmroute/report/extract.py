@@ -51,8 +51,14 @@ _VALUE_PATTERNS = {
     "cached": r"(true|false|null)",
     "tags": r'(\[[^\]"\n]*(?:' + _STR + r'[^\]"\n]*)*\]|null)',
 }
+# The same numbers with possessive quantifiers (Python 3.11+): an optional group compiles to a
+# general repeat that saves backtracking state, `?+` does not, and a number is never given back
+# anyway (what follows it is "," or "}"). ~8% off the whole-line match.
+_FAST_NUM = r"(-?\d++(?:\.\d++)?+(?:[eE][-+]?\d++)?+|null)"
 _FAST_VALUE_PATTERNS = {
     **_VALUE_PATTERNS,
+    "latency_ms": _FAST_NUM,
+    "cost_usd": _FAST_NUM,
     "ts": r'("[^"]*")',
     "status": r'("[^"]*")',
     "tags": r"(\[[^\]]*\]|null)",
