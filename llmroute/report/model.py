@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from itertools import repeat
-from operator import mul
+from operator import add, mul
 
 EXACT_LIMIT = 64
 BIN_RATIO = 1.02
@@ -166,11 +166,21 @@ class Aggregates:
         return agg
 
     def merge(self, other: "Aggregates") -> None:
-        """Add another fold's aggregates (a worker's share of the ledger) into these."""
+        """Add another fold's aggregates (a worker's share of the ledger) into these. `other`
+        is consumed: its days, counter lists and digests are taken over, not copied (merging
+        runs after the parallel scan, in the one process, so it should be cheap)."""
         for day, theirs in other.days.items():
-            mine = self.day(day)
+            mine = self.days.get(day)
+            if mine is None:
+                self.days[day] = theirs
+                continue
+            counters = mine.counters
             for combo, values in theirs.counters.items():
-                mine.add_counters(combo, values)
+                have = counters.get(combo)
+                if have is None:
+                    counters[combo] = values
+                else:
+                    have[:] = map(add, have, values)
             for marginal, digest in theirs.latency.items():
                 ours = mine.latency.get(marginal)
                 if ours is None:
