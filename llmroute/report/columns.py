@@ -1,12 +1,14 @@
 """Folding one chunk's extracted fields into `Aggregates`, column-wise.
 
 A Python loop over every record is what made a cold report slow (~16 us a record here), so the
-fold works on whole columns (tuples of raw JSON text, one per field) with C-level building
+fold works on whole columns (`extract.Columns`: tuples of raw JSON text) with C-level building
 blocks instead: `map` with memo dicts (`__missing__` computes a day or a latency bin once per
-distinct value), `zip` + `Counter` to count (group, status, attempt, cached) and
-(day, marginal value, latency bin) tuples, and one stable argsort by group so each group's token,
-cost and latency sums are `sum(map(int, slice))`. Python-level work is per distinct group or
-histogram cell, not per record.
+distinct value); records numbered by (day, key-column texts), where the fast pattern's key
+columns are whole runs of fields (kind..status as one text), so the fields of a key are worked
+out once per distinct key; `Counter` of those numbers for requests, ok, fallbacks and cache hits
+and of (group, latency bin) integers for the histograms; and one stable argsort by group so
+each group's token, cost and latency sums are sums of slices. Python-level work is per distinct
+key, group or histogram cell, not per record.
 
 Latency digests must come out exactly as `LatencyDigest.add_many` of the raw values would make
 them: a (day, marginal value) whose digest would still hold at most `EXACT_LIMIT` values gets the
