@@ -238,6 +238,7 @@ class BatchRunner:
         self.summary = BatchSummary(total=len(items))
         self.cursor = 0
         self.stopping = False
+        self._options: dict[str | None, AskOptions] = {}
 
     async def run(self) -> BatchSummary:
         workers = [asyncio.create_task(self._worker()) for _ in range(max(1, self.settings.concurrency))]
@@ -292,11 +293,20 @@ class BatchRunner:
         request = Request(messages=(Message("user", item.prompt),),
                           system=item.system if item.system is not None else s.system,
                           max_tokens=s.max_tokens, temperature=s.temperature)
-        extra = {**s.options.extra_record, "batch_id": s.batch_id}
-        options = replace(s.options, kind="batch", stream=False, extra_record=extra,
-                          model=item.model if item.model is not None else s.options.model,
-                          route=None if item.model is not None else s.options.route)
-        return request, options
+        return request, self._options_for(item.model)
+
+    def _options_for(self, model: str | None) -> AskOptions:
+        """The options of every prompt with this `model` (None: the batch's own), built once:
+        nothing on the ask path mutates AskOptions, so prompts can share one."""
+        options = self._options.get(model)
+        if options is None:
+            s = self.settings
+            extra = {**s.options.extra_record, "batch_id": s.batch_id}
+            options = replace(s.options, kind="batch", stream=False, extra_record=extra,
+                              model=model if model is not None else s.options.model,
+                              route=None if model is not None else s.options.route)
+            self._options[model] = options
+        return options
 
     def _finish(self, index: int, result: BatchResult) -> None:
         summary = self.summary

@@ -16,12 +16,11 @@ text), `garbage` (200 with a body that is not JSON), `judge-first`/`judge-conten
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.client import responses
 
 
 class Behaviour:
@@ -31,7 +30,6 @@ class Behaviour:
         self.reply = args.reply
         self.latency_ms = args.latency_ms
         self.log = args.log
-        self.lock = threading.Lock()
         self.count = 0
 
 
@@ -39,21 +37,38 @@ def words(text: str) -> int:
     return max(1, len(text.split()))
 
 
-class Handler(BaseHTTPRequestHandler):
-    behaviour: Behaviour
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes: without TCP_NODELAY the client's delayed ACK
-    # adds ~40 ms to every response.
-    disable_nagle_algorithm = True
+class Handler:
+    """One request and its response. The request is already read; the response is built in
+    memory (`out`) and sent after `delay` seconds, so one asyncio loop serves every connection
+    without a thread each (the threaded server spent more CPU than the client under test)."""
 
-    def log_message(self, *args) -> None:  # keep test output clean
-        pass
+    behaviour: Behaviour
+
+    def __init__(self, command: str, path: str, headers: dict[str, str], raw: bytes):
+        self.command = command
+        self.path = path
+        self.headers = headers
+        self.raw = raw
+        self.out: list[bytes] = []
+        self.delay = 0.0
+        self.close_connection = headers.get("connection", "").lower() == "close"
 
     # --- plumbing -------------------------------------------------------------------------
 
+    def send_response(self, status: int) -> None:
+        self.out.append(f"HTTP/1.1 {status} {responses.get(status, '')}\r\nserver: fakeserver\r\n".encode())
+
+    def send_header(self, key: str, value: str) -> None:
+        self.out.append(f"{key}: {value}\r\n".encode("latin1"))
+
+    def end_headers(self) -> None:
+        self.out.append(b"\r\n")
+
+    def sleep(self, seconds: float) -> None:
+        self.delay += seconds
+
     def _body(self) -> dict:
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.raw
         try:
             return json.loads(raw) if raw else {}
         except ValueError:
@@ -67,7 +82,7 @@ class Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(data)
+        self.out.append(data)
 
     def _stream(self, events: list[bytes], content_type="text/event-stream", break_after: int | None = None) -> None:
         self.send_response(200)
@@ -76,21 +91,18 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         for index, event in enumerate(events):
             if break_after is not None and index == break_after:
-                self.wfile.flush()
                 self.close_connection = True
                 return
-            self.wfile.write(event)
-            self.wfile.flush()
+            self.out.append(event)
         self.close_connection = True
 
     def _record(self, body: dict) -> int:
         b = self.behaviour
-        with b.lock:
-            b.count += 1
-            if b.log:
-                with open(b.log, "a") as log:
-                    log.write(json.dumps({"path": self.path, "body": body, "n": b.count}) + "\n")
-            return b.count
+        b.count += 1
+        if b.log:
+            with open(b.log, "a") as log:
+                log.write(json.dumps({"path": self.path, "body": body, "n": b.count}) + "\n")
+        return b.count
 
     # --- requests -------------------------------------------------------------------------
 
@@ -100,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
         if b.mode.startswith("error:"):
             return self._error(int(b.mode.split(":")[1]))
         if b.mode.startswith("slow:"):
-            time.sleep(int(b.mode.split(":")[1]) / 1000)
+            self.sleep(int(b.mode.split(":")[1]) / 1000)
         models = {"openai": {"object": "list", "data": [{"id": "fake-model", "object": "model"}]},
                   "anthropic": {"data": [{"type": "model", "id": "fake-model"}], "has_more": False},
                   "gemini": {"models": [{"name": "models/fake-model"}]},
@@ -113,7 +125,7 @@ class Handler(BaseHTTPRequestHandler):
         self._record(body)
         b = self.behaviour
         if b.latency_ms:
-            time.sleep(b.latency_ms / 1000)
+            self.sleep(b.latency_ms / 1000)
         mode = b.mode
         if mode.startswith("error:"):
             return self._error(int(mode.split(":")[1]))
@@ -123,7 +135,7 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "garbage":
             return self._send(200, b"<html>this is not json", content_type="text/html")
         if mode.startswith("slow:"):
-            time.sleep(int(mode.split(":")[1]) / 1000)
+            self.sleep(int(mode.split(":")[1]) / 1000)
         if self.path.endswith("/audio/transcriptions"):
             return self._transcription(body)
         text = self._answer_text(body)
@@ -339,6 +351,62 @@ FORMATS = {"openai": OpenAIFormat, "anthropic": AnthropicFormat, "gemini": Gemin
            "ollama": OllamaFormat, "cohere": CohereFormat}
 
 
+async def _read_request(reader: asyncio.StreamReader) -> Handler | None:
+    """The next request on a keep-alive connection, or None when the client is done."""
+    line = await reader.readline()
+    if not line.strip():
+        return None
+    command, path, _version = line.decode("latin1").split(" ", 2)
+    headers: dict[str, str] = {}
+    while True:
+        header = await reader.readline()
+        if header in (b"\r\n", b"\n", b""):
+            break
+        key, _, value = header.decode("latin1").partition(":")
+        headers[key.strip().lower()] = value.strip()
+    length = int(headers.get("content-length") or 0)
+    raw = await reader.readexactly(length) if length else b""
+    return Handler(command, path, headers, raw)
+
+
+async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            handler = await _read_request(reader)
+            if handler is None:
+                break
+            if handler.command == "GET":
+                handler.do_GET()
+            elif handler.command == "POST":
+                handler.do_POST()
+            else:
+                handler._send(405, {"error": "method not allowed"})
+            if handler.delay:
+                await asyncio.sleep(handler.delay)
+            writer.write(b"".join(handler.out))
+            await writer.drain()
+            if handler.close_connection:
+                break
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    Handler.behaviour = Behaviour(args)
+    # A deep listen backlog: with the default, a batch opening dozens of connections at once
+    # gets some dropped, and the client's SYN retry then costs a second.
+    server = await asyncio.start_server(_serve_connection, "127.0.0.1", args.port, backlog=256)
+    sys.stdout.write(f"{server.sockets[0].getsockname()[1]}\n")
+    sys.stdout.flush()
+    async with server:
+        try:
+            await asyncio.wait_for(server.serve_forever(), args.lifetime)
+        except asyncio.TimeoutError:
+            pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--format", default="openai", choices=sorted(FORMATS))
@@ -348,17 +416,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--lifetime", type=float, default=120.0)
     parser.add_argument("--log", default=None)
-    args = parser.parse_args()
-    Handler.behaviour = Behaviour(args)
-    # The default listen backlog (5) drops connections when a batch opens dozens at once, and
-    # the client's SYN retry then costs a second: throughput figures would measure that.
-    ThreadingHTTPServer.request_queue_size = 256
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    sys.stdout.write(f"{server.server_address[1]}\n")
-    sys.stdout.flush()
-    threading.Timer(args.lifetime, server.shutdown).start()
-    server.serve_forever()
+    asyncio.run(_serve(parser.parse_args()))
 
 
 if __name__ == "__main__":

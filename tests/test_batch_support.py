@@ -9,7 +9,7 @@ import ssl
 import httpx
 import pytest
 
-from llmroute.batch_support import BufferedMemory, ShardedTransport
+from llmroute.batch_support import BufferedMemory, LazyCookies, ShardedTransport, async_client
 from llmroute.errors import ErrorClass
 from llmroute.routing.memory import RoutingMemory
 from llmroute.types import Target
@@ -185,3 +185,28 @@ def test_asyncio_backend_maps_errors_to_httpx_ones():
 
     with pytest.raises(httpx.ReadTimeout):
         asyncio.run(times_out())
+
+
+def test_lazy_cookies_still_keeps_a_cookie_the_server_sets():
+    def handler(request):
+        if request.url.path == "/set":
+            return httpx.Response(200, headers={"set-cookie": "session=abc; Path=/"})
+        return httpx.Response(200, text=request.headers.get("cookie", ""))
+
+    async def go():
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        client._cookies = LazyCookies()
+        async with client:
+            before = (await client.get("http://api.test/echo")).text
+            await client.get("http://api.test/set")
+            after = (await client.get("http://api.test/echo")).text
+        return before, after
+
+    assert asyncio.run(go()) == ("", "session=abc")
+
+
+def test_async_client_uses_the_sharded_transport_and_lazy_cookies():
+    client = async_client(8, {"User-Agent": "t"})
+    assert isinstance(client._transport, ShardedTransport) and isinstance(client.cookies, LazyCookies)
+    assert client.headers["user-agent"] == "t"
+    asyncio.run(client.aclose())
