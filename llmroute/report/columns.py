@@ -147,8 +147,11 @@ class ColumnFolder:
         tout_p = [*accumulate(map(self.int_of.__getitem__, map(tout.__getitem__, order)), initial=0)]
         cost_s = _present([*map(cost.__getitem__, order)], "0.0")
         lat_s = [*map(lat.__getitem__, order)]
-        lat_n = [*accumulate(map("null".__ne__, lat_s), initial=0)]
-        lat_f = _present(lat_s, "0.0")
+        if "null" in lat_s:
+            lat_n = [*accumulate(map("null".__ne__, lat_s), initial=0)]
+            lat_f = _present(lat_s, "0.0")
+        else:  # every latency present: the count before position i is i
+            lat_n, lat_f = range(len(lat_s) + 1), lat_s
         start = 0
         for g, key in enumerate(groups):
             a = acc[g]
