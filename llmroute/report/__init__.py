@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from operator import add
 from pathlib import Path
 
 from ..config.model import Limits
@@ -181,8 +182,7 @@ def _group_rows(aggs: Aggregates, day_names: list[str], by: str) -> tuple[Row, .
             keys = (combo[5] or ("(none)",)) if by == "tag" else (label(combo[_COMBO_POS[by]]),)
             for key in keys:
                 acc = sums.setdefault(key, [0] * N_COUNTERS)
-                for i in range(N_COUNTERS):
-                    acc[i] += values[i]
+                acc[:] = map(add, acc, values)  # the same additions in the same order, in C
     rows = [_make_row(k, v, _digest(aggs, day_names, by, k)) for k, v in sums.items()]
     return tuple(sorted(rows, key=lambda r: (-r.cost_usd, -r.requests, r.key)))
 
@@ -196,8 +196,7 @@ def _counters(aggs: Aggregates, day_names: list[str]) -> list:
     for day in day_names:
         agg = aggs.days.get(day)
         for values in (agg.counters.values() if agg else ()):
-            for i in range(N_COUNTERS):
-                acc[i] += values[i]
+            acc[:] = map(add, acc, values)
     return acc
 
 
