@@ -202,7 +202,7 @@ class Engine:
         if outcome.value is None:
             if not outcome.failures and run.budget_refusals:
                 raise self.budget.exhausted_error(run.plan) or BudgetError("blocked by budget")
-            raise _all_failed(outcome.failures, run.attempts, outcome.stopped)
+            raise _all_failed(outcome.failures, run.attempts, outcome.stopped, len(run.plan.excluded))
         result, attempt = outcome.value
         return Answer(
             request_id=run.request_id, text=result.text, target=attempt.target, route=run.plan.route,
@@ -435,7 +435,8 @@ class _Run:
         engine.ledger.append(record)
 
 
-def _all_failed(failures: list[Failure], attempts: list[Attempt], stopped: bool) -> AllAttemptsFailed:
+def _all_failed(failures: list[Failure], attempts: list[Attempt], stopped: bool,
+                excluded: int = 0) -> AllAttemptsFailed:
     parts = []
     for failure in failures:
         error = failure.error
@@ -447,9 +448,11 @@ def _all_failed(failures: list[Failure], attempts: list[Attempt], stopped: bool)
             f"the request was refused as invalid by {failures[-1].candidate.target}: {last.message}",
             attempts, "fix the request (see the message above); other targets would refuse it too",
         )
+    skipped = f"; {excluded} other target{'s were' if excluded != 1 else ' was'} skipped" if excluded else ""
     return AllAttemptsFailed(
-        f"every attempt failed ({len(failures)}): " + "; ".join(parts),
-        attempts, "run with -v for details, or check `llmroute health`",
+        f"every attempt failed ({len(failures)}): " + "; ".join(parts) + skipped,
+        attempts, "run with -v for details, --explain to see why targets were skipped, or `llmroute health`"
+        if excluded else "run with -v for details, or check `llmroute health`",
     )
 
 

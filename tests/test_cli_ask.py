@@ -226,3 +226,13 @@ def test_prompts_below_min_tokens_are_not_sampled(tmp_path, isolated_env):
         "abtest:\n  sample_rate: 1.0\n  min_tokens: 50\n  targets: [a/m, b/m]\n")
     code, _, _ = invoke(["short"])
     assert code == 0 and [r["kind"] for r in ledger(isolated_env)] == ["ask"]
+
+
+def test_every_attempt_failing_mentions_skipped_targets(tmp_path):
+    (tmp_path / "llmroute.yaml").write_text(
+        "version: 1\ndefaults: {retries: 0, strategy: priority}\nproviders:\n"
+        "  flaky:\n    type: mock\n    fail_rate: 1.0\n    models: {m: {}}\n"
+        "  openai:\n    type: openai\n    models: {gpt-4o-mini: {}}\n"
+        "routes:\n  default: [flaky/m, openai/gpt-4o-mini]\n")
+    code, _, err = invoke(["hi"])
+    assert code == 1 and "1 other target was skipped" in err and "--explain" in err
