@@ -38,8 +38,10 @@ def render_table(report: Report, fmt: str = "table") -> str:
     headers, body = _grid(report)
     title = f"Report {report.window.start} to {report.window.end} ({report.window.label}), by {report.by}"
     style = "pipe" if fmt == "markdown" else "simple"
-    table = tabulate(body, headers=headers, tablefmt=style, disable_numparse=False,
-                     numalign="right", floatfmt=".4f")
+    # Cells are already formatted (1 decimal for %, 4 for dollars); tabulate must not re-parse
+    # and re-format them, only right-align the numeric columns.
+    table = tabulate(body, headers=headers, tablefmt=style, disable_numparse=True,
+                     colalign=("left",) + ("right",) * (len(headers) - 1))
     if fmt == "markdown":
         return f"**{title}**\n\n{table}\n"
     return f"{title}\n{table}\n"
