@@ -32,6 +32,7 @@ def prompt_options(command):
         click.option("--tag", "tags", multiple=True, help="Label for the ledger and rules (repeatable)."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the text."),
         click.option("--config", "config_path", metavar="PATH", help="Config file."),
+        click.option("--no-color", is_flag=True, help="Never use colour."),
         click.option("--each-line", is_flag=True, hidden=True),
         click.option("--cache/--no-cache", default=None, help="Answer a repeated request from the response cache (default: config cache.enabled)."),
     ]
@@ -64,6 +65,14 @@ def route_command(ctx: click.Context, **options) -> None:
     _explain(ctx.obj, options)
 
 
+def _apply_common(app: AppContext, options: dict) -> None:
+    """`--config` and `--no-color` given after the command (or among prompt options)."""
+    if options["config_path"]:
+        app.config_path_option = options["config_path"]
+    if options["no_color"]:
+        app.no_color = True
+
+
 def _build(app: AppContext, options: dict, prompt_text: str):
     from ..engine import AskOptions
     from ..types import Message, Request
@@ -93,8 +102,7 @@ def _prompt_from(options: dict) -> str:
 
 
 def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, quiet: bool) -> None:
-    if options["config_path"]:
-        app.config_path_option = options["config_path"]
+    _apply_common(app, options)
     prompt_text = _prompt_from(options)
     config, request, ask_options = _build(app, options, prompt_text)
     if verbose:
@@ -182,8 +190,7 @@ def _explain(app: AppContext, options: dict) -> None:
 
     from ..render import render_plan
 
-    if options["config_path"]:
-        app.config_path_option = options["config_path"]
+    _apply_common(app, options)
     if options["each_line"]:
         return _explain_each_line(app, options)
     prompt_text = _prompt_from(options)
