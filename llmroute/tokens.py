@@ -166,15 +166,15 @@ _SAMPLE_CHUNK = 192
 
 def estimate_tokens(text: str) -> int:
     """Fast offline token estimate; texts over 1.5K characters are estimated from 8 evenly spaced
-    192-character samples scaled by length, so planning stays well under a millisecond however
+    192-character samples (joined, one pass) scaled by length, so the cost stays flat however
     long the prompt (the tokens-per-character ratio of one document is stable enough for budgets
     and routing; words cut at sample edges err towards more tokens, the safe side for a budget)."""
     if len(text) <= _SAMPLE_ABOVE:
         return _estimate_exact(text)
     step = (len(text) - _SAMPLE_CHUNK) // (_SAMPLE_CHUNKS - 1)
-    chunks = [text[i * step : i * step + _SAMPLE_CHUNK] for i in range(_SAMPLE_CHUNKS)]
-    sampled = sum(_estimate_exact(c) for c in chunks)
-    return max(1, round(sampled * len(text) / (_SAMPLE_CHUNK * _SAMPLE_CHUNKS)))
+    # One pass over the joined samples: nine regex calls instead of nine per sample.
+    sample = " ".join(text[i * step : i * step + _SAMPLE_CHUNK] for i in range(_SAMPLE_CHUNKS))
+    return max(1, round(_estimate_exact(sample) * len(text) / len(sample)))
 
 
 def _estimate_exact(text: str) -> int:
