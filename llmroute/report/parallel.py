@@ -37,8 +37,9 @@ def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayM
     jobs = [(str(path), aggs.from_day, aggs.from_ts, stripes[j::count], days) for j in range(count)]
     try:
         outputs = _run(jobs, workers)
-    except (OSError, ImportError, NotImplementedError, BrokenProcessPool):
-        # No worker processes here (no fork, no semaphores, a killed worker): nothing has been
+    except (OSError, ImportError, RuntimeError, BrokenProcessPool):
+        # No worker processes here (no fork, no semaphores — multiprocessing raises a
+        # RuntimeError subclass then — or a killed worker): nothing has been
         # merged yet, so read everything in this process instead.
         from .aggregate import scan_range
 
