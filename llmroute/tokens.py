@@ -145,6 +145,8 @@ _ASCII_WORD = re.compile(r"[A-Za-z]+")
 _LONG_PART = re.compile(r"[A-Z]?[a-z]{11,}|[A-Z]{11,}")
 _CAMEL_BREAK = re.compile(r"[a-z](?=[A-Z])|[A-Z](?=[A-Z][a-z])")
 _NUMBER = re.compile(r"\d+")
+_DIGIT = re.compile(r"\d")
+_PUNCT_RUN = re.compile(r"([^\w\s]+|_+)(?=(.?))", re.S)  # a run and the character after it
 _NEWLINES = re.compile(r"\n+")
 _INDENT = re.compile(r"\n[ \t]{2,}")
 _INNER_SPACES = re.compile(r"(?<=\S)[ \t]{2,}| (?=\d)")
@@ -177,6 +179,18 @@ def estimate_tokens(text: str) -> int:
     return max(1, round(_estimate_exact(sample) * len(text) / len(sample)))
 
 
+def _ascii_punctuation(text: str) -> int:
+    """`_PUNCT` minus `_GLUED` in one pass, for ASCII text: each punctuation run costs ~1 token
+    per 2 characters, except that a lone mark glued to a following letter (or underscores before
+    a letter) is absorbed by the word. Exactly the two-regex result, at about half the cost."""
+    total = 0
+    for run, following in _PUNCT_RUN.findall(text):
+        total += (len(run) + 1) // 2
+        if following.isalpha() and (run[0] == "_" or len(run) == 1):
+            total -= 1
+    return total
+
+
 def _estimate_exact(text: str) -> int:
     """Fast offline token estimate, typically within ~20% of cl100k/o200k on English and code.
 
@@ -187,15 +201,25 @@ def _estimate_exact(text: str) -> int:
     of newlines is 1, plus 1 for indentation."""
     if not text:
         return 0
-    total = len(_ASCII_WORD.findall(text)) + len(_CAMEL_BREAK.findall(text))
-    total += sum((len(w) + 5) // 6 - 1 for w in _LONG_PART.findall(text))
+    words = _ASCII_WORD.findall(text)
+    total = len(words) + len(_CAMEL_BREAK.findall(text))
+    # Long parts lie inside ASCII words, so only words of 11+ letters need looking at.
+    total += sum((len(w) + 5) // 6 - 1 for word in words if len(word) > 10 for w in _LONG_PART.findall(word))
     if not text.isascii():
         cjk, other_word = _non_ascii_patterns()
         total += len(cjk.findall(text))
         total += sum((len(w) + 2) // 3 for w in other_word.findall(text))
-    total += sum((len(n) + 2) // 3 for n in _NUMBER.findall(text))
-    total += len(_NEWLINES.findall(text)) + len(_INDENT.findall(text))
-    total += len(_INNER_SPACES.findall(text))
-    total += sum((len(p) + 1) // 2 for p in _PUNCT.findall(text))
-    total -= len(_GLUED.findall(text))
+    # The remaining passes are skipped when the characters they need are absent (cheap checks).
+    has_digit = _DIGIT.search(text) is not None
+    if has_digit:
+        total += sum((len(n) + 2) // 3 for n in _NUMBER.findall(text))
+    if "\n" in text:
+        total += len(_NEWLINES.findall(text)) + len(_INDENT.findall(text))
+    if has_digit or "  " in text or "\t" in text:
+        total += len(_INNER_SPACES.findall(text))
+    if text.isascii():
+        total += _ascii_punctuation(text)
+    else:
+        total += sum((len(p) + 1) // 2 for p in _PUNCT.findall(text))
+        total -= len(_GLUED.findall(text))
     return max(1, total)
