@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from types import MappingProxyType
 
-_SCAN_EDGE = 2 * 1024  # very long prompts: scan only the first and last 2 KB (both ends
+_SCAN_EDGE = 1024  # very long prompts: scan only the first and last 1 KB (both ends
 # carry the signal: instructions usually come first or last around pasted material)
 _BASE = 0.2  # a prompt with no signal at all
 _GAIN = 1.45  # scales feature weights so the default threshold 0.5 splits easy from hard
