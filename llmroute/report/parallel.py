@@ -24,7 +24,7 @@ from .model import CHUNK_BYTES, MAX_WARNINGS, Aggregates, DayMapper, ScanResult,
 
 # Stripes are dealt to a few jobs per worker rather than one: on a shared machine a worker that
 # gets less CPU then simply takes fewer jobs (each job pays a few ms to warm its memos).
-JOBS_PER_WORKER = 3
+JOBS_PER_WORKER = 6
 
 
 def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayMapper,
@@ -35,37 +35,42 @@ def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayM
     stripes = list(zip(bounds, bounds[1:]))
     count = min(workers * JOBS_PER_WORKER, len(stripes))
     jobs = [(str(path), aggs.from_day, aggs.from_ts, stripes[j::count], days) for j in range(count)]
+    result = ScanResult(start_offset=start_offset, end_offset=start_offset)
+    total = Aggregates(aggs.from_day, aggs.from_ts)
+    messages: list[str] = []
     try:
-        outputs = _run(jobs, workers)
+        # Partials are merged as they arrive (in job order), overlapping the parent's merging
+        # with the workers' remaining jobs; into `total`, so a failure part-way leaves `aggs`
+        # untouched for the in-process fallback.
+        for part, scanned, warnings in _run(jobs, workers):
+            total.merge(part)
+            messages += warnings
+            result.bad_lines += scanned.bad_lines
+            result.bytes_read += scanned.bytes_read
+            result.records += scanned.records
+            result.chunks_skipped += scanned.chunks_skipped
+            result.end_offset = max(result.end_offset, scanned.end_offset)
     except (OSError, ImportError, RuntimeError, BrokenProcessPool):
         # No worker processes here (no fork, no semaphores — multiprocessing raises a
-        # RuntimeError subclass then — or a killed worker): nothing has been
-        # merged yet, so read everything in this process instead.
+        # RuntimeError subclass then — or a killed worker): read everything in this process.
         from .aggregate import scan_range
 
         return scan_range(path, aggs, start_offset=start_offset, end_offset=None, days=days,
                           warn=warn)
-    result = ScanResult(start_offset=start_offset, end_offset=start_offset)
-    for part, scanned, warnings in outputs:
-        aggs.merge(part)
-        for message in warnings[:max(0, MAX_WARNINGS - result.bad_lines)]:
-            warn(message)
-        result.bad_lines += scanned.bad_lines
-        result.bytes_read += scanned.bytes_read
-        result.records += scanned.records
-        result.chunks_skipped += scanned.chunks_skipped
-        result.end_offset = max(result.end_offset, scanned.end_offset)
+    aggs.merge(total)
+    for message in messages[:MAX_WARNINGS]:
+        warn(message)
     return result
 
 
-def _run(jobs: list, workers: int) -> list:
-    """Every job's output, in job order (so merging is deterministic)."""
+def _run(jobs: list, workers: int):
+    """Every job's output, yielded in job order (so merging is deterministic)."""
     if not jobs:
-        return []
+        return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-        return list(pool.map(_scan_job, jobs))
+        yield from pool.map(_scan_job, jobs)
 
 
 def _cut(path: Path, start: int, step: int) -> list[int]:
