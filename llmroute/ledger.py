@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -166,6 +167,35 @@ def parse_ts(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
+
+
+_TS_FIELD = re.compile(rb'"ts": ?"([^"\n]+)"')
+
+
+def seek_time(path: Path, size: int, epoch: float, *, min_bytes: int = 1 << 16) -> int:
+    """The offset of a line start at or before the first line stamped `epoch` or later.
+
+    The ledger is appended in time order (concurrent writers disagree by milliseconds; callers
+    pass `epoch` with a day of slack), so a binary search on the lines' `ts` lets a reader that
+    needs only recent days skip the older part of a long ledger without reading it. A line whose
+    stamp cannot be read counts as "late enough", so nothing readable is ever skipped for it."""
+    low, high = 0, size
+    with open(path, "rb") as handle:
+        while high - low > min_bytes:
+            middle = (low + high) // 2
+            handle.seek(middle)
+            handle.readline()  # finish the line we landed in
+            start = handle.tell()
+            found = _TS_FIELD.search(handle.readline())
+            try:
+                stamp = parse_ts(found.group(1).decode()) if found else None
+            except (ValueError, UnicodeDecodeError):
+                stamp = None
+            if stamp is None or stamp >= epoch:
+                high = middle
+            else:
+                low = start
+    return low
 
 
 def prompt_sha256(text: str) -> str:

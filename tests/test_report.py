@@ -472,3 +472,26 @@ def test_exact_pattern_reads_exponents_and_fractions_like_flexible():
     assert cols == to_fields(flexible_cols(flexible.findall(text)))
     assert cols[11] == ("1e-05", "2.5e-07", "12.75", "0", "1e+300")
     assert cols[8] == ("0.5", "1000.0", "3", "null", "725.0")
+
+
+def test_cold_build_skips_the_old_part_of_a_long_ledger_with_the_same_result(tmp_path):
+    """A build from scratch binary-searches `ts` past days it does not need; the aggregates are
+    those of a full read."""
+    import json as _json
+
+    from llmroute.ledger import make_ts
+    from llmroute.report.index import _cold_start
+
+    ledger = tmp_path / "ledger.jsonl"
+    base = 1_700_000_000.0
+    lines = [_json.dumps({"v": 1, "ts": make_ts(base + i * 600), "kind": "ask", "provider": "p",
+                          "status": "ok", "cost_usd": 0.001, "input_tokens": 1, "output_tokens": 1,
+                          "latency_ms": 100, "pad": "x" * 200}) for i in range(2000)]
+    ledger.write_text("\n".join(lines) + "\n")
+    size = ledger.stat().st_size
+    cutoff = make_ts(base + 1500 * 600)
+    start = _cold_start(ledger, size, cutoff)
+    assert 0 < start < size  # the older part is skipped ...
+    head = ledger.read_bytes()[:start].decode().splitlines()
+    late = [l for l in head if _json.loads(l)["ts"] >= make_ts(base + 1500 * 600 - 86400)]
+    assert late == []  # ... and nothing within a day of the cutoff is

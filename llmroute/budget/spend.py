@@ -39,13 +39,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ..ledger import read_from
+from ..ledger import read_from, seek_time
 from .windows import Window, Zone
 
 INDEX_VERSION = 1
 SEEK_MIN_BYTES = 1 << 16  # below this a rebuild just reads the whole ledger
 SEEK_SLACK_S = 86400.0  # how far out of time order a ledger line may be and still be found
-_TS = re.compile(rb'"ts": ?"([^"\n]+)"')
 AB_RECENT = 64  # ab_ids remembered to count each A/B sample once, though it spans several lines
 
 Warn = Callable[[str], None]
@@ -94,28 +93,10 @@ def catch_up(index: dict | None, ledger: Path, zone: Zone, from_day: str, open_f
 
 
 def seek_day(ledger: Path, size: int, epoch: float) -> int:
-    """The offset of a line start at or before the first line stamped `epoch` or later.
-
-    A rebuild only needs the days of the current windows, and the ledger is appended in time
-    order (concurrent writers disagree by milliseconds, hence SEEK_SLACK_S), so a binary search
-    on the lines' `ts` skips the older part of a long ledger without reading it."""
-    low, high = 0, size
-    with open(ledger, "rb") as handle:
-        while high - low > SEEK_MIN_BYTES:
-            middle = (low + high) // 2
-            handle.seek(middle)
-            handle.readline()  # finish the line we landed in
-            start = handle.tell()
-            ts = _TS.search(handle.readline())
-            try:
-                stamp = _epoch(ts.group(1).decode()) if ts else None
-            except (ValueError, UnicodeDecodeError):
-                stamp = None
-            if stamp is None or stamp >= epoch:
-                high = middle
-            else:
-                low = start
-    return low
+    """The offset of a line start at or before the first line stamped `epoch` or later
+    (`ledger.seek_time`: a binary search on the lines' `ts`, so a rebuild of the current windows
+    skips the older part of a long ledger without reading it)."""
+    return seek_time(ledger, size, epoch, min_bytes=SEEK_MIN_BYTES)
 
 
 def _date(day: str):

@@ -21,10 +21,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..ledger import parse_ts, seek_time
 from .aggregate import Aggregates, DayMapper, ScanResult, Warn, file_identity, scan
 
 INDEX_VERSION = 1
 HEAD_BYTES = 4096
+
+
+COLD_SEEK_SLACK_S = 86400.0  # how far out of time order a ledger line may be and still count
 
 
 @dataclass
@@ -45,12 +49,26 @@ def load_aggregates(ledger: Path, index_path: Path | None, *, from_day: str, fro
         return IndexOutcome(Aggregates(from_day, from_ts), ScanResult(), True, "no ledger")
     dev, ino, size = file_identity(ledger)
     cached, reason = _usable(index_path, ledger, dev, ino, size, from_day, tz_key)
-    aggs, start = cached if cached is not None else (Aggregates(from_day, from_ts), 0)
+    if cached is not None:
+        aggs, start = cached
+    else:
+        aggs, start = Aggregates(from_day, from_ts), _cold_start(ledger, size, from_ts)
     # Appended records are kept from the index's own first day on, so it stays complete.
     result = scan(ledger, aggs, start_offset=start, days=days, warn=warn)
     if index_path is not None and (cached is None or result.end_offset != start):
         _write(index_path, ledger, aggs, dev, ino, result.end_offset, tz_key, warn)
     return IndexOutcome(aggs, result, cached is None, reason)
+
+
+def _cold_start(ledger: Path, size: int, from_ts: str) -> int:
+    """Where a build from scratch starts reading: a binary search on `ts` skips the part of the
+    ledger older than the first day needed (with a day of slack for lines written out of order);
+    the skipped lines could only have been skipped again by the per-chunk time check."""
+    try:
+        epoch = parse_ts(from_ts.replace("Z", "+00:00"))
+    except ValueError:
+        return 0
+    return seek_time(ledger, size, epoch - COLD_SEEK_SLACK_S)
 
 
 def _usable(index_path: Path | None, ledger: Path, dev: int, ino: int, size: int, from_day: str,
