@@ -21,10 +21,10 @@ from typing import Awaitable, Callable, Sequence, TypeVar
 import httpx
 
 from .engine import AskOptions, Engine, _Run, round_robin_key
-from .errors import ErrorClass, ProviderError
+from .errors import ProviderError
 from .providers import create_provider, provider_class
 from .providers.base import HttpProvider, Provider
-from .resilience import Failure, Outcome, RetryPolicy, _has_larger_context
+from .resilience import STOP, FallbackLoop, Failure, Outcome, RetryPolicy
 from .routing.plan import Candidate, Plan
 from .types import Answer, Attempt, Request, Result
 
@@ -41,36 +41,27 @@ async def arun_with_fallback(
     on_failure: Callable[[Failure, str], None] = lambda failure, next_step: None,
     may_try: Callable[[Candidate], bool] = lambda candidate: True,
 ) -> Outcome[T]:
-    """Async twin of `resilience.run_with_fallback`: same rules, same `Outcome`."""
-    failures: list[Failure] = []
-    calls = 0
-    min_context: int | None = None
+    """Async twin of `resilience.run_with_fallback`: the same `FallbackLoop` decides."""
+    loop = FallbackLoop(policy, rng, on_failure)
     for candidate in candidates:
-        if min_context is not None and not _has_larger_context(candidate, min_context):
+        if not loop.usable(candidate):
             continue
-        if calls >= policy.max_attempts:
-            return Outcome(None, None, failures, exhausted=True)
+        if loop.exhausted:
+            return Outcome(None, None, loop.failures, exhausted=True)
         retry_number = 0
         while may_try(candidate):
-            calls += 1
+            loop.calls += 1
             try:
-                return Outcome(await attempt(candidate, calls), candidate, failures)
+                return Outcome(await attempt(candidate, loop.calls), candidate, loop.failures)
             except ProviderError as error:
-                failure = Failure(candidate, calls, error)
-                failures.append(failure)
-                if error.error_class.stops_fallback:
-                    on_failure(failure, "stop")
-                    return Outcome(None, None, failures, stopped=True)
-                if error.error_class is ErrorClass.CONTEXT_LENGTH:
-                    min_context = max(min_context or 0, candidate.context or 0)
                 retry_number += 1
-                delay = policy.retry_delay(error, retry_number, rng)
-                if delay is None or calls >= policy.max_attempts:
-                    on_failure(failure, "next target")
+                delay = loop.failed(candidate, error, retry_number)
+                if delay is STOP:
+                    return Outcome(None, None, loop.failures, stopped=True)
+                if delay is None:
                     break
-                on_failure(failure, f"retry in {delay:.1f}s")
                 await sleep(delay)
-    return Outcome(None, None, failures)
+    return Outcome(None, None, loop.failures)
 
 
 class AsyncEngine:

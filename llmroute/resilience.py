@@ -87,38 +87,67 @@ def run_with_fallback(
     `on_failure(failure, next_step)` is told each failure and what happens next ("retry in
     0.5s", "next target", "stop"), for `-v` and `--json`. `may_try` is asked before every
     call (the budget reserves there; False moves on to the next candidate)."""
-    failures: list[Failure] = []
-    calls = 0
-    min_context: int | None = None  # after a context_length error: only larger contexts
+    loop = FallbackLoop(policy, rng, on_failure)
     for candidate in candidates:
-        if min_context is not None and not _has_larger_context(candidate, min_context):
+        if not loop.usable(candidate):
             continue
-        if calls >= policy.max_attempts:
-            return Outcome(None, None, failures, exhausted=True)
+        if loop.exhausted:
+            return Outcome(None, None, loop.failures, exhausted=True)
         retry_number = 0
-        while True:
-            if not may_try(candidate):
-                break
-            calls += 1
+        while may_try(candidate):
+            loop.calls += 1
             try:
-                return Outcome(attempt(candidate, calls), candidate, failures)
+                return Outcome(attempt(candidate, loop.calls), candidate, loop.failures)
             except ProviderError as error:
-                failure = Failure(candidate, calls, error)
-                failures.append(failure)
-                if error.error_class.stops_fallback:
-                    on_failure(failure, "stop")
-                    return Outcome(None, None, failures, stopped=True)
-                if error.error_class is ErrorClass.CONTEXT_LENGTH:
-                    min_context = max(min_context or 0, candidate.context or 0)
                 retry_number += 1
-                delay = policy.retry_delay(error, retry_number, rng)
-                if delay is not None and calls < policy.max_attempts:
-                    on_failure(failure, f"retry in {delay:.1f}s")
-                    sleep(delay)
-                    continue
-                on_failure(failure, "next target")
-                break
-    return Outcome(None, None, failures)
+                delay = loop.failed(candidate, error, retry_number)
+                if delay is STOP:
+                    return Outcome(None, None, loop.failures, stopped=True)
+                if delay is None:
+                    break
+                sleep(delay)
+    return Outcome(None, None, loop.failures)
+
+
+STOP = object()  # `FallbackLoop.failed`: the request itself is wrong, stop trying
+
+
+class FallbackLoop:
+    """The bookkeeping and decisions of one fallback loop, shared by `run_with_fallback` and its
+    async twin (`engine_async.arun_with_fallback`) so the two differ only in `await`."""
+
+    def __init__(self, policy: RetryPolicy, rng: random.Random,
+                 on_failure: Callable[[Failure, str], None]):
+        self.policy = policy
+        self.rng = rng
+        self.on_failure = on_failure
+        self.failures: list[Failure] = []
+        self.calls = 0
+        self.min_context: int | None = None  # after a context_length error: only larger contexts
+
+    def usable(self, candidate: Candidate) -> bool:
+        return self.min_context is None or _has_larger_context(candidate, self.min_context)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.calls >= self.policy.max_attempts
+
+    def failed(self, candidate: Candidate, error: ProviderError, retry_number: int):
+        """Record a failed call and decide: `STOP`, a delay before retrying the same target,
+        or None to move on to the next one."""
+        failure = Failure(candidate, self.calls, error)
+        self.failures.append(failure)
+        if error.error_class.stops_fallback:
+            self.on_failure(failure, "stop")
+            return STOP
+        if error.error_class is ErrorClass.CONTEXT_LENGTH:
+            self.min_context = max(self.min_context or 0, candidate.context or 0)
+        delay = self.policy.retry_delay(error, retry_number, self.rng)
+        if delay is None or self.exhausted:
+            self.on_failure(failure, "next target")
+            return None
+        self.on_failure(failure, f"retry in {delay:.1f}s")
+        return delay
 
 
 def _has_larger_context(candidate: Candidate, than: int) -> bool:
