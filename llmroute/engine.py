@@ -171,44 +171,52 @@ class Engine:
 
         `on_event` gets the details `-v` shows (each failure and what happens next);
         `on_notice` what a user must always see (an answer broken off mid-stream)."""
+        cache, hit, plan = self.begin(request, options, plan)
+        if hit is not None:
+            return hit
+        run = _Run(self, request, options, plan, on_text, on_event, on_notice)
+        outcome = run_with_fallback(
+            plan.candidates, run.attempt, self.retry_policy(), sleep=self.sleep, rng=self.rng,
+            on_failure=run.on_failure, may_try=run.may_try,
+        )
+        return self.conclude(run, outcome, cache)
+
+    def begin(self, request: Request, options: AskOptions, plan: Plan | None):
+        """What every way of asking does first (shared with the async engine): a cache hit
+        answers at once; else plan, fail when nothing is left to try, and advance the
+        round-robin cursor. Returns (cache hook or None, cached answer or None, plan)."""
         cache = self.cache_hook(options)
-        if cache is not None:
-            hit = cache.lookup(request)
-            if hit is not None:
-                return hit
+        hit = cache.lookup(request) if cache is not None else None
+        if hit is not None:
+            return cache, hit, plan
         plan = plan or self.plan(request, options)
         if not plan.candidates:
             raise self.nothing_to_try(plan)
         if plan.strategy == "round-robin":
             # The plan already put this turn's target first; move the cursor for the next call.
             self.memory.advance_round_robin(round_robin_key(plan.route), len(plan.candidates))
-        run = _Run(self, request, options, plan, on_text, on_event, on_notice)
-        outcome = run_with_fallback(
-            plan.candidates, run.attempt, self.retry_policy(), sleep=self.sleep, rng=self.rng,
-            on_failure=run.on_failure, may_try=run.may_try,
-        )
-        answer = self.conclude(run, outcome)
-        if cache is not None:
-            cache.store(request, answer)
-        return answer
+        return cache, None, plan
 
     def retry_policy(self) -> RetryPolicy:
         defaults = self.config.defaults
         return RetryPolicy(retries=defaults.retries, max_attempts=defaults.max_attempts)
 
-    def conclude(self, run: "_Run", outcome) -> Answer:
-        """The answer of a finished fallback loop, or the error that says why there is none
-        (shared by the sync and async paths)."""
+    def conclude(self, run: "_Run", outcome, cache=None) -> Answer:
+        """The answer of a finished fallback loop (stored in the cache hook when there is one),
+        or the error that says why there is none (shared by the sync and async paths)."""
         if outcome.value is None:
             if not outcome.failures and run.budget_refusals:
                 raise self.budget.exhausted_error(run.plan) or BudgetError("blocked by budget")
             raise _all_failed(outcome.failures, run.attempts, outcome.stopped, len(run.plan.excluded))
         result, attempt = outcome.value
-        return Answer(
+        answer = Answer(
             request_id=run.request_id, text=result.text, target=attempt.target, route=run.plan.route,
             usage=attempt.usage, cost_usd=attempt.cost_usd,
             latency_ms=int((self.monotonic() - run.started) * 1000), attempts=run.attempts,
         )
+        if cache is not None:
+            cache.store(run.request, answer)
+        return answer
 
     # --- response cache -------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Awaitable, Callable, Sequence, TypeVar
 
 import httpx
 
-from .engine import AskOptions, Engine, _Run, round_robin_key
+from .engine import AskOptions, Engine, _Run
 from .errors import ProviderError
 from .providers import create_provider, provider_class
 from .providers.base import HttpProvider, Provider
@@ -95,26 +95,16 @@ class AsyncEngine:
         """One prompt, end to end, like `Engine.ask` without streaming. Raises the same errors
         (NoProviderError, BudgetError, AllAttemptsFailed)."""
         engine = self.engine
-        cache = engine.cache_hook(options)
-        if cache is not None:
-            hit = cache.lookup(request)
-            if hit is not None:
-                return hit
-        plan = plan or engine.plan(request, options)
-        if not plan.candidates:
-            raise engine.nothing_to_try(plan)
-        if plan.strategy == "round-robin":
-            engine.memory.advance_round_robin(round_robin_key(plan.route), len(plan.candidates))
+        cache, hit, plan = engine.begin(request, options, plan)
+        if hit is not None:
+            return hit
         run = _AsyncRun(engine, request, options, plan, None, on_event, lambda message: None)
         run.aengine = self
         outcome = await arun_with_fallback(
             plan.candidates, run.aattempt, engine.retry_policy(), sleep=self.sleep, rng=engine.rng,
             on_failure=run.on_failure, may_try=run.may_try,
         )
-        answer = engine.conclude(run, outcome)
-        if cache is not None:
-            cache.store(request, answer)
-        return answer
+        return engine.conclude(run, outcome, cache)
 
 
 class _AsyncRun(_Run):
