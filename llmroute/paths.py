@@ -7,7 +7,6 @@ everything at a temporary directory with one variable (`LLMROUTE_HOME`). Directo
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping

@@ -33,7 +33,6 @@ are not counted against token limits; free targets are exempt from every limit s
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path

@@ -6,7 +6,6 @@ answer. Exit 0 when any target answered, else 1.
 
 from __future__ import annotations
 
-import sys
 
 import click
 

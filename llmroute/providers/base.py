@@ -344,6 +344,19 @@ def key_transport_allowed(url: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
+def classify_by_status(table: dict[int, ErrorClass], status: int, message: str,
+                       context_markers: tuple[str, ...]) -> ErrorClass:
+    """SPEC §4.1 class from a format's status table: unlisted 5xx are server errors, other
+    unlisted codes bad requests, and a bad request whose message says the prompt is too long
+    is `context_length` (so fallback moves to a larger context instead of stopping)."""
+    error_class = table.get(status)
+    if error_class is None:
+        error_class = ErrorClass.SERVER_ERROR if status >= 500 else ErrorClass.BAD_REQUEST
+    if error_class is ErrorClass.BAD_REQUEST and any(m in message.lower() for m in context_markers):
+        return ErrorClass.CONTEXT_LENGTH
+    return error_class
+
+
 def json_or_none(text: str) -> Any:
     try:
         return json.loads(text)

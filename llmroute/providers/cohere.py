@@ -17,7 +17,7 @@ import httpx
 
 from ..errors import ErrorClass, ProviderError
 from ..types import Chunk, RateLimitInfo, Request, Result, Usage
-from .base import HeldErrors, HttpCall, HttpProvider, StreamParser, json_or_none
+from .base import HeldErrors, classify_by_status, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import header, retry_after, seconds_until_epoch
 from .sse import SSEDecoder
 
@@ -42,12 +42,7 @@ _FAILED_FINISH = {"ERROR": ErrorClass.SERVER_ERROR, "TIMEOUT": ErrorClass.TIMEOU
 
 def classify(status: int, message: str) -> ErrorClass:
     """SPEC §4.1 class for a Cohere HTTP error."""
-    error_class = _STATUS_CLASSES.get(status)
-    if error_class is None:
-        error_class = ErrorClass.SERVER_ERROR if status >= 500 else ErrorClass.BAD_REQUEST
-    if error_class is ErrorClass.BAD_REQUEST and any(m in message.lower() for m in _CONTEXT_MARKERS):
-        return ErrorClass.CONTEXT_LENGTH
-    return error_class
+    return classify_by_status(_STATUS_CLASSES, status, message, _CONTEXT_MARKERS)
 
 
 def _usage(usage: Any) -> Usage | None:

@@ -16,7 +16,7 @@ import httpx
 
 from ..errors import ErrorClass, ProviderError
 from ..types import Chunk, Request, Result, Usage
-from .base import HeldErrors, HttpCall, HttpProvider, StreamParser, json_or_none
+from .base import HeldErrors, classify_by_status, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import retry_after
 from .sse import NDJSONDecoder
 
@@ -36,12 +36,7 @@ _CONTEXT_MARKERS = ("context length", "context window", "exceeds the context", "
 
 def classify(status: int, message: str) -> ErrorClass:
     """SPEC §4.1 class for an Ollama HTTP error."""
-    error_class = _STATUS_CLASSES.get(status)
-    if error_class is None:
-        error_class = ErrorClass.SERVER_ERROR if status >= 500 else ErrorClass.BAD_REQUEST
-    if error_class is ErrorClass.BAD_REQUEST and any(m in message.lower() for m in _CONTEXT_MARKERS):
-        return ErrorClass.CONTEXT_LENGTH
-    return error_class
+    return classify_by_status(_STATUS_CLASSES, status, message, _CONTEXT_MARKERS)
 
 
 def _error_text(body: Any) -> str | None:

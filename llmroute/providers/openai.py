@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 

@@ -26,7 +26,7 @@ from operator import add, itemgetter, mul
 
 from .extract import KEY_FIELDS, Columns, tag_tuple, text_value
 from .model import (
-    CACHED, COST, EXACT_LIMIT, FALLBACK, LAT_N, LAT_SUM, N_COUNTERS, OK, REQ, TIN, TOUT,
+    CACHED, COST, EXACT_LIMIT, FALLBACK, LAT_N, LAT_SUM, OK, REQ, TIN, TOUT,
     Aggregates, ComboKey, DayMapper, LatencyDigest, bin_of, label,
 )
 

@@ -112,7 +112,7 @@ def pie_svg(items: list[tuple[str, float]], *, title: str, size: int = 260) -> s
     parts = [f'<svg width="{size + 320}" height="{size + 24}" '
              f'role="img" aria-label="{escape(title)}">',
              f'<text x="0" y="14" style="font-size:13px;font-weight:600">{escape(title)}</text>',
-             f'<g transform="translate(0,24)">']
+             '<g transform="translate(0,24)">']
     angle = -math.pi / 2
     for i, (name, value) in enumerate(items):
         color = _PALETTE[i % len(_PALETTE)]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from ..config.model import Config, ProviderConfig, Rule
+from ..config.model import Config, ProviderConfig
 from ..types import Request, Target
 
 if TYPE_CHECKING:
