@@ -8,7 +8,6 @@ import multiprocessing
 import stat
 from pathlib import Path
 
-import pytest
 
 from llmroute.cache import ResponseCache, cache_key
 from llmroute.types import Message, Request, Usage

@@ -7,7 +7,6 @@ import io
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from pathlib import Path
 
 import click
 import pytest
