@@ -5,24 +5,23 @@ fold works on whole columns (`extract.Columns`: tuples of raw JSON text) with C-
 blocks instead: `map` with memo dicts (`__missing__` computes a day or a latency bin once per
 distinct value); records numbered by (day, key-column texts), where the fast pattern's key
 columns are whole runs of fields (kind..status as one text), so the fields of a key are worked
-out once per distinct key; `Counter` of those numbers for requests, ok, fallbacks and cache hits
-and of (group, latency bin) integers for the histograms; and one stable argsort by group so
-each group's token, cost and latency sums are sums of slices. Python-level work is per distinct
-key, group or histogram cell, not per record.
+out once per distinct key; `Counter` of those numbers for requests, ok, fallbacks and cache hits;
+and one stable argsort by group so each group's token, cost and latency sums are sums of slices
+and each marginal value's latency histogram a `Counter` over its groups' chained bin slices.
+Python-level work is per distinct key, group, cell or histogram bin, not per record.
 
 Latency digests must come out exactly as `LatencyDigest.add_many` of the raw values would make
 them: a (day, marginal value) whose digest would still hold at most `EXACT_LIMIT` values gets the
-exact values (picked out with `itertools.compress`); the rest get bin counts (`add_bins`).
+exact values (its groups' latency slices); the rest get bin counts (`add_bins`).
 """
 
 from __future__ import annotations
 
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
-from functools import partial
-from itertools import accumulate, chain, compress, repeat
-from operator import add, itemgetter, mul
+from itertools import accumulate, chain, compress
+from operator import add, itemgetter
 
 from .extract import KEY_FIELDS, Columns, tag_tuple, text_value
 from .model import (
@@ -31,8 +30,6 @@ from .model import (
 )
 
 _MINUTE = itemgetter(slice(1, 17))
-_BITS = 16  # bins of finite latencies are < 36,000
-_SHIFT, _MASK = 1 << _BITS, (1 << _BITS) - 1
 _FLOAT_MAX = sys.float_info.max
 # A record's group is its day and the first KEY_FIELDS: kind, provider, model, target, route,
 # tags (the rest, status, attempt and cached, are only counted).
@@ -63,12 +60,12 @@ class _Ids(dict):
         return value
 
 
-def _bin_raw(raw: str) -> int:
-    """The latency's bin + 1 (0 for null), for packing into `_latency`'s integer codes."""
+def _bin_raw(raw: str) -> int | None:
+    """The latency's bin (None for null)."""
     if raw == "null":
-        return 0
+        return None
     value = float(raw)
-    return 1 + bin_of(value if value < _FLOAT_MAX else _FLOAT_MAX)
+    return bin_of(value if value < _FLOAT_MAX else _FLOAT_MAX)
 
 
 def _combo_of(raw: tuple) -> ComboKey:
@@ -87,6 +84,7 @@ class ColumnFolder:
         self.combo_of = _Memo(_combo_of)
         self.labels_of = _Memo(_labels)
         self.int_of = _Memo(_int_raw)
+        self.cells_of = _Memo(_cells)
 
     def fold(self, chunk: Columns) -> int:
         """Fold the chunk; returns how many records had an unusable `ts` (not folded)."""
@@ -109,8 +107,8 @@ class ColumnFolder:
                 return bad
         _, lat, tin, tout, cost, *keys = cols
         groups, gids, acc = self._group(day, keys, chunk.describe)
-        self._sums(groups, gids, acc, lat, tin, tout, cost)
-        self._latency(day, lat, list(groups), gids)
+        lat_s, bounds = self._sums(groups, gids, acc, lat, tin, tout, cost)
+        self._latency(list(groups), lat_s, bounds)
         return bad
 
     @staticmethod
@@ -138,8 +136,10 @@ class ColumnFolder:
                 a[CACHED] += n
         return groups, list(map(to_group.__getitem__, key_ids)), acc
 
-    def _sums(self, groups: dict, gids: list, acc: list, lat, tin, tout, cost) -> None:
-        """Token, cost and latency sums per group, then every group into its day's counters."""
+    def _sums(self, groups: dict, gids: list, acc: list, lat, tin, tout, cost) -> tuple[list, list]:
+        """Token, cost and latency sums per group, then every group into its day's counters.
+        Returns the records' raw latencies ordered by group and each group's start in that
+        order (plus the end), for `_latency`."""
         order = sorted(range(len(gids)), key=gids.__getitem__)
         # Integer sums from prefix sums (exact); float sums per slice, in record order, so they
         # equal adding the records one by one.
@@ -152,10 +152,12 @@ class ColumnFolder:
             lat_f = _present(lat_s, "0.0")
         else:  # every latency present: the count before position i is i
             lat_n, lat_f = range(len(lat_s) + 1), lat_s
+        bounds = [0]
         start = 0
         for g, key in enumerate(groups):
             a = acc[g]
             end = start + a[REQ]
+            bounds.append(end)
             a[TIN], a[TOUT] = tin_p[end] - tin_p[start], tout_p[end] - tout_p[start]
             a[COST] = sum(map(float, cost_s[start:end]), 0.0)
             a[LAT_SUM], a[LAT_N] = sum(map(float, lat_f[start:end])), lat_n[end] - lat_n[start]
@@ -167,98 +169,56 @@ class ColumnFolder:
                 counters[combo] = a
             else:
                 mine[:] = map(add, mine, a)
+        return lat_s, bounds
 
-    def _latency(self, day: list, lat, groups: list, gids: list) -> None:
-        """Histogram cells per (day, marginal value). Every dimension's value is a function of
-        the record's group, so records are counted ONCE by one integer, group id * 2**16 + bin
-        + 1 (which `Counter` handles much faster than tuples), and each (group, bin) count is
-        then added to the cells its group feeds in every dimension: the per-record work does
-        not grow with the number of dimensions."""
-        bins = list(map(self.bin_of.__getitem__, lat))
-        if not any(bins):
+    def _latency(self, groups: list, lat_s: list, bounds: list) -> None:
+        """Latency digests per (day, marginal value). Records are ordered by group, so a group's
+        latencies are one slice; every marginal value's cell is a list of groups, and its
+        histogram one C-level `Counter` over the chained bin slices of those groups: the
+        Python-level work is per (group, dimension) and per distinct bin of a cell, not per
+        record and dimension."""
+        bins_s = list(map(self.bin_of.__getitem__, lat_s))
+        if bins_s.count(None) == len(bins_s):
             return
-        counted = Counter(map(add, map(mul, gids, repeat(_SHIFT)), bins))
-        star: dict[tuple, list] = {}
-        cells_of: list[dict] = []
-        feeds_of: list[list] = [[] for _ in groups]
-        for dim, index in _DIMS:
-            at, cells, seen = index, {}, {}
-            into_star = star if index == _STAR_FROM else None
-            for g, key in enumerate(groups):
-                value = (key[0], key[at])
-                feeds = seen.get(value)
-                if feeds is None:
-                    feeds = seen[value] = [c[0] for c in self._feeds(dim, *value, cells, into_star)]
-                feeds_of[g].extend(feeds)
-            cells_of.append(cells)
-        for code, k in counted.items():
-            b = (code & _MASK) - 1
-            if b >= 0:
-                for hist in feeds_of[code >> _BITS]:
-                    hist[b] += k
-        for cell in chain(star.values(), *(cells.values() for cells in cells_of)):
-            cell[1] = sum(cell[0].values())
-        for (dim, index), cells in zip(_DIMS, cells_of):
-            # Each record's raw value in this dimension, from its group (read only if some
-            # cell stays exact).
-            values = [g[index] for g in groups]
-            self._finish(dim, cells, day, partial(map, values.__getitem__, gids), lat)
-        self._finish("*", star, day, partial(repeat, "*"), lat)
-
-    def _feeds(self, dim: str, d: str, raw: str, cells: dict, star: dict | None) -> list:
-        """The cells ([bins, count, raw values]) that records of (day, raw value) count in."""
-        feeds = []
-        for value, into in [(v, cells) for v in self.labels_of[(dim, raw)]] + (
-                [("*", star)] if star is not None else []):
-            cell = into.get((d, value))
-            if cell is None:
-                cell = into[(d, value)] = [defaultdict(int), 0, set()]
-            cell[2].add(raw if into is cells else "*")
-            feeds.append(cell)
-        return feeds
-
-    def _finish(self, dim: str, cells: dict, day: list, col_of, lat) -> None:
-        small = self._add_bins(dim, cells)
-        if small:
-            wanted = {(d, raw) for d, v in small for raw in cells[(d, v)][2]}
-            self._add_exact(dim, small, wanted, day, col_of, lat)
-
-    def _add_bins(self, dim: str, cells: dict) -> set:
-        """Add the bin counts of every (day, value) that ends up binned; return the others."""
-        small = set()
-        for (d, value), (hist, total, _) in cells.items():
+        members: dict[tuple, list[int]] = {}
+        for g, key in enumerate(groups):
+            for cell in self.cells_of[key]:
+                group_list = members.get(cell)
+                if group_list is None:
+                    members[cell] = [g]
+                else:
+                    group_list.append(g)
+        slices = [*map(slice, bounds, bounds[1:])]
+        for (dim, d, value), gs in members.items():
+            spans = [*map(slices.__getitem__, gs)]
+            counted = Counter(chain.from_iterable(map(bins_s.__getitem__, spans)))
+            counted.pop(None, None)
+            total = sum(counted.values())
             if not total:  # only null latencies
                 continue
             latency = self.aggs.day(d).latency
             digest = latency.get((dim, value))
             held = 0 if digest is None else digest.count
             if (digest is None or digest.exact is not None) and held + total <= EXACT_LIMIT:
-                small.add((d, value))
+                raw = chain.from_iterable(map(lat_s.__getitem__, spans))
+                self.aggs.day(d).add_latency((dim, value), [float(v) for v in raw if v != "null"])
                 continue
             if digest is None:
                 digest = latency[(dim, value)] = LatencyDigest()
-            digest.add_bins(hist, total)
-        return small
+            digest.add_bins(counted, total)
 
-    def _add_exact(self, dim: str, small: set, wanted: set, day: list, col_of, lat) -> None:
-        """Exact values of the (day, value)s that stay exact; `col_of()` iterates each record's
-        raw value in this dimension (called twice: a fresh iterator each time)."""
-        exact: dict[tuple, list[float]] = {}
-        picked = compress(zip(day, col_of(), lat), map(wanted.__contains__, zip(day, col_of())))
-        for d, raw, value in picked:
-            if value == "null":
-                continue
-            for name in self.labels_of[(dim, raw)]:
-                if (d, name) in small:
-                    exact.setdefault((d, name), []).append(float(value))
-        for (d, name), values in exact.items():
-            self.aggs.day(d).add_latency((dim, name), values)
+
+def _cells(key: tuple) -> tuple[tuple[str, str, str], ...]:
+    """The (dimension, day, marginal value) cells whose latency digests a group's records
+    (key: day, kind, provider, model, target, route, tags as raw text) count in."""
+    day = key[0]
+    cells = [(dim, day, value) for dim, index in _DIMS for value in _labels((dim, key[index]))]
+    return (*cells, ("*", day, "*"))
 
 
 # Each marginal dimension with its place in a group key (day, kind, provider, model, target,
 # route, tags); every record also counts under ("*", "*").
 _DIMS = (("provider", 2), ("model", 3), ("target", 4), ("route", 5), ("kind", 1), ("tag", 6))
-_STAR_FROM = 2
 
 
 def _labels(key: tuple[str, str]) -> tuple[str, ...]:
