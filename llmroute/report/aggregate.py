@@ -17,7 +17,7 @@ faster on large ledgers.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .columns import ColumnFolder
@@ -56,13 +56,16 @@ def scan_range(path: Path, aggs: Aggregates, *, start_offset: int, end_offset: i
     return scan_ranges(path, aggs, [(start_offset, end_offset)], days=days, warn=warn)
 
 
-def scan_ranges(path: Path, aggs: Aggregates, ranges: list[tuple[int, int | None]], *,
+def scan_ranges(path: Path, aggs: Aggregates, ranges: Iterable[tuple[int, int | None]], *,
                 days: DayMapper, warn: Warn) -> ScanResult:
-    """`scan_range` of several ranges in order, sharing one folder (and its memos)."""
-    result = ScanResult(start_offset=ranges[0][0], end_offset=ranges[0][0])
+    """`scan_range` of several ranges in order (any iterable: the parallel scan's workers pull
+    theirs as they go), sharing one folder and its memos."""
+    result = ScanResult()
     folder = _Folder(aggs, days, warn, result, path.name)
     with open(path, "rb") as fh:
-        for start_offset, end_offset in ranges:
+        for i, (start_offset, end_offset) in enumerate(ranges):
+            if not i:
+                result.start_offset = result.end_offset = start_offset
             result.end_offset = _read_range(fh, folder, result, start_offset, end_offset)
     return result
 

@@ -1,12 +1,13 @@
 """The cold scan of a large ledger across worker processes.
 
 A first report on a million-record ledger is CPU-bound (regex extraction and the column fold),
-so the bytes to read are cut at line boundaries into chunk-sized stripes, dealt round-robin to
-a few jobs per worker of a `ProcessPoolExecutor` (so each gets its share of the recent,
-in-window end of the ledger, not just old skipped chunks), and each job folds its stripes with
-`aggregate.scan_ranges` (one set of memos per job) into a partial `Aggregates` (a few hundred
-kB however many records) and returns it with its scan figures and warnings. The parent merges
-the partials in job order, so the result does not depend on which worker finished first.
+so the bytes to read are cut at line boundaries into chunk-sized stripes, and one job per worker
+process folds stripes into a partial `Aggregates` (a few hundred kB however many records),
+returned with its scan figures and warnings. Workers *pull* stripes from a shared counter as
+they go, so a worker that gets less CPU on a shared machine simply takes fewer stripes, and each
+worker keeps one set of memos for all its stripes (warming them costs ~50 ms). The parent merges
+the partials; which stripes a worker took may change from run to run, which can change a cost
+sum in its last bits (float addition is not associative), never a count or a shown figure.
 Where worker processes cannot be started, it reads in-process. Only used above
 `aggregate.PARALLEL_MIN_BYTES`: for small ledgers (and tests) starting processes costs more than
 it saves.
@@ -16,15 +17,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .model import CHUNK_BYTES, MAX_WARNINGS, Aggregates, DayMapper, ScanResult, Warn
 
-# Stripes are dealt to a few jobs per worker rather than one: on a shared machine a worker that
-# gets less CPU then simply takes fewer jobs (each job pays a few ms to warm its memos).
-JOBS_PER_WORKER = 6
+# The stripe counter a worker process inherits from `_adopt_counter` (a pool initializer: a
+# shared counter can only reach a worker when the process is created, not with a job).
+_next_stripe = None
 
 
 def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayMapper,
@@ -33,16 +35,13 @@ def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayM
     # A little under one chunk, so each stripe is read (and pattern-matched) in one piece.
     bounds = _cut(path, start_offset, CHUNK_BYTES - CHUNK_BYTES // 64)
     stripes = list(zip(bounds, bounds[1:]))
-    count = min(workers * JOBS_PER_WORKER, len(stripes))
-    jobs = [(str(path), aggs.from_day, aggs.from_ts, stripes[j::count], days) for j in range(count)]
+    job = (str(path), aggs.from_day, aggs.from_ts, stripes, days)
     result = ScanResult(start_offset=start_offset, end_offset=start_offset)
     total = Aggregates(aggs.from_day, aggs.from_ts)
     messages: list[str] = []
     try:
-        # Partials are merged as they arrive (in job order), overlapping the parent's merging
-        # with the workers' remaining jobs; into `total`, so a failure part-way leaves `aggs`
-        # untouched for the in-process fallback.
-        for part, scanned, warnings in _run(jobs, workers):
+        # Into `total`, so a failure part-way leaves `aggs` untouched for the in-process fallback.
+        for part, scanned, warnings in _run(job, min(workers, len(stripes))):
             total.merge(part)
             messages += warnings
             result.bad_lines += scanned.bad_lines
@@ -63,14 +62,22 @@ def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayM
     return result
 
 
-def _run(jobs: list, workers: int):
-    """Every job's output, yielded in job order (so merging is deterministic)."""
-    if not jobs:
+def _run(job: tuple, workers: int):
+    """The output of `workers` processes running `job`, each pulling stripes until none are
+    left."""
+    if workers < 1:
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-        yield from pool.map(_scan_job, jobs)
+    counter = context.Value("i", 0)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_adopt_counter,
+                             initargs=(counter,)) as pool:
+        yield from pool.map(_scan_job, [job] * workers)
+
+
+def _adopt_counter(counter) -> None:
+    global _next_stripe
+    _next_stripe = counter
 
 
 def _cut(path: Path, start: int, step: int) -> list[int]:
@@ -93,8 +100,20 @@ def _cut(path: Path, start: int, step: int) -> list[int]:
 def _scan_job(job: tuple) -> tuple[Aggregates, ScanResult, list[str]]:
     from .aggregate import scan_ranges
 
-    path, from_day, from_ts, ranges, days = job
+    path, from_day, from_ts, stripes, days = job
     part = Aggregates(from_day, from_ts)
     warnings: list[str] = []
-    scanned = scan_ranges(Path(path), part, ranges, days=days, warn=warnings.append)
+    scanned = scan_ranges(Path(path), part, _pulled(stripes, _next_stripe), days=days,
+                          warn=warnings.append)
     return part, scanned, warnings
+
+
+def _pulled(stripes: list, counter) -> Iterator[tuple[int, int]]:
+    """The stripes this worker takes: each the next one nobody has taken yet."""
+    while True:
+        with counter.get_lock():
+            taken = counter.value
+            counter.value = taken + 1
+        if taken >= len(stripes):
+            return
+        yield stripes[taken]
