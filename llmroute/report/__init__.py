@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from operator import add
 from pathlib import Path
 
 from ..config.model import Limits
@@ -162,42 +161,60 @@ def build_report(ledger_path: Path, window: Window, by: str, *, tz: tzinfo | Non
                               days=DayMapper(tz), warn=warn)
     aggs = outcome.aggregates
     day_names = [d.isoformat() for d in window.days()]
-    rows = _group_rows(aggs, day_names, by)
-    totals = _total_row(aggs, day_names)
-    daily = tuple((d, _counters(aggs, [d])[COST]) for d in day_names)
-    return Report(window, by, rows, totals, daily, _group_rows(aggs, day_names, "provider"),
-                  _budget_lines(aggs, window.today, limits), outcome.scan)
+    per_day = _DaySums(aggs)
+    rows = _group_rows(aggs, day_names, by, per_day)
+    by_provider = rows if by == "provider" else _group_rows(aggs, day_names, "provider", per_day)
+    totals = _make_row("TOTAL", per_day.over(day_names), _digest(aggs, day_names, "*", "*"))
+    daily = tuple((d, per_day[d][COST]) for d in day_names)
+    return Report(window, by, rows, totals, daily, by_provider,
+                  _budget_lines(window.today, limits, per_day), outcome.scan)
 
 
-def _group_rows(aggs: Aggregates, day_names: list[str], by: str) -> tuple[Row, ...]:
+class _DaySums(dict):
+    """Each day's counters summed over its combinations, worked out once per day (the totals
+    row, the daily costs, `--by day` and the budget lines all need them)."""
+
+    def __init__(self, aggs: Aggregates):
+        super().__init__()
+        self.aggs = aggs
+
+    def __missing__(self, day: str) -> list:
+        agg = self.aggs.days.get(day)
+        acc = self[day] = _column_sums(agg.counters.values() if agg else ())
+        return acc
+
+    def over(self, day_names: list[str]) -> list:
+        return _column_sums(map(self.__getitem__, day_names))
+
+
+def _column_sums(rows) -> list:
+    """Slot-wise sums of counter lists, each slot added in row order from 0 (C-level `sum`
+    per column rather than a Python loop per row)."""
+    columns = list(zip(*rows))
+    return [sum(c) for c in columns] if columns else [0] * N_COUNTERS
+
+
+def _group_rows(aggs: Aggregates, day_names: list[str], by: str,
+                per_day: _DaySums) -> tuple[Row, ...]:
     if by == "day":
-        return tuple(_make_row(d, _counters(aggs, [d]), _digest(aggs, [d], "*", "*"))
-                     for d in day_names if _counters(aggs, [d])[REQ])
-    sums: dict[str, list] = {}
+        return tuple(_make_row(d, per_day[d], _digest(aggs, [d], "*", "*"))
+                     for d in day_names if per_day[d][REQ])
+    members: dict[str, list[list]] = {}
+    keys_of: dict = {}
     for day in day_names:
         agg = aggs.days.get(day)
         if agg is None:
             continue
         for combo, values in agg.counters.items():
-            keys = (combo[5] or ("(none)",)) if by == "tag" else (label(combo[_COMBO_POS[by]]),)
+            field = combo[5] if by == "tag" else combo[_COMBO_POS[by]]
+            keys = keys_of.get(field)
+            if keys is None:
+                keys = keys_of[field] = (field or ("(none)",)) if by == "tag" else (label(field),)
             for key in keys:
-                acc = sums.setdefault(key, [0] * N_COUNTERS)
-                acc[:] = map(add, acc, values)  # the same additions in the same order, in C
-    rows = [_make_row(k, v, _digest(aggs, day_names, by, k)) for k, v in sums.items()]
+                members.setdefault(key, []).append(values)
+    rows = [_make_row(k, _column_sums(v), _digest(aggs, day_names, by, k))
+            for k, v in members.items()]
     return tuple(sorted(rows, key=lambda r: (-r.cost_usd, -r.requests, r.key)))
-
-
-def _total_row(aggs: Aggregates, day_names: list[str]) -> Row:
-    return _make_row("TOTAL", _counters(aggs, day_names), _digest(aggs, day_names, "*", "*"))
-
-
-def _counters(aggs: Aggregates, day_names: list[str]) -> list:
-    acc = [0] * N_COUNTERS
-    for day in day_names:
-        agg = aggs.days.get(day)
-        for values in (agg.counters.values() if agg else ()):
-            acc[:] = map(add, acc, values)
-    return acc
 
 
 def _digest(aggs: Aggregates, day_names: list[str], dim: str, value: str) -> LatencyDigest:
@@ -230,7 +247,7 @@ def _budget_start(today: date, limits: Limits) -> date:
     return min(starts)
 
 
-def _budget_lines(aggs: Aggregates, today: date, limits: Limits) -> tuple[BudgetLine, ...]:
+def _budget_lines(today: date, limits: Limits, per_day: _DaySums) -> tuple[BudgetLine, ...]:
     periods = (
         ("Daily", today, limits.daily, limits.tokens_daily),
         ("Weekly", today - timedelta(today.weekday()), limits.weekly, limits.tokens_weekly),
@@ -240,7 +257,7 @@ def _budget_lines(aggs: Aggregates, today: date, limits: Limits) -> tuple[Budget
     for period, start, usd, tokens in periods:
         names = [(start + timedelta(n)).isoformat() for n in range((today - start).days + 1)]
         if usd is not None or tokens is not None:
-            c = _counters(aggs, names)
+            c = per_day.over(names)
             if usd is not None:
                 lines.append(BudgetLine(period, "usd", c[COST], float(usd)))
             if tokens is not None:
