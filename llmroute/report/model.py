@@ -3,7 +3,7 @@
 Every report window is a run of whole local days, so the ledger is folded into per-day,
 per-combination counters (`Aggregates`): a combination is (kind, provider, model, target, route,
 tags). Any `--by` grouping, the totals row, the per-day cost series and the budget lines are sums
-of these, and the same structure is what `index.py` caches on disk.
+of these, and the same structure is what `index.py` caches on disk (pickled).
 
 p95 is not a sum, so latencies go into a `LatencyDigest` per day and per *marginal* value
 (("provider", "openai"), ("tag", "work"), ("*", "*") for the totals, ...). A digest keeps the
@@ -111,22 +111,6 @@ class LatencyDigest:
             bins[b] = bins.get(b, 0) + n
         self.count += count
 
-    def to_json(self) -> list:
-        if self.exact is not None:
-            return ["e", self.exact]
-        return ["b", self.count, [x for kv in sorted(self.bins.items()) for x in kv]]
-
-    @classmethod
-    def from_json(cls, data: list) -> "LatencyDigest":
-        d = cls()
-        if data[0] == "e":
-            d.exact = [float(v) for v in data[1]]
-            d.count = len(d.exact)
-        else:
-            d.exact, d.count, flat = None, int(data[1]), data[2]
-            d.bins = {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-        return d
-
 
 @dataclass
 class DayAgg:
@@ -187,33 +171,6 @@ class Aggregates:
                     mine.latency[marginal] = digest
                 else:
                     ours.merge(digest)
-
-    def to_json(self) -> dict:
-        return {
-            "from_day": self.from_day,
-            "from_ts": self.from_ts,
-            "days": {
-                day: {
-                    "c": [[*combo[:5], list(combo[5]), *vals] for combo, vals in agg.counters.items()],
-                    "l": [[dim, val, dg.to_json()] for (dim, val), dg in agg.latency.items()],
-                }
-                for day, agg in self.days.items()
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> "Aggregates":
-        aggs = cls(from_day=str(data["from_day"]), from_ts=str(data["from_ts"]))
-        for day, body in data["days"].items():
-            agg = aggs.day(day)
-            for row in body["c"]:
-                combo = (*row[:5], tuple(row[5]))
-                agg.counters[combo] = [*row[6:6 + N_COUNTERS]]
-                if len(agg.counters[combo]) != N_COUNTERS:
-                    raise ValueError("bad counter row")
-            for dim, val, dg in body["l"]:
-                agg.latency[(dim, val)] = LatencyDigest.from_json(dg)
-        return aggs
 
 
 @dataclass
