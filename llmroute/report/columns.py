@@ -82,9 +82,8 @@ class ColumnFolder:
         self.day_of = _Memo(days)
         self.bin_of = _Memo(_bin_raw)
         self.combo_of = _Memo(_combo_of)
-        self.labels_of = _Memo(_labels)
         self.int_of = _Memo(_int_raw)
-        self.cells_of = _Memo(_cells)
+        self.marginals_of = _Memo(_marginals)
 
     def fold(self, chunk: Columns) -> int:
         """Fold the chunk; returns how many records had an unusable `ts` (not folded)."""
@@ -182,7 +181,9 @@ class ColumnFolder:
             return
         members: dict[tuple, list[int]] = {}
         for g, key in enumerate(groups):
-            for cell in self.cells_of[key]:
+            day = key[0]
+            for dim, value in self.marginals_of[key[1:]]:
+                cell = (dim, day, value)
                 group_list = members.get(cell)
                 if group_list is None:
                     members[cell] = [g]
@@ -208,12 +209,11 @@ class ColumnFolder:
             digest.add_bins(counted, total)
 
 
-def _cells(key: tuple) -> tuple[tuple[str, str, str], ...]:
-    """The (dimension, day, marginal value) cells whose latency digests a group's records
-    (key: day, kind, provider, model, target, route, tags as raw text) count in."""
-    day = key[0]
-    cells = [(dim, day, value) for dim, index in _DIMS for value in _labels((dim, key[index]))]
-    return (*cells, ("*", day, "*"))
+def _marginals(combo: tuple) -> tuple[tuple[str, str], ...]:
+    """The (dimension, marginal value) pairs whose latency digests the records of a combination
+    (kind, provider, model, target, route, tags as raw text) count in, every day."""
+    pairs = [(dim, value) for dim, index in _DIMS for value in _labels((dim, combo[index - 1]))]
+    return (*pairs, ("*", "*"))
 
 
 # Each marginal dimension with its place in a group key (day, kind, provider, model, target,

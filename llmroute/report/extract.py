@@ -73,7 +73,12 @@ def patterns_for(text: str, cache: dict) -> tuple[Compiled | None, Compiled | No
     """(exact, flexible) patterns for this chunk, from the key order of its first valid record
     (in its first five lines). A needed field that record lacks gets its default, provided no
     line of the chunk has it; otherwise (or with no usable record) both are None."""
-    for line in text.split("\n", 5)[:5]:
+    end = 0
+    for _ in range(5):  # the first five lines, without copying the rest of the chunk
+        end = text.find("\n", end) + 1
+        if not end:
+            break
+    for line in (text[:end] if end else text).split("\n")[:5]:
         try:
             record = json.loads(line)
         except ValueError:

@@ -107,8 +107,11 @@ class LatencyDigest:
         if self.exact is not None:
             self._to_bins()
         bins = self.bins
-        for b, n in counted.items():
-            bins[b] = bins.get(b, 0) + n
+        if not bins:
+            bins.update(counted)
+        else:
+            for b, n in counted.items():
+                bins[b] = bins.get(b, 0) + n
         self.count += count
 
 
