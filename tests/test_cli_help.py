@@ -73,3 +73,22 @@ def test_installed_script_help_does_not_import_click():
             "print('click loaded' if 'click' in sys.modules else 'click not loaded')\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[-1] == "click not loaded"
+
+
+def test_report_does_not_import_httpx(tmp_path):
+    """With a config file, `report` only reads the config and the ledger, so it never loads the
+    HTTP stack (~70 ms of a repeated report): config validation reads the presets, and the
+    providers package must not pull httpx in for them. (Without a config file the built-in
+    default config probes Ollama over HTTP, by design.)"""
+    code = (
+        "import sys\n"
+        "from llmroute.cli.main import cli\n"
+        "try:\n    cli.main(['report', '--month'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "print('httpx loaded' if 'httpx' in sys.modules else 'httpx not loaded')\n"
+    )
+    (tmp_path / "config.yaml").write_text(
+        "providers:\n  openai:\n    type: openai\n    models:\n      gpt-4o-mini: {}\n")
+    env = {"LLMROUTE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            check=True)
+    assert "TOTAL" in result.stdout and result.stdout.splitlines()[-1] == "httpx not loaded"

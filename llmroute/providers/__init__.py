@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import importlib
 import time
-from typing import Callable
-
-import httpx
+from typing import TYPE_CHECKING, Callable
 
 from ..config.model import ProviderConfig
-from .base import Provider
+
+if TYPE_CHECKING:  # httpx costs ~70 ms to import: commands that only read config (report,
+    # budget, presets for validation) must not pay it for a type annotation.
+    import httpx
+
+    from .base import Provider
 
 
 def provider_class(type_name: str) -> type[Provider]:
