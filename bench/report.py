@@ -1,4 +1,5 @@
-"""Time `llmroute report --month` on a large ledger: cold (no index) and repeated (with index).
+"""Time `llmroute report --month` on a large ledger: cold (no index) and repeated (with index),
+through the library and as the real command (`python -m llmroute`, start-up included).
 
 Usage: python bench/report.py [LEDGER] [--records 1000000]
 
@@ -15,8 +16,10 @@ pure-Python loop measured in the same run: compare figures across runs by that r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +43,19 @@ def run_once(ledger: Path, index: Path) -> tuple[float, object]:
                           warn=lambda m: print("warning:", m, file=sys.stderr))
     render(report, "table")
     return time.perf_counter() - began, report
+
+
+def run_cli(ledger: Path, home: Path) -> float:
+    """Wall seconds of `llmroute report --month` run as a user would, with a config whose
+    ledger is `ledger` and whose data directory (where the index lives) is `home`."""
+    home.mkdir(exist_ok=True)
+    (home / "config.yaml").write_text(
+        f"budget:\n  timezone: Europe/Berlin\nledger:\n  path: {json.dumps(str(ledger))}\n")
+    env = {**os.environ, "LLMROUTE_HOME": str(home)}
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "llmroute", "report", "--month"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - began
 
 
 def reference_loop() -> float:
@@ -96,6 +112,11 @@ def main() -> None:
         size = f"{args.records // 1000}K records" if args.ledger is None else "given ledger"
         emit(f"report --month, first run ({size})", cold, "s", "< 3 for 1M")
         emit(f"report --month, repeated ({size})", min(warm_times), "s", "< 0.5 for 1M")
+        cli_cold = run_cli(ledger, Path(tmp) / "home")
+        cli_warm = min(run_cli(ledger, Path(tmp) / "home") for _ in range(3))
+        print(f"as a command: first run {cli_cold:.2f} s, repeated {cli_warm:.3f} s")
+        emit(f"llmroute report --month command, first run ({size})", cli_cold, "s", "< 3 for 1M")
+        emit(f"llmroute report --month command, repeated ({size})", cli_warm, "s", "< 0.5 for 1M")
         print(f"month totals: {report.totals.requests:,} calls, ${report.totals.cost_usd:,.2f}")
         print(f"index size: {index.stat().st_size / 1e6:.1f} MB")
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
