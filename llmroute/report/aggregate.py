@@ -58,15 +58,17 @@ def scan_range(path: Path, aggs: Aggregates, *, start_offset: int, end_offset: i
 
 def scan_ranges(path: Path, aggs: Aggregates, ranges: Iterable[tuple[int, int | None]], *,
                 days: DayMapper, warn: Warn) -> ScanResult:
-    """`scan_range` of several ranges in order (any iterable: the parallel scan's workers pull
-    theirs as they go), sharing one folder and its memos."""
+    """`scan_range` of several ranges (any iterable: the parallel scan's workers take theirs as
+    they go, not always in file order), sharing one folder and its memos; `end_offset` is the
+    furthest offset reached."""
     result = ScanResult()
     folder = _Folder(aggs, days, warn, result, path.name)
     with open(path, "rb") as fh:
         for i, (start_offset, end_offset) in enumerate(ranges):
             if not i:
                 result.start_offset = result.end_offset = start_offset
-            result.end_offset = _read_range(fh, folder, result, start_offset, end_offset)
+            reached = _read_range(fh, folder, result, start_offset, end_offset)
+            result.end_offset = max(result.end_offset, reached)
     return result
 
 

@@ -3,11 +3,16 @@
 A first report on a million-record ledger is CPU-bound (regex extraction and the column fold),
 so the bytes to read are cut at line boundaries into chunk-sized stripes, and one job per worker
 process folds stripes into a partial `Aggregates` (a few hundred kB however many records),
-returned with its scan figures and warnings. Workers *pull* stripes from a shared counter as
-they go, so a worker that gets less CPU on a shared machine simply takes fewer stripes, and each
-worker keeps one set of memos for all its stripes (warming them costs ~50 ms). The parent merges
-the partials; which stripes a worker took may change from run to run, which can change a cost
-sum in its last bits (float addition is not associative), never a count or a shown figure.
+returned with its scan figures and warnings.
+
+Each worker owns a contiguous run of stripes and takes them from its front; a worker whose run
+is done steals from the *back* of the run with most left (work stealing over a small shared
+array). So a worker that gets less CPU on a shared machine simply ends up with fewer stripes,
+each worker keeps one set of memos for all its stripes (warming them costs ~50 ms), and the
+partials hardly overlap in days, which keeps the parent's merge (run after the last worker
+ends, so on the critical path) to the few days where runs meet. Which stripes a worker took may
+change from run to run, which can change a cost sum in its last bits (float addition is not
+associative), never a count or a shown figure.
 Where worker processes cannot be started, it reads in-process. Only used above
 `aggregate.PARALLEL_MIN_BYTES`: for small ledgers (and tests) starting processes costs more than
 it saves.
@@ -24,9 +29,9 @@ from pathlib import Path
 
 from .model import CHUNK_BYTES, MAX_WARNINGS, Aggregates, DayMapper, ScanResult, Warn
 
-# The stripe counter a worker process inherits from `_adopt_counter` (a pool initializer: a
-# shared counter can only reach a worker when the process is created, not with a job).
-_next_stripe = None
+# The shared run bounds a worker process inherits from `_adopt_runs` (a pool initializer: shared
+# memory can only reach a worker when the process is created, not with a job).
+_runs = None
 
 
 def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayMapper,
@@ -63,21 +68,22 @@ def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayM
 
 
 def _run(job: tuple, workers: int):
-    """The output of `workers` processes running `job`, each pulling stripes until none are
-    left."""
+    """The output of `workers` processes each running `job` as its own worker number."""
     if workers < 1:
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    counter = context.Value("i", 0)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_adopt_counter,
-                             initargs=(counter,)) as pool:
-        yield from pool.map(_scan_job, [job] * workers)
+    count = len(job[3])
+    # Worker w's run is stripes [runs[2w], runs[2w + 1]): near-equal contiguous runs.
+    runs = context.Array("i", [count * (i + 1 >> 1) // workers for i in range(2 * workers)])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_adopt_runs,
+                             initargs=(runs,)) as pool:
+        yield from pool.map(_scan_job, [(*job, w) for w in range(workers)])
 
 
-def _adopt_counter(counter) -> None:
-    global _next_stripe
-    _next_stripe = counter
+def _adopt_runs(runs) -> None:
+    global _runs
+    _runs = runs
 
 
 def _cut(path: Path, start: int, step: int) -> list[int]:
@@ -100,20 +106,27 @@ def _cut(path: Path, start: int, step: int) -> list[int]:
 def _scan_job(job: tuple) -> tuple[Aggregates, ScanResult, list[str]]:
     from .aggregate import scan_ranges
 
-    path, from_day, from_ts, stripes, days = job
+    path, from_day, from_ts, stripes, days, worker = job
     part = Aggregates(from_day, from_ts)
     warnings: list[str] = []
-    scanned = scan_ranges(Path(path), part, _pulled(stripes, _next_stripe), days=days,
+    scanned = scan_ranges(Path(path), part, _taken(stripes, _runs, worker), days=days,
                           warn=warnings.append)
     return part, scanned, warnings
 
 
-def _pulled(stripes: list, counter) -> Iterator[tuple[int, int]]:
-    """The stripes this worker takes: each the next one nobody has taken yet."""
+def _taken(stripes: list, runs, worker: int) -> Iterator[tuple[int, int]]:
+    """The stripes this worker takes, one at a time: the front of its own run while it lasts,
+    then the back of whichever run has most left."""
     while True:
-        with counter.get_lock():
-            taken = counter.value
-            counter.value = taken + 1
-        if taken >= len(stripes):
-            return
+        with runs.get_lock():
+            if runs[2 * worker] < runs[2 * worker + 1]:
+                taken = runs[2 * worker]
+                runs[2 * worker] = taken + 1
+            else:
+                left = [runs[2 * w + 1] - runs[2 * w] for w in range(len(runs) // 2)]
+                most = max(range(len(left)), key=left.__getitem__)
+                if left[most] <= 0:
+                    return
+                taken = runs[2 * most + 1] - 1
+                runs[2 * most + 1] = taken
         yield stripes[taken]
