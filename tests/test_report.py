@@ -386,6 +386,20 @@ def test_parallel_scan_equals_serial(tmp_path, monkeypatch):
     assert p_result.records == s_result.records
 
 
+def test_workers_take_their_own_run_then_steal_from_the_back_of_the_largest():
+    """Every stripe is taken exactly once; a worker takes its own run front to back, and when
+    it is done, the back of the run with most left (so partials overlap in few days)."""
+    import multiprocessing
+
+    stripes = [(i, i + 1) for i in range(10)]
+    runs = multiprocessing.get_context().Array("i", [0, 3, 3, 10])
+    fast, slow = par_mod._taken(stripes, runs, 0), par_mod._taken(stripes, runs, 1)
+    order = [next(fast), next(fast), next(fast), next(slow), next(fast), next(fast), next(slow)]
+    assert [s[0] for s in order] == [0, 1, 2, 3, 9, 8, 4]
+    rest = [s[0] for s in fast] + [s[0] for s in slow]
+    assert sorted([s[0] for s in order] + rest) == list(range(10))
+
+
 def test_old_chunks_skipped_but_not_a_late_old_looking_one(tmp_path, monkeypatch):
     monkeypatch.setattr(agg_mod, "CHUNK_BYTES", 8 << 10)
     path = tmp_path / "k.jsonl"
