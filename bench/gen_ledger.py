@@ -5,7 +5,7 @@ Usage: python bench/gen_ledger.py N PATH [--days 60] [--seed 1]
 Records follow SPEC §5 and are spread over the last `--days` days (in time order, as a real
 ledger is), across several providers and models, with ~4% errors, fallbacks (an error on attempt
 1 followed by an ok attempt 2 on another target), cached answers and tags. Lines are built from
-a string template rather than `json.dumps` so a million records take a couple of seconds.
+a string template rather than `json.dumps`: a million records take about 20 s.
 """
 
 from __future__ import annotations
@@ -31,19 +31,33 @@ KINDS = ("ask",) * 12 + ("batch", "batch", "compare", "abtest", "judge", "health
 TAGS = ('[]', '[]', '[]', '["work"]', '["personal"]', '["work","ci"]')
 ERRORS = (("rate_limited", 429), ("server_error", 500), ("timeout", "null"), ("overloaded", 529))
 
+# %-formatting: about three times faster than str.format with named fields.
 TEMPLATE = (
-    '{{"v":1,"ts":"{ts}","request_id":"{rid}","kind":"{kind}","target":"{prov}/{model}",'
-    '"provider":"{prov}","model":"{model}","route":"{route}","strategy":"auto","attempt":{attempt},'
-    '"status":"{status}","error":{error},"http_status":{http},"latency_ms":{lat},"ttft_ms":{ttft},'
-    '"input_tokens":{tin},"output_tokens":{tout},"tokens_source":"provider","cost_usd":{cost},'
-    '"price_source":"builtin:2026-01-01","cached":{cached},"tags":{tags},"ab_id":null,'
-    '"compare_id":null,"prompt_sha256":"{sha}"}}\n'
+    '{"v":1,"ts":"%s","request_id":"r%08x","kind":"%s","target":"%s/%s",'
+    '"provider":"%s","model":"%s","route":"%s","strategy":"auto","attempt":%d,'
+    '"status":"%s","error":%s,"http_status":%s,"latency_ms":%d,"ttft_ms":%s,'
+    '"input_tokens":%d,"output_tokens":%d,"tokens_source":"provider","cost_usd":%r,'
+    '"price_source":"builtin:2026-01-01","cached":%s,"tags":%s,"ab_id":null,'
+    '"compare_id":null,"prompt_sha256":"%s"}\n'
 )
 
 
 def _iso(epoch: float) -> str:
     dt = datetime.fromtimestamp(epoch, timezone.utc)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch * 1000) % 1000:03d}Z"
+
+
+def _stamp(epoch: float, days: dict[int, str]) -> str:
+    """`_iso(epoch)` with the date part worked out once per UTC day (strftime per record was a
+    fifth of the generator's time)."""
+    second = int(epoch)
+    day, rest = divmod(second, 86400)
+    prefix = days.get(day)
+    if prefix is None:
+        days.clear()
+        prefix = days[day] = _iso(day * 86400.0)[:11]
+    hours, rest = divmod(rest, 3600)
+    return f"{prefix}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}.{int(epoch * 1000) % 1000:03d}Z"
 
 
 def _record(rng: random.Random, ts: str, rid: int, attempt: int, target: tuple, error: tuple | None,
@@ -53,12 +67,11 @@ def _record(rng: random.Random, ts: str, rid: int, attempt: int, target: tuple, 
     tout = 0 if error else rng.randint(5, 1200)
     lat = 1 if cached else int(rng.lognormvariate(0, 0.6) * base_latency)
     cost = 0.0 if (error or cached) else round((tin * pin + tout * pout) / 1e6, 8)
-    return TEMPLATE.format(
-        ts=ts, rid=f"r{rid:08x}", kind=kind, prov=prov, model=model, route=route, attempt=attempt,
-        status="error" if error else "ok", error=f'"{error[0]}"' if error else "null",
-        http=error[1] if error else 200, lat=lat, ttft=lat // 3 if not error else "null",
-        tin=tin, tout=tout, cost=cost, cached="true" if cached else "false", tags=tags,
-        sha=f"{rng.getrandbits(64):016x}" * 4,
+    return TEMPLATE % (
+        ts, rid, kind, prov, model, prov, model, route, attempt,
+        "error" if error else "ok", f'"{error[0]}"' if error else "null",
+        error[1] if error else 200, lat, lat // 3 if not error else "null",
+        tin, tout, cost, "true" if cached else "false", tags, f"{rng.getrandbits(64):016x}" * 4,
     )
 
 
@@ -68,19 +81,13 @@ def generate(n: int, path: Path, *, days: int = 60, seed: int = 1, now: float | 
     end = time.time() if now is None else now
     start = end - days * 86400
     written = 0
-    ts_cache: dict[int, str] = {}
+    days_seen: dict[int, str] = {}
     with open(path, "w", encoding="utf-8") as out:
         buf: list[str] = []
         for i in range(n):
             if written >= n:
                 break
-            t = start + (end - start) * written / max(n, 1)
-            second = int(t)
-            prefix = ts_cache.get(second)
-            if prefix is None:
-                ts_cache.clear()
-                prefix = ts_cache[second] = _iso(second)[:-4]
-            ts = f"{prefix}{int(t * 1000) % 1000:03d}Z"
+            ts = _stamp(start + (end - start) * written / max(n, 1), days_seen)
             kind, route, tags = rng.choice(KINDS), rng.choice(ROUTES), rng.choice(TAGS)
             roll = rng.random()
             first = rng.choice(TARGETS)
