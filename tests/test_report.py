@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+from collections import Counter
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -423,6 +424,26 @@ def test_day_mapper_matches_zone_conversion(zone):
         local = at.astimezone(tz) if tz is not None else at.astimezone()
         assert days(at.strftime("%Y-%m-%dT%H:%M")) == local.date().isoformat()
     assert days("not a time stamp") is None and days("2026-13-01T00:00") is None
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "Asia/Kathmandu", "Europe/Berlin"])
+def test_fold_days_by_hour_and_by_minute_where_midnight_splits_an_hour(tmp_path, zone):
+    """The fold maps whole UTC hours to a local day at once and goes minute by minute only in
+    hours that local midnight splits (UTC+5:30, UTC+5:45): every record lands on its local day."""
+    tz = resolve_tz(zone)
+    start = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    stamps = [datetime.fromtimestamp(start.timestamp() + m * 60, timezone.utc)
+              for m in range(0, 2 * 24 * 60, 7)]
+    path = tmp_path / "z.jsonl"
+    path.write_text("\n".join(rec(t.strftime("%Y-%m-%dT%H:%M:%S.000Z")) for t in stamps) + "\n")
+    aggs = Aggregates("2026-11-01", midnight_utc(date(2026, 11, 1), tz))
+    agg_mod.scan(path, aggs, start_offset=0, days=DayMapper(tz), warn=print, workers=1)
+    expected = Counter(t.astimezone(tz).date().isoformat() for t in stamps)
+    got = {d: sum(v[0] for v in a.counters.values()) for d, a in aggs.days.items()}
+    assert got == dict(expected)
+    mapper = DayMapper(resolve_tz("Asia/Kolkata"))
+    assert mapper.hour_day("2026-11-20T18") == ""  # 23:30..00:29 local: two days
+    assert mapper.hour_day("2026-11-20T19") == "2026-11-21" and mapper.hour_day("nonsense") == ""
 
 
 def test_garbage_timestamp_is_a_bad_line(tmp_path):

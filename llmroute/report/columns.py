@@ -29,7 +29,7 @@ from .model import (
     Aggregates, ComboKey, DayMapper, LatencyDigest, bin_of, label,
 )
 
-_MINUTE = itemgetter(slice(1, 17))
+_HOUR, _MINUTE = itemgetter(slice(1, 14)), itemgetter(slice(1, 17))
 _FLOAT_MAX = sys.float_info.max
 # A record's group is its day and the first KEY_FIELDS: kind, provider, model, target, route,
 # tags (the rest, status, attempt and cached, are only counted).
@@ -80,6 +80,7 @@ class ColumnFolder:
     def __init__(self, aggs: Aggregates, from_q: str, days: DayMapper):
         self.aggs, self.from_q = aggs, from_q
         self.day_of = _Memo(days)
+        self.hour_day = _Memo(days.hour_day)
         self.bin_of = _Memo(_bin_raw)
         self.combo_of = _Memo(_combo_of)
         self.int_of = _Memo(_int_raw)
@@ -95,7 +96,9 @@ class ColumnFolder:
             cols = [tuple(compress(c, keep)) for c in cols]
             if not cols[0]:
                 return 0
-        day = list(map(self.day_of.__getitem__, map(_MINUTE, cols[0])))
+        day = list(map(self.hour_day.__getitem__, map(_HOUR, cols[0])))
+        if "" in day:  # hours that are not one local day (or not hours): minute by minute
+            day = [d or self.day_of[_MINUTE(ts)] for d, ts in zip(day, cols[0])]
         bad = 0
         if None in day:
             keep = [d is not None for d in day]
