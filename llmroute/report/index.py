@@ -31,6 +31,8 @@ from pathlib import Path
 from ..ledger import parse_ts, seek_time
 from .aggregate import Aggregates, DayMapper, ScanResult, Warn, file_identity, scan
 
+# Bump whenever Aggregates, DayAgg or LatencyDigest change shape: an index pickled from the old
+# classes is then thrown away ("index format ... changed") instead of half-loading.
 INDEX_VERSION = 2
 HEAD_BYTES = 4096
 
