@@ -20,8 +20,8 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Callable
-from itertools import accumulate, chain, compress
-from operator import add, itemgetter
+from itertools import accumulate, chain, compress, repeat
+from operator import add, is_not, itemgetter
 
 from .extract import KEY_FIELDS, Columns, tag_tuple, text_value
 from .model import (
@@ -109,8 +109,8 @@ class ColumnFolder:
                 return bad
         _, lat, tin, tout, cost, *keys = cols
         groups, gids, acc = self._group(day, keys, chunk.describe)
-        lat_s, bounds = self._sums(groups, gids, acc, lat, tin, tout, cost)
-        self._latency(list(groups), lat_s, bounds)
+        bins_s, lat_f, bounds = self._sums(groups, gids, acc, lat, tin, tout, cost)
+        self._latency(list(groups), bins_s, lat_f, bounds)
         return bad
 
     @staticmethod
@@ -138,22 +138,27 @@ class ColumnFolder:
                 a[CACHED] += n
         return groups, list(map(to_group.__getitem__, key_ids)), acc
 
-    def _sums(self, groups: dict, gids: list, acc: list, lat, tin, tout, cost) -> tuple[list, list]:
+    def _sums(self, groups: dict, gids: list, acc: list, lat, tin, tout, cost
+              ) -> tuple[list, list, list]:
         """Token, cost and latency sums per group, then every group into its day's counters.
-        Returns the records' raw latencies ordered by group and each group's start in that
-        order (plus the end), for `_latency`."""
+        Returns the records' latency bins (None: no latency) and latencies ordered by group,
+        and each group's start in that order (plus the end), for `_latency`."""
         order = sorted(range(len(gids)), key=gids.__getitem__)
-        # Integer sums from prefix sums (exact); float sums per slice, in record order, so they
+        # Text becomes numbers in record order, and only the numbers are then gathered in group
+        # order: the text of a chunk (~6 MB of small strings) does not fit in the CPU cache, so
+        # reading it in group order (random in memory) cost more than converting it. Integer
+        # sums come from prefix sums (exact); float sums per slice, in record order, so they
         # equal adding the records one by one.
-        tin_p = [*accumulate(map(self.int_of.__getitem__, map(tin.__getitem__, order)), initial=0)]
-        tout_p = [*accumulate(map(self.int_of.__getitem__, map(tout.__getitem__, order)), initial=0)]
-        cost_s = _present([*map(cost.__getitem__, order)], "0.0")
-        lat_s = [*map(lat.__getitem__, order)]
-        if "null" in lat_s:
-            lat_n = [*accumulate(map("null".__ne__, lat_s), initial=0)]
-            lat_f = _present(lat_s, "0.0")
+        int_of = self.int_of.__getitem__
+        tin_p = [*accumulate(map([*map(int_of, tin)].__getitem__, order), initial=0)]
+        tout_p = [*accumulate(map([*map(int_of, tout)].__getitem__, order), initial=0)]
+        cost_s = [*map([*map(float, _present(cost, "0.0"))].__getitem__, order)]
+        bins_s = [*map([*map(self.bin_of.__getitem__, lat)].__getitem__, order)]
+        if "null" in lat:
+            lat_n = [*accumulate(map(is_not, bins_s, repeat(None)), initial=0)]
         else:  # every latency present: the count before position i is i
-            lat_n, lat_f = range(len(lat_s) + 1), lat_s
+            lat_n = range(len(bins_s) + 1)
+        lat_f = [*map([*map(float, _present(lat, "0.0"))].__getitem__, order)]
         bounds = [0]
         start = 0
         for g, key in enumerate(groups):
@@ -161,8 +166,8 @@ class ColumnFolder:
             end = start + a[REQ]
             bounds.append(end)
             a[TIN], a[TOUT] = tin_p[end] - tin_p[start], tout_p[end] - tout_p[start]
-            a[COST] = sum(map(float, cost_s[start:end]), 0.0)
-            a[LAT_SUM], a[LAT_N] = sum(map(float, lat_f[start:end])), lat_n[end] - lat_n[start]
+            a[COST] = sum(cost_s[start:end], 0.0)
+            a[LAT_SUM], a[LAT_N] = sum(lat_f[start:end], 0.0), lat_n[end] - lat_n[start]
             start = end
             counters = self.aggs.day(key[0]).counters
             combo = self.combo_of[key[1:]]
@@ -171,15 +176,14 @@ class ColumnFolder:
                 counters[combo] = a
             else:
                 mine[:] = map(add, mine, a)
-        return lat_s, bounds
+        return bins_s, lat_f, bounds
 
-    def _latency(self, groups: list, lat_s: list, bounds: list) -> None:
+    def _latency(self, groups: list, bins_s: list, lat_f: list, bounds: list) -> None:
         """Latency digests per (day, marginal value). Records are ordered by group, so a group's
         latencies are one slice; every marginal value's cell is a list of groups, and its
         histogram one C-level `Counter` over the chained bin slices of those groups: the
         Python-level work is per (group, dimension) and per distinct bin of a cell, not per
         record and dimension."""
-        bins_s = list(map(self.bin_of.__getitem__, lat_s))
         if bins_s.count(None) == len(bins_s):
             return
         members: dict[tuple, list[int]] = {}
@@ -204,8 +208,9 @@ class ColumnFolder:
             digest = latency.get((dim, value))
             held = 0 if digest is None else digest.count
             if (digest is None or digest.exact is not None) and held + total <= EXACT_LIMIT:
-                raw = chain.from_iterable(map(lat_s.__getitem__, spans))
-                self.aggs.day(d).add_latency((dim, value), [float(v) for v in raw if v != "null"])
+                values = chain.from_iterable(map(lat_f.__getitem__, spans))
+                present = map(is_not, chain.from_iterable(map(bins_s.__getitem__, spans)), repeat(None))
+                self.aggs.day(d).add_latency((dim, value), [*compress(values, present)])
                 continue
             if digest is None:
                 digest = latency[(dim, value)] = LatencyDigest()
