@@ -209,7 +209,8 @@ class ColumnFolder:
             held = 0 if digest is None else digest.count
             if (digest is None or digest.exact is not None) and held + total <= EXACT_LIMIT:
                 values = chain.from_iterable(map(lat_f.__getitem__, spans))
-                present = map(is_not, chain.from_iterable(map(bins_s.__getitem__, spans)), repeat(None))
+                bins = chain.from_iterable(map(bins_s.__getitem__, spans))
+                present = map(is_not, bins, repeat(None))  # a null latency has no bin
                 self.aggs.day(d).add_latency((dim, value), [*compress(values, present)])
                 continue
             if digest is None:
