@@ -221,20 +221,17 @@ class ColumnFolder:
 def _marginals(combo: tuple) -> tuple[tuple[str, str], ...]:
     """The (dimension, marginal value) pairs whose latency digests the records of a combination
     (kind, provider, model, target, route, tags as raw text) count in, every day."""
-    pairs = [(dim, value) for dim, index in _DIMS for value in _labels((dim, combo[index - 1]))]
+    pairs = [(dim, value) for dim, at in _DIMS for value in _labels(dim, combo[at])]
     return (*pairs, ("*", "*"))
 
 
-# Each marginal dimension with its place in a group key (day, kind, provider, model, target,
-# route, tags); every record also counts under ("*", "*").
-_DIMS = (("provider", 2), ("model", 3), ("target", 4), ("route", 5), ("kind", 1), ("tag", 6))
+# Each marginal dimension with its place in a combination (kind, provider, model, target, route,
+# tags); every record also counts under ("*", "*").
+_DIMS = (("provider", 1), ("model", 2), ("target", 3), ("route", 4), ("kind", 0), ("tag", 5))
 
 
-def _labels(key: tuple[str, str]) -> tuple[str, ...]:
+def _labels(dim: str, raw: str) -> tuple[str, ...]:
     """The marginal values one raw field value counts under."""
-    dim, raw = key
-    if dim == "*":
-        return ("*",)
     if dim == "tag":
         return tag_tuple(raw) or ("(none)",)
     return (label(text_value(raw)),)
