@@ -46,7 +46,7 @@ def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayM
     messages: list[str] = []
     try:
         # Into `total`, so a failure part-way leaves `aggs` untouched for the in-process fallback.
-        for part, scanned, warnings in _run(job, min(workers, len(stripes))):
+        for part, scanned, warnings in _run(job, len(stripes), min(workers, len(stripes))):
             total.merge(part)
             messages += warnings
             result.bad_lines += scanned.bad_lines
@@ -67,13 +67,13 @@ def scan_parallel(path: Path, aggs: Aggregates, *, start_offset: int, days: DayM
     return result
 
 
-def _run(job: tuple, workers: int):
-    """The output of `workers` processes each running `job` as its own worker number."""
+def _run(job: tuple, count: int, workers: int):
+    """The output of `workers` processes each running `job` (over `count` stripes) as its own
+    worker number."""
     if workers < 1:
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    count = len(job[3])
     # Worker w's run is stripes [runs[2w], runs[2w + 1]): near-equal contiguous runs.
     runs = context.Array("i", [count * (i + 1 >> 1) // workers for i in range(2 * workers)])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_adopt_runs,
