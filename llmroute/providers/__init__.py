@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Callable
 
 from ..config.model import ProviderConfig
 
-if TYPE_CHECKING:  # httpx costs ~70 ms to import: commands that only read config (report,
-    # budget, presets for validation) must not pay it for a type annotation.
+if TYPE_CHECKING:  # httpx costs ~70 ms to import: commands that only read config (`report`,
+    # which validates against the presets) must not pay it for a type annotation.
     import httpx
 
     from .base import Provider
