@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping
 
 APP = "llmroute"
 
@@ -60,17 +60,37 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def find_config(explicit: str | None, env: Mapping[str, str], cwd: Path, paths: Paths) -> Path | None:
-    """The config file in use: `--config`, `LLMROUTE_CONFIG`, `./llmroute.yaml`, then the user
-    config dir. None means the built-in default config (SPEC §2.6). An explicitly named file is
-    returned even when missing, so the loader can say it is missing."""
+PROJECT_CONFIG = "llmroute.yaml"
+
+ConfigOrigin = Literal["option", "env", "project", "user", "builtin"]
+
+
+@dataclass(frozen=True)
+class ConfigChoice:
+    """Which config file discovery picked and how: `--config` (option), `LLMROUTE_CONFIG` (env),
+    `./llmroute.yaml` (project: read only once trusted, SPEC §1.1), the user config dir (user),
+    or none (builtin, SPEC §2.6)."""
+
+    path: Path | None
+    origin: ConfigOrigin
+
+
+def find_config(explicit: str | None, env: Mapping[str, str], cwd: Path, paths: Paths) -> ConfigChoice:
+    """The config file discovery picks: `--config`, `LLMROUTE_CONFIG`, `./llmroute.yaml`, then
+    the user config dir. An explicitly named file is returned even when missing, so the loader
+    can say it is missing. A project file is only a candidate: the caller checks its trust."""
     if explicit:
-        return Path(explicit).expanduser()
+        return ConfigChoice(Path(explicit).expanduser(), "option")
     if env.get("LLMROUTE_CONFIG"):
-        return Path(env["LLMROUTE_CONFIG"]).expanduser()
-    local = cwd / "llmroute.yaml"
+        return ConfigChoice(Path(env["LLMROUTE_CONFIG"]).expanduser(), "env")
+    local = cwd / PROJECT_CONFIG
     if local.is_file():
-        return local
+        return ConfigChoice(local, "project")
+    return user_config(paths)
+
+
+def user_config(paths: Paths) -> ConfigChoice:
+    """The user config when it exists, else the built-in default config."""
     if paths.default_config.is_file():
-        return paths.default_config
-    return None
+        return ConfigChoice(paths.default_config, "user")
+    return ConfigChoice(None, "builtin")

@@ -69,3 +69,36 @@ def read_ledger(home: Path) -> list[dict]:
 def write_config(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+class ProjectConfig:
+    """A test's `./llmroute.yaml`, written as a user who then ran `llmroute config trust` has it
+    (SPEC §1.1: a project config is read only once trusted). Trust is recorded in the data dir
+    the test's `LLMROUTE_HOME` names."""
+
+    def __init__(self, directory: Path):
+        self.path = Path(directory) / "llmroute.yaml"
+
+    def write_text(self, text: str) -> Path:
+        self.path.write_text(text)
+        return trust(self.path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def project_config(directory: Path) -> ProjectConfig:
+    return ProjectConfig(directory)
+
+
+def trust(path: Path, home: Path | None = None) -> Path:
+    """Record `path` as trusted in `home` (default: the test's `LLMROUTE_HOME`)."""
+    import os
+
+    from llmroute.config.trust import TrustStore
+
+    TrustStore(home or Path(os.environ["LLMROUTE_HOME"])).trust(path)
+    return path

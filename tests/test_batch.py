@@ -24,6 +24,7 @@ from llmroute.routing.plan import Candidate
 from llmroute.types import Result, Target, Usage
 
 from .test_cli_ask import invoke
+from .support import project_config
 
 CONFIG = """\
 version: 1
@@ -270,7 +271,7 @@ def test_cancellation_writes_every_finished_result_and_reports_interrupted(engin
 
 
 def test_cli_resume_skips_answered_ids_and_appends(tmp_path, isolated_env):
-    (tmp_path / "llmroute.yaml").write_text(CONFIG)
+    project_config(tmp_path).write_text(CONFIG)
     (tmp_path / "in.txt").write_text("a\nb\nc\n")
     out = tmp_path / "out.jsonl"
     out.write_text('{"id": 1, "text": "old", "error": null}\n{"id": 2, "error": "boom"}\n{"id": 3, "te')
@@ -290,7 +291,7 @@ def test_cli_resume_needs_out(tmp_path):
 
 
 def test_cli_reads_stdin_and_rejects_an_unknown_model_at_once(tmp_path, isolated_env):
-    (tmp_path / "llmroute.yaml").write_text(CONFIG)
+    project_config(tmp_path).write_text(CONFIG)
     code, stdout, _ = invoke(["batch", "-", "-P", "2"], input="x\ny\n")
     assert code == 0 and [json.loads(l)["text"] for l in stdout.splitlines()] == ["echo: x", "echo: y"]
     code, stdout, err = invoke(["batch", "-", "-m", "nosuch"], input="x\n")

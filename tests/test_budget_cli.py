@@ -10,6 +10,7 @@ import pytest
 from llmroute.ledger import Ledger, make_ts
 
 from .test_cli_ask import invoke
+from .support import project_config
 
 CONFIG = """\
 version: 1
@@ -44,7 +45,7 @@ routes:
 
 
 def write(tmp_path, budget: str = "") -> None:
-    (tmp_path / "llmroute.yaml").write_text(CONFIG + budget)
+    project_config(tmp_path).write_text(CONFIG + budget)
 
 
 def spend(home, provider: str, cost: float, tokens: int = 100, **extra) -> None:
@@ -132,7 +133,7 @@ def test_max_cost_skips_targets_whose_worst_case_is_too_high(tmp_path, isolated_
 
 
 def test_max_cost_with_nothing_affordable_exits_without_calling(tmp_path, isolated_env):
-    (tmp_path / "llmroute.yaml").write_text(CONFIG.replace("routes:\n  default: [openai/gpt, cheap/small, freebie/m]\n",
+    project_config(tmp_path).write_text(CONFIG.replace("routes:\n  default: [openai/gpt, cheap/small, freebie/m]\n",
                                                            "routes:\n  default: [openai/gpt]\n"))
     code, out, err = invoke(["--max-cost", "0.01", "hello"])
     assert code == 4 and out == ""  # the per-call cost cap is a budget: exit 4

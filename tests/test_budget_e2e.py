@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .support import fake_server, llmroute_binary, read_ledger
+from .support import fake_server, llmroute_binary, read_ledger, project_config
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ LIMIT = round(100 * WORST, 6)
 
 def test_concurrent_prompts_never_overshoot_the_daily_limit(tmp_path, isolated_env):
     with fake_server(reply="one two three") as url:
-        (tmp_path / "llmroute.yaml").write_text(
+        project_config(tmp_path).write_text(
             "version: 1\ndefaults: {retries: 0}\nproviders:\n"
             f"  fake:\n    type: openai\n    base_url: {url}/v1\n"
             "    models:\n      fake-model: {input: 100, output: 1000}\n"

@@ -13,6 +13,7 @@ from llmroute.cache import ResponseCache, cache_key
 from llmroute.types import Message, Request, Usage
 
 from .test_cli_ask import invoke
+from .support import project_config
 
 CONFIG = """\
 version: 1
@@ -124,7 +125,7 @@ def test_twenty_processes_share_one_database_safely(tmp_path):
 
 
 def _config(tmp_path, enabled: bool) -> None:
-    (tmp_path / "llmroute.yaml").write_text(CONFIG.replace("CACHE_ON", "true" if enabled else "false"))
+    project_config(tmp_path).write_text(CONFIG.replace("CACHE_ON", "true" if enabled else "false"))
 
 
 def _ledger(home: Path) -> list[dict]:

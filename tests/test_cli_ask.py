@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from llmroute.cli.main import main
+from .support import project_config
 
 MOCK_CONFIG = """\
 version: 1
@@ -53,9 +54,7 @@ def invoke(args: list[str], input: bytes | str | None = None) -> tuple[int, str,
 
 @pytest.fixture
 def config(tmp_path) -> Path:
-    path = tmp_path / "llmroute.yaml"
-    path.write_text(MOCK_CONFIG)
-    return path
+    return project_config(tmp_path).write_text(MOCK_CONFIG)
 
 
 def ledger(home: Path) -> list[dict]:
@@ -132,27 +131,27 @@ def test_missing_context_file(config):
 
 
 def test_broken_yaml_is_exit_3_with_line(tmp_path):
-    (tmp_path / "llmroute.yaml").write_text("providers:\n  a: [unclosed\n")
+    project_config(tmp_path).write_text("providers:\n  a: [unclosed\n")
     code, _, err = invoke(["hi"])
     assert code == 3 and "llmroute.yaml:" in err and "Traceback" not in err
 
 
 def test_unknown_key_is_exit_3(tmp_path):
-    (tmp_path / "llmroute.yaml").write_text(MOCK_CONFIG + "colour: blue\n")
+    project_config(tmp_path).write_text(MOCK_CONFIG + "colour: blue\n")
     code, _, err = invoke(["hi"])
     assert code == 3 and "colour" in err
 
 
 def test_literal_key_is_refused_without_echoing_it(tmp_path):
     secret = "sk-abcdefghijklmnopqrstuvwxyz123456"
-    (tmp_path / "llmroute.yaml").write_text(
+    project_config(tmp_path).write_text(
         f"version: 1\nproviders:\n  openai:\n    type: openai\n    api_key: {secret}\n    models:\n      gpt-4o-mini: {{}}\n")
     code, out, err = invoke(["hi"])
     assert code == 3 and "keys set" in err and secret not in err + out
 
 
 def test_missing_key_means_nothing_to_try(tmp_path):
-    (tmp_path / "llmroute.yaml").write_text(
+    project_config(tmp_path).write_text(
         "version: 1\nproviders:\n  openai:\n    type: openai\n    models:\n      gpt-4o-mini: {}\n")
     code, _, err = invoke(["hi"])
     assert code == 5 and "no key" in err and "Traceback" not in err
@@ -180,7 +179,7 @@ def test_no_prompt_on_a_terminal_is_a_usage_error(config, monkeypatch):
 
 
 def test_failing_target_falls_back_and_both_attempts_are_recorded(tmp_path, isolated_env):
-    (tmp_path / "llmroute.yaml").write_text(
+    project_config(tmp_path).write_text(
         "version: 1\ndefaults: {strategy: priority, retries: 0}\nproviders:\n"
         "  flaky:\n    type: mock\n    fail_rate: 1.0\n    models: {m: {}}\n"
         "  good:\n    type: mock\n    reply: good answer\n    models: {m: {}}\n"
@@ -196,7 +195,7 @@ def test_failing_target_falls_back_and_both_attempts_are_recorded(tmp_path, isol
 
 
 def test_every_attempt_failing_is_exit_1(tmp_path):
-    (tmp_path / "llmroute.yaml").write_text(
+    project_config(tmp_path).write_text(
         "version: 1\ndefaults: {retries: 0}\nproviders:\n"
         "  flaky:\n    type: mock\n    fail_rate: 1.0\n    models: {m: {}}\n")
     code, out, err = invoke(["hi"])
@@ -204,7 +203,7 @@ def test_every_attempt_failing_is_exit_1(tmp_path):
 
 
 def test_sampled_ab_runs_the_other_target_with_the_same_ab_id(tmp_path, isolated_env):
-    (tmp_path / "llmroute.yaml").write_text(
+    project_config(tmp_path).write_text(
         "version: 1\ndefaults: {strategy: priority}\nproviders:\n"
         "  a:\n    type: mock\n    priority: 90\n    reply: from a\n    models: {m: {}}\n"
         "  b:\n    type: mock\n    reply: from b\n    models: {m: {}}\n"
@@ -220,7 +219,7 @@ def test_sampled_ab_runs_the_other_target_with_the_same_ab_id(tmp_path, isolated
 
 
 def test_prompts_below_min_tokens_are_not_sampled(tmp_path, isolated_env):
-    (tmp_path / "llmroute.yaml").write_text(
+    project_config(tmp_path).write_text(
         "version: 1\nproviders:\n  a:\n    type: mock\n    models: {m: {}}\n"
         "  b:\n    type: mock\n    models: {m: {}}\nroutes:\n  default: [a, b]\n"
         "abtest:\n  sample_rate: 1.0\n  min_tokens: 50\n  targets: [a/m, b/m]\n")
@@ -229,7 +228,7 @@ def test_prompts_below_min_tokens_are_not_sampled(tmp_path, isolated_env):
 
 
 def test_every_attempt_failing_mentions_skipped_targets(tmp_path):
-    (tmp_path / "llmroute.yaml").write_text(
+    project_config(tmp_path).write_text(
         "version: 1\ndefaults: {retries: 0, strategy: priority}\nproviders:\n"
         "  flaky:\n    type: mock\n    fail_rate: 1.0\n    models: {m: {}}\n"
         "  openai:\n    type: openai\n    models: {gpt-4o-mini: {}}\n"

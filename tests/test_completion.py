@@ -8,6 +8,7 @@ import pytest
 from llmroute.cli.completers import complete_model
 
 from .test_cli_ask import invoke
+from .support import project_config
 
 CONFIG = """\
 version: 1
@@ -28,7 +29,7 @@ routes:
 
 @pytest.fixture
 def config(tmp_path):
-    (tmp_path / "llmroute.yaml").write_text(CONFIG)
+    project_config(tmp_path).write_text(CONFIG)
 
 
 @pytest.mark.parametrize("shell, marker", [
@@ -85,7 +86,7 @@ def test_the_config_named_on_the_command_line_is_used(tmp_path, monkeypatch):
 
 
 def test_a_broken_config_completes_nothing_and_never_raises(tmp_path, monkeypatch):
-    (tmp_path / "llmroute.yaml").write_text("providers: [this is: not valid\n")
+    project_config(tmp_path).write_text("providers: [this is: not valid\n")
     assert complete(monkeypatch, "llmroute -m ") == []
     assert complete(monkeypatch, "llmroute keys set ") == []
 

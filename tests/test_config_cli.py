@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import stat
 import sys
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from llmroute.config.load import load_config
 from llmroute.config.starter import STARTER_CONFIG
 from llmroute.errors import LLMRouteError
 from llmroute.paths import Paths
+from .support import project_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,7 +38,8 @@ def make_root(tmp_path: Path, env: Mapping[str, str] | None = None) -> click.Gro
     @click.option("--config", "config_path")
     @click.pass_context
     def root(ctx: click.Context, config_path: str | None) -> None:
-        paths = Paths(data_dir=tmp_path / "data", config_dir=tmp_path / "conf")
+        # The data dir is the test's LLMROUTE_HOME, where `project_config` records trust.
+        paths = Paths(data_dir=Path(os.environ["LLMROUTE_HOME"]), config_dir=tmp_path / "conf")
         ctx.obj = Obj(env=env or {}, cwd=tmp_path, paths=paths, config_path_option=config_path)
 
     root.add_command(config_group)
@@ -92,8 +96,9 @@ def test_init_to_explicit_path(tmp_path):
 def test_path_shows_file_or_builtin_default(tmp_path):
     result = run(tmp_path, "config", "path")
     assert result.exit_code == 0 and result.stdout.strip() == "(built-in default config)"
-    (tmp_path / "llmroute.yaml").write_text("version: 1\n")
-    assert run(tmp_path, "config", "path").stdout.strip() == str(tmp_path / "llmroute.yaml")
+    project_config(tmp_path).write_text("version: 1\n")
+    shown = run(tmp_path, "config", "path")
+    assert shown.stdout.strip() == str(tmp_path / "llmroute.yaml") and "project config: trusted" in shown.stderr
     explicit = run(tmp_path, "--config", "/some/other.yaml", "config", "path")
     assert explicit.stdout.strip() == "/some/other.yaml"
     from_env = run(tmp_path, "config", "path", env={"LLMROUTE_CONFIG": "/env.yaml"})
@@ -101,7 +106,7 @@ def test_path_shows_file_or_builtin_default(tmp_path):
 
 
 def test_check_ok_with_warnings_on_stderr(tmp_path):
-    (tmp_path / "llmroute.yaml").write_text(
+    project_config(tmp_path).write_text(
         "providers:\n  p: {type: openai, models: [unpriced-model-zz]}\n  m: {type: mock, models: [a]}\n"
         "routes:\n  default: [p, m]\n")
     result = run(tmp_path, "config", "check")
@@ -138,7 +143,7 @@ def test_check_example_config(tmp_path):
 
 
 def test_show_redacts_secrets_and_is_loadable_yaml(tmp_path):
-    (tmp_path / "llmroute.yaml").write_text(
+    project_config(tmp_path).write_text(
         "providers:\n"
         "  p:\n    type: openai\n    key_cmd: pass show very/private\n"
         "    headers: {X-Custom-Auth: hush-hush-value}\n    models: {m: {input: 1, output: 2}}\n"

@@ -11,6 +11,7 @@ from llmroute.config.defaults import default_config, discover_and_load
 from llmroute.config.load import load_config
 from llmroute.config.model import Config
 from llmroute.config.starter import STARTER_CONFIG
+from llmroute.config.trust import TrustStore
 from llmroute.errors import ConfigError, ExitCode
 from llmroute.paths import Paths
 from llmroute.types import Target
@@ -393,8 +394,9 @@ def test_discover_explicit_missing_file_is_an_error(tmp_path):
     assert info.value.problems == [f"config file not found: {tmp_path / 'gone.yaml'}"]
 
 
-def test_discover_prefers_local_file_and_skips_probes(tmp_path):
+def test_discover_prefers_trusted_local_file_and_skips_probes(tmp_path):
     write(tmp_path, BASE, "llmroute.yaml")
+    TrustStore(_paths(tmp_path).data_dir).trust(tmp_path / "llmroute.yaml")
 
     def boom() -> bool:
         raise AssertionError("probes must not run when a config file exists")

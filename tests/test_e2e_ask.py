@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .support import fake_server, llmroute_binary, read_ledger, run_cli
+from .support import fake_server, llmroute_binary, read_ledger, run_cli, project_config
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ def openai_provider(name: str, url: str, priority: int = 50) -> str:
 
 def test_first_target_500_second_answers(tmp_path, isolated_env):
     with fake_server(mode="error:500") as bad, fake_server(reply="the second answer") as good:
-        config = tmp_path / "llmroute.yaml"
+        config = project_config(tmp_path)
         config.write_text("version: 1\ndefaults: {strategy: priority, retries: 0}\nproviders:\n"
                           + openai_provider("first", f"{bad}/v1", 90)
                           + openai_provider("second", f"{good}/v1", 10)
@@ -38,7 +38,7 @@ def test_first_target_500_second_answers(tmp_path, isolated_env):
 
 def test_streaming_to_a_pipe_when_asked(tmp_path, isolated_env):
     with fake_server(reply="one two three") as url:
-        (tmp_path / "llmroute.yaml").write_text(
+        project_config(tmp_path).write_text(
             "version: 1\nproviders:\n" + openai_provider("only", f"{url}/v1") + "routes:\n  default: [only]\n")
         result = run_cli(["--stream", "-v", "count"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -49,7 +49,7 @@ def test_streaming_to_a_pipe_when_asked(tmp_path, isolated_env):
 
 def test_garbage_body_is_malformed_and_falls_back(tmp_path, isolated_env):
     with fake_server(mode="garbage") as bad, fake_server(reply="fine") as good:
-        (tmp_path / "llmroute.yaml").write_text(
+        project_config(tmp_path).write_text(
             "version: 1\ndefaults: {strategy: priority, retries: 0}\nproviders:\n"
             + openai_provider("bad", f"{bad}/v1", 90) + openai_provider("good", f"{good}/v1", 10)
             + "routes:\n  default: [bad, good]\n")
@@ -60,7 +60,7 @@ def test_garbage_body_is_malformed_and_falls_back(tmp_path, isolated_env):
 
 def test_all_targets_down_exit_1_without_traceback(tmp_path):
     with fake_server(mode="error:503") as bad:
-        (tmp_path / "llmroute.yaml").write_text(
+        project_config(tmp_path).write_text(
             "version: 1\ndefaults: {retries: 0}\nproviders:\n" + openai_provider("bad", f"{bad}/v1")
             + "routes:\n  default: [bad]\n")
         result = run_cli(["hi"], cwd=tmp_path)
@@ -71,7 +71,7 @@ def test_all_targets_down_exit_1_without_traceback(tmp_path):
 
 def test_concurrent_processes_write_exactly_one_line_per_prompt(tmp_path, isolated_env):
     """20 processes x 10 prompts on the mock provider -> exactly 200 valid ledger lines."""
-    (tmp_path / "llmroute.yaml").write_text(
+    project_config(tmp_path).write_text(
         "version: 1\nproviders:\n  demo:\n    type: mock\n    reply: '{prompt} " + "x" * 3000 + "'\n"
         "    models: {m: {}}\nroutes:\n  default: [demo]\nledger: {log_prompts: true}\n")
     binary = llmroute_binary()

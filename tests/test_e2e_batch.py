@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from .support import fake_server, read_ledger, run_cli
+from .support import fake_server, project_config, read_ledger, run_cli
 
 
 def test_two_hundred_prompts_at_p16_come_back_in_order_with_one_record_each(tmp_path, isolated_env):
     log = tmp_path / "server.jsonl"
     with fake_server("openai", latency_ms=100, reply="answer to: {prompt}", log=log) as url:
-        config = tmp_path / "llmroute.yaml"
+        config = project_config(tmp_path)
         config.write_text(f"""version: 1
 providers:
   fake:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from .support import fake_server, read_ledger, run_cli
+from .support import fake_server, read_ledger, run_cli, project_config
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ def test_failing_format_falls_back_to_another_format(failing, tmp_path, isolated
     answering = NEXT[failing]
     status = FORMATS[failing][1]
     with fake_server(failing, f"error:{status}") as bad, fake_server(answering, reply="answer from the other format") as good:
-        (tmp_path / "llmroute.yaml").write_text(
+        project_config(tmp_path).write_text(
             "version: 1\ndefaults: {strategy: priority, retries: 0}\nproviders:\n"
             + provider_block("failing", failing, bad, 90) + provider_block("answering", answering, good, 10)
             + "routes:\n  default: [failing, answering]\n")

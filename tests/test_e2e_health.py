@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .support import fake_server, read_ledger, refused_url, run_cli
+from .support import fake_server, read_ledger, refused_url, run_cli, project_config
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ def openai_provider(name: str, url: str, priority: int) -> str:
 def test_down_slow_fine_then_prompt_skips_the_down_provider(tmp_path, isolated_env):
     alert_log = tmp_path / "alerts.txt"
     with fake_server(mode="slow:2500") as slow, fake_server(reply="fine answer") as fine:
-        (tmp_path / "llmroute.yaml").write_text(
+        project_config(tmp_path).write_text(
             "version: 1\ndefaults: {strategy: priority, retries: 0}\nproviders:\n"
             + openai_provider("dead", refused_url(), 90) + openai_provider("slow", slow, 50)
             + openai_provider("fine", fine, 10)
@@ -57,7 +57,7 @@ def test_down_slow_fine_then_prompt_skips_the_down_provider(tmp_path, isolated_e
 
 def test_all_up_exits_zero_and_deep_is_recorded(tmp_path, isolated_env):
     with fake_server(reply="pong") as fine:
-        (tmp_path / "llmroute.yaml").write_text(
+        project_config(tmp_path).write_text(
             "version: 1\nproviders:\n" + openai_provider("fine", fine, 10) + "routes:\n  default: [fine]\n")
         result = run_cli(["health", "--deep", "--json"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -11,7 +11,7 @@ import pytest
 
 from llmroute.providers.local import local_available
 
-from .support import fake_server, read_ledger, run_cli
+from .support import fake_server, read_ledger, run_cli, project_config
 
 pytestmark = [
     pytest.mark.e2e,
@@ -23,7 +23,7 @@ LOCAL = "  local:\n    type: local\n    threads: 1\n    models:\n      smollm2-1
 
 
 def test_local_answers_buffered_and_streamed_at_zero_cost(tmp_path, isolated_env):
-    (tmp_path / "llmroute.yaml").write_text("version: 1\nproviders:\n" + LOCAL + "routes:\n  default: [local]\n")
+    project_config(tmp_path).write_text("version: 1\nproviders:\n" + LOCAL + "routes:\n  default: [local]\n")
     buffered = run_cli(["--max-tokens", "24", "Name a colour."], cwd=tmp_path, timeout=300)
     streamed = run_cli(["--stream", "--max-tokens", "24", "Name a fruit."], cwd=tmp_path, timeout=300)
     assert buffered.returncode == 0, buffered.stderr.decode()
@@ -41,7 +41,7 @@ def test_local_answers_buffered_and_streamed_at_zero_cost(tmp_path, isolated_env
 
 def test_cloud_503_falls_back_to_local(tmp_path, isolated_env):
     with fake_server(mode="error:503") as cloud:
-        (tmp_path / "llmroute.yaml").write_text(
+        project_config(tmp_path).write_text(
             "version: 1\ndefaults: {strategy: priority, retries: 0}\nproviders:\n"
             f"  cloud:\n    type: openai\n    base_url: {cloud}/v1\n    priority: 90\n"
             "    models: {gpt-4o-mini: {}}\n" + LOCAL + "routes:\n  default: [cloud, local]\n")

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from .support import fake_server, read_ledger, refused_url, run_cli
+from .support import fake_server, read_ledger, refused_url, run_cli, project_config
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ def attempts_on(home, target: str) -> int:
 def test_refused_target_opens_its_breaker_and_is_skipped(tmp_path, isolated_env):
     down = refused_url()
     with fake_server(reply="from second") as good:
-        (tmp_path / "llmroute.yaml").write_text(two_targets(down, good))
+        project_config(tmp_path).write_text(two_targets(down, good))
         for _ in range(3):
             result = run_cli(["hi"], cwd=tmp_path)
             assert result.returncode == 0 and result.stdout == b"from second\n"
@@ -49,7 +49,7 @@ def test_refused_target_opens_its_breaker_and_is_skipped(tmp_path, isolated_env)
         state["breakers"]["first/m"]["open_until"] = 0
         state_path.write_text(json.dumps(state))
         with fake_server(reply="first is back") as revived:
-            (tmp_path / "llmroute.yaml").write_text(two_targets(revived, good))
+            project_config(tmp_path).write_text(two_targets(revived, good))
             trial = run_cli(["hi"], cwd=tmp_path)
             assert trial.stdout == b"first is back\n"
             state = json.loads(state_path.read_text())
@@ -60,7 +60,7 @@ def test_refused_target_opens_its_breaker_and_is_skipped(tmp_path, isolated_env)
 
 def test_429_with_long_retry_after_skips_the_target_next_time(tmp_path, isolated_env):
     with fake_server(mode="ratelimit:30") as limited, fake_server(reply="from second") as good:
-        (tmp_path / "llmroute.yaml").write_text(two_targets(limited, good))
+        project_config(tmp_path).write_text(two_targets(limited, good))
         first = run_cli(["--json", "hi"], cwd=tmp_path)
         assert json.loads(first.stdout)["attempts"][0]["http_status"] == 429
         second = run_cli(["--json", "hi"], cwd=tmp_path)
@@ -74,7 +74,7 @@ def test_429_with_long_retry_after_skips_the_target_next_time(tmp_path, isolated
 def test_exhausted_request_bucket_skips_the_target_until_reset(tmp_path, isolated_env):
     with fake_server(mode="exhausted:20s", reply="answered, but that was the last one") as bucket, \
             fake_server(reply="from second") as good:
-        (tmp_path / "llmroute.yaml").write_text(two_targets(bucket, good))
+        project_config(tmp_path).write_text(two_targets(bucket, good))
         first = run_cli(["hi"], cwd=tmp_path)
         assert first.stdout == b"answered, but that was the last one\n"
         second = run_cli(["--json", "hi"], cwd=tmp_path)
@@ -83,6 +83,6 @@ def test_exhausted_request_bucket_skips_the_target_until_reset(tmp_path, isolate
 
 def test_round_robin_rotates_across_processes(tmp_path, isolated_env):
     with fake_server(reply="one") as a, fake_server(reply="two") as b:
-        (tmp_path / "llmroute.yaml").write_text(two_targets(a, b, strategy="round-robin"))
+        project_config(tmp_path).write_text(two_targets(a, b, strategy="round-robin"))
         answers = [run_cli(["hi"], cwd=tmp_path).stdout.decode().strip() for _ in range(4)]
     assert answers in (["one", "two", "one", "two"], ["two", "one", "two", "one"])

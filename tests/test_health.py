@@ -20,6 +20,7 @@ from llmroute.health import (HealthChecker, HealthHistory, Outcome, Sample, Stat
 from llmroute.keys import KeyStore
 from llmroute.paths import Paths
 from llmroute.types import Result, Target, Usage
+from .support import project_config
 
 HOUR = 3600.0
 
@@ -343,7 +344,7 @@ MOCK = ("version: 1\nproviders:\n  demo:\n    type: mock\n    models: {m: {}}\n"
 
 
 def test_cli_table_json_and_exit_zero(tmp_path, monkeypatch):
-    (tmp_path / "llmroute.yaml").write_text(MOCK)
+    project_config(tmp_path).write_text(MOCK)
     monkeypatch.chdir(tmp_path)
     code, out, err = invoke(["health"])
     assert code == 0, err
@@ -361,7 +362,7 @@ def test_cli_table_json_and_exit_zero(tmp_path, monkeypatch):
 def test_cli_watch_repeats_plain_output_when_not_a_terminal(tmp_path, monkeypatch):
     from llmroute.cli import health_cmd
 
-    (tmp_path / "llmroute.yaml").write_text(MOCK)
+    project_config(tmp_path).write_text(MOCK)
     monkeypatch.chdir(tmp_path)
     waits = []
 

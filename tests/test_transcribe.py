@@ -11,7 +11,7 @@ import pytest
 from llmroute.errors import UsageError
 from llmroute.transcribe import check_audio, wav_duration_s
 
-from .support import fake_server, read_ledger, run_cli
+from .support import fake_server, read_ledger, run_cli, project_config
 
 
 def make_wav(path: Path, seconds: float = 1.5, rate: int = 16000) -> Path:
@@ -59,7 +59,7 @@ def config_text(first: str, second: str) -> str:
 def test_transcription_falls_back_and_is_recorded(tmp_path, isolated_env):
     audio = make_wav(tmp_path / "hello.wav", 2.0)
     with fake_server(mode="error:500") as bad, fake_server(reply="hello world") as good:
-        (tmp_path / "llmroute.yaml").write_text(config_text(bad, good))
+        project_config(tmp_path).write_text(config_text(bad, good))
         result = run_cli(["transcribe", str(audio)], cwd=tmp_path)
         srt = run_cli(["transcribe", "--format", "srt", "-m", "second/whisper-1", str(audio)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -73,7 +73,7 @@ def test_transcription_falls_back_and_is_recorded(tmp_path, isolated_env):
 
 @pytest.mark.e2e
 def test_refusals_exit_2_without_contacting_anyone(tmp_path):
-    (tmp_path / "llmroute.yaml").write_text(config_text("http://127.0.0.1:9", "http://127.0.0.1:9"))
+    project_config(tmp_path).write_text(config_text("http://127.0.0.1:9", "http://127.0.0.1:9"))
     text = tmp_path / "notes.txt"
     text.write_text("x")
     big = tmp_path / "big.wav"
@@ -87,7 +87,7 @@ def test_refusals_exit_2_without_contacting_anyone(tmp_path):
 @pytest.mark.e2e
 def test_no_transcription_model_is_exit_5(tmp_path):
     audio = make_wav(tmp_path / "a.wav")
-    (tmp_path / "llmroute.yaml").write_text(
+    project_config(tmp_path).write_text(
         "version: 1\nproviders:\n  demo:\n    type: mock\n    models: {m: {}}\n")
     result = run_cli(["transcribe", str(audio)], cwd=tmp_path)
     assert result.returncode == 5 and b"mode: transcription" in result.stderr

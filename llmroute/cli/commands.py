@@ -11,7 +11,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ask": ("ask", "ask_command", "Ask a prompt (the default command)."),
     "route": ("ask", "route_command", "Show the routing plan for a prompt without calling anything."),
     "models": ("models_cmd", "models_command", "List every target with prices, context, tier and state."),
-    "config": ("config_cmd", "config_group", "Write, locate, validate or show the config."),
+    "config": ("config_cmd", "config_group", "Write, locate, validate, show or trust the config."),
     "keys": ("keys_cmd", "keys_group", "Store, list or delete provider API keys in the keyring."),
     "report": ("report_cmd", "report_command", "Spend and performance report from the ledger."),
     "budget": ("budget_cmd", "budget_command", "Show spend against the budget limits."),
@@ -38,7 +38,7 @@ llmroute --explain "prove it"             show the plan, spend nothing
 # version_option decorator, outermost), the help option last.
 OPTION_HELP: dict[str, str] = {
     "--version": "Show the version and exit.",
-    "--config PATH": "Config file (default: ./llmroute.yaml, then the user config dir).",
+    "--config PATH": "Config file (default: ./llmroute.yaml once trusted, then the user config dir).",
     "--no-color": "Never use colour.",
     "-h, --help": "Show this message and exit.",
 }

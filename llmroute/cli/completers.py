@@ -3,7 +3,8 @@
 Options in several command modules point their `shell_complete=` here. A completion runs in the
 user's shell on every Tab press, so each function must never raise: a missing or broken config
 simply completes nothing. The config is found the same way commands find it (`--config` on the
-command line being completed, then `LLMROUTE_CONFIG`, ./llmroute.yaml, the user config dir).
+command line being completed, then `LLMROUTE_CONFIG`, ./llmroute.yaml only when trusted, the user
+config dir). Completion only reads the config: it never resolves a key, so no `key_cmd` runs.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def load_config_quietly(ctx: click.Context):
     try:
         from .context import AppContext
 
-        return AppContext.from_process(_config_path(ctx)).load_config()
+        app = AppContext.from_process(_config_path(ctx))
+        app.notices = False
+        return app.load_config()
     except BaseException:  # a completion must never break the user's shell
         return None
 

@@ -1,4 +1,5 @@
-"""`llmroute config init|path|check|show` (SPEC §11): write, locate, validate and show the config.
+"""`llmroute config init|path|check|show|trust|untrust` (SPEC §11, §1.1): write, locate,
+validate, show and trust the config.
 
 A thin click layer over `llmroute.config`. `ctx.obj` is the main CLI's context object with `env`,
 `cwd`, `paths` and `config_path_option`; when it also offers `load_config()` that is used, so the
@@ -15,7 +16,7 @@ from typing import Any
 
 import click
 
-from ..errors import UsageError
+from ..errors import ConfigError, UsageError
 from ..redact import MASK
 
 
@@ -29,7 +30,7 @@ def _load(obj: Any):
 
 @click.group("config")
 def config_group() -> None:
-    """Write, locate, validate or show the config file."""
+    """Write, locate, validate, show or trust the config file."""
 
 
 @config_group.command("init")
@@ -63,11 +64,65 @@ def write_private(path: Path, text: str) -> None:
 @config_group.command("path")
 @click.pass_obj
 def path_command(obj: Any) -> None:
-    """Print the path of the config file in use."""
-    from ..paths import find_config
+    """Print the path of the config file in use (stdout) and how it was chosen: trusted or not
+    (stderr, so `$(llmroute config path)` stays a plain path)."""
+    from ..config.defaults import project_trust, untrusted_notice
+    from ..paths import find_config, user_config
 
-    path = find_config(obj.config_path_option, obj.env, obj.cwd, obj.paths)
-    click.echo(str(path) if path is not None else "(built-in default config)")
+    choice = find_config(obj.config_path_option, obj.env, obj.cwd, obj.paths)
+    note = {"option": "chosen with --config: no trust needed",
+            "env": "chosen with LLMROUTE_CONFIG: no trust needed", "user": "user config"}
+    if choice.origin == "project":
+        check = project_trust(choice.path, obj.paths)
+        if check.trusted:
+            note["project"] = "project config: trusted"
+        else:
+            click.echo(f"llmroute: {untrusted_notice(choice.path, check)}", err=True)
+            choice = user_config(obj.paths)
+    if choice.path is None:
+        click.echo("(built-in default config)")
+        return
+    click.echo(str(choice.path))
+    click.echo(note[choice.origin], err=True)
+
+
+@config_group.command("trust")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def trust_command(obj: Any, path: Path | None) -> None:
+    """Trust a project config (default ./llmroute.yaml) so llmroute reads it."""
+    from ..config.trust import TrustStore
+    from ..paths import PROJECT_CONFIG
+
+    path = _existing(path or obj.cwd / PROJECT_CONFIG)
+    check = TrustStore(obj.paths.data_dir).trust(path)
+    if not check.trusted:
+        raise ConfigError([f"not trusted: {check.path}: {check.reason}"],
+                          hint="make it yours and not writable by others, then trust it again")
+    click.echo(f"trusted {check.path}")
+    click.echo("llmroute will read it until it changes; `llmroute config untrust` forgets it", err=True)
+
+
+@config_group.command("untrust")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def untrust_command(obj: Any, path: Path | None) -> None:
+    """Stop trusting a project config (default ./llmroute.yaml)."""
+    from ..config.trust import TrustStore
+    from ..paths import PROJECT_CONFIG
+
+    path = (path or obj.cwd / PROJECT_CONFIG).expanduser()
+    if TrustStore(obj.paths.data_dir).untrust(path):
+        click.echo(f"untrusted {path.resolve()}")
+    else:
+        click.echo(f"{path.resolve()} was not trusted", err=True)
+
+
+def _existing(path: Path) -> Path:
+    path = path.expanduser()
+    if not path.is_file():
+        raise UsageError(f"no config file at {path}", "name the file: `llmroute config trust PATH`")
+    return path
 
 
 @config_group.command("check")

@@ -28,6 +28,7 @@ class AppContext:
     paths: Paths
     config_path_option: str | None = None
     no_color: bool = False
+    notices: bool = True  # False for shell completion: nothing may reach the user's prompt
     _config: "Config | None" = field(default=None, repr=False)
     _keys: "KeyStore | None" = field(default=None, repr=False)
 
@@ -42,8 +43,13 @@ class AppContext:
             from ..config.defaults import discover_and_load
 
             self._config = discover_and_load(self.config_path_option, self.env, self.cwd, self.paths,
-                                             keyring_has=self._keyring_has)
+                                             keyring_has=self._keyring_has, warn=self.warn)
         return self._config
+
+    def warn(self, message: str) -> None:
+        """One notice line on stderr, in the form every llmroute message takes."""
+        if self.notices:
+            sys.stderr.write(f"llmroute: {message}\n")
 
     def keystore(self) -> "KeyStore":
         if self._keys is None:

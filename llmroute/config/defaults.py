@@ -13,9 +13,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from ..paths import Paths, find_config
+from ..paths import Paths, find_config, user_config
 from ..types import Target
 from .model import Config, Defaults, ModelConfig, ProviderConfig
+from .trust import TrustCheck, TrustStore
 
 KEYRING_SERVICE = "llmroute"
 OLLAMA_TAGS_URL = "http://localhost:11434/api/tags"
@@ -105,21 +106,44 @@ def discover_and_load(
     keyring_has: Callable[[str], bool] | None = None,
     ollama_up: Callable[[], bool] | None = None,
     local_available: Callable[[], bool] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Config:
     """The config in use: the file `find_config` names (an explicitly named missing file is a
-    `ConfigError`), else the built-in default config. Probes default to the real ones and run
-    only when no file exists."""
-    from .load import load_config
+    `ConfigError`), else the built-in default config. A project config is read only when trusted
+    (SPEC §1.1); otherwise `warn` gets one line and the user config (or built-in one) is used,
+    and nothing the project file names is run, contacted or written. Probes default to the real
+    ones and run only when no file exists."""
+    from .load import load_config, load_config_bytes
 
-    path = find_config(explicit, env, cwd, paths)
-    if path is not None:
-        return load_config(path)
+    choice = find_config(explicit, env, cwd, paths)
+    if choice.origin == "project":
+        check = project_trust(choice.path, paths)
+        if check.trusted:
+            return load_config_bytes(check.content, choice.path)
+        if warn is not None:
+            warn(untrusted_notice(choice.path, check))
+        choice = user_config(paths)
+    if choice.path is not None:
+        return load_config(choice.path)
     return default_config(
         env,
         keyring_has or keyring_has_key,
         ollama_up or probe_ollama,
         local_available or local_model_available,
     )
+
+
+def project_trust(path: Path, paths: Paths) -> TrustCheck:
+    """Whether the project config at `path` may be read (SPEC §1.1)."""
+    return TrustStore(paths.data_dir).check(path)
+
+
+def untrusted_notice(path: Path, check: TrustCheck) -> str:
+    """The one stderr line for a project config that is not read."""
+    if check.state == "unsafe":
+        return (f"ignoring {path}: {check.reason}; it is not read even though trusted "
+                f"(fix it, then `llmroute config trust`)")
+    return f"ignoring {path}: {check.reason}; run `llmroute config trust` to use it"
 
 
 def keyring_has_key(name: str) -> bool:

@@ -77,8 +77,16 @@ def load_config(path: Path) -> Config:
         data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError([f"config file not found: {path}"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: is a directory, not a config file"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read config file: {exc.strerror or exc}"]) from None
+    return load_config_bytes(data, path)
+
+
+def load_config_bytes(data: bytes, path: Path) -> Config:
+    """Validate config bytes already read from `path` (a trusted project config is parsed from
+    exactly the bytes its trust was checked against)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
