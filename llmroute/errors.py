@@ -32,7 +32,12 @@ class ExitCode(IntEnum):
 
 
 class ErrorClass(StrEnum):
-    """SPEC §4.1 error classes."""
+    """SPEC §4.1 error classes.
+
+    `empty` is a 200 answer that carried no text (streamed or not): retried and moved on like
+    `malformed`. `invalid_output` is an answer that is not what was asked for (not valid JSON for
+    `--schema`): moved on at once. `interrupted` is a call the user stopped (Ctrl-C): nothing
+    else is tried."""
 
     RATE_LIMITED = "rate_limited"
     OVERLOADED = "overloaded"
@@ -40,6 +45,9 @@ class ErrorClass(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
     MALFORMED = "malformed"
+    EMPTY = "empty"
+    INVALID_OUTPUT = "invalid_output"
+    INTERRUPTED = "interrupted"
     AUTH = "auth"
     BAD_REQUEST = "bad_request"
     CONTEXT_LENGTH = "context_length"
@@ -53,8 +61,9 @@ class ErrorClass(StrEnum):
 
     @property
     def stops_fallback(self) -> bool:
-        """The request itself is wrong: no other target will do better."""
-        return self is ErrorClass.BAD_REQUEST
+        """No other target is tried: the request itself is wrong (no other target will do
+        better), or the user interrupted it."""
+        return self in (ErrorClass.BAD_REQUEST, ErrorClass.INTERRUPTED)
 
 
 _RETRYABLE = frozenset(
@@ -65,6 +74,7 @@ _RETRYABLE = frozenset(
         ErrorClass.TIMEOUT,
         ErrorClass.CONNECTION,
         ErrorClass.MALFORMED,
+        ErrorClass.EMPTY,
     }
 )
 

@@ -6,11 +6,12 @@ Retry-After, moving on, stopping on a bad request, the context-length rule, the 
 tested with an injected sleep and random source.
 
 Rules, from the spec's table:
-- `rate_limited`, `overloaded`, `server_error`, `timeout`, `connection`, `malformed`: retried on
-  the same target up to `retries` times (exponential backoff with jitter, or the server's wait
-  when it is short), then the next target.
-- `auth`, `not_found`: next target at once. `context_length`: next target with a larger context.
-- `bad_request`: stop; the request itself is wrong.
+- `rate_limited`, `overloaded`, `server_error`, `timeout`, `connection`, `malformed`, `empty`:
+  retried on the same target up to `retries` times (exponential backoff with jitter, or the
+  server's wait when it is short), then the next target.
+- `auth`, `not_found`, `invalid_output`: next target at once. `context_length`: next target
+  with a larger context.
+- `bad_request`: stop; the request itself is wrong. `interrupted`: stop; the user said so.
 - never more than `max_attempts` calls in all.
 """
 
@@ -67,8 +68,15 @@ class Outcome(Generic[T]):
     value: T | None
     candidate: Candidate | None
     failures: list[Failure]
-    stopped: bool = False  # a bad_request ended the loop early
+    stopped: bool = False  # a bad_request (or an interruption) ended the loop early
     exhausted: bool = False  # max_attempts reached with candidates left
+
+    @property
+    def interrupted(self) -> bool:
+        """The loop stopped because the user interrupted the last call, not because the
+        request was refused: callers report it as an interruption."""
+        return self.stopped and bool(self.failures) \
+            and self.failures[-1].error.error_class is ErrorClass.INTERRUPTED
 
 
 def run_with_fallback(

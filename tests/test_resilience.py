@@ -122,3 +122,39 @@ def test_backoff_grows_and_is_capped():
     delays = [policy.backoff(n, rng) for n in range(1, 8)]
     assert delays[0] <= 0.5 and delays[1] > 0.5 * 0.75 and max(delays) <= 8.0
     assert delays[-1] >= 8.0 * 0.75
+
+
+# --- empty, invalid_output, interrupted (SPEC §4.1) ----------------------------------------------
+
+
+def test_empty_answer_is_retried_on_the_same_target_then_moves_on():
+    script = Script(a_m=[ErrorClass.EMPTY, ErrorClass.EMPTY], b_m=["from b"])
+    outcome, sleeps = run(script, candidates("a/m", "b/m"))
+    assert outcome.value == "from b" and outcome.candidate.target.id == "b/m"
+    assert script.calls == ["a/m", "a/m", "b/m"] and len(sleeps) == 1
+    assert [f.error.error_class for f in outcome.failures] == [ErrorClass.EMPTY, ErrorClass.EMPTY]
+    assert not outcome.stopped
+
+
+def test_empty_answer_then_text_on_retry_answers_from_the_same_target():
+    script = Script(a_m=[ErrorClass.EMPTY, "second try"])
+    outcome, _ = run(script, candidates("a/m", "b/m"))
+    assert outcome.value == "second try" and script.calls == ["a/m", "a/m"]
+
+
+def test_invalid_output_moves_on_at_once():
+    script = Script(a_m=[ErrorClass.INVALID_OUTPUT], b_m=["from b"])
+    outcome, sleeps = run(script, candidates("a/m", "b/m"))
+    assert outcome.value == "from b" and script.calls == ["a/m", "b/m"] and sleeps == []
+
+
+def test_interrupted_stops_without_trying_others_and_says_so():
+    script = Script(a_m=[ErrorClass.INTERRUPTED], b_m=["never"])
+    outcome, sleeps = run(script, candidates("a/m", "b/m"))
+    assert outcome.value is None and script.calls == ["a/m"] and sleeps == []
+    assert outcome.stopped and outcome.interrupted
+
+
+def test_a_bad_request_stop_is_not_an_interruption():
+    outcome, _ = run(Script(a_m=[ErrorClass.BAD_REQUEST]), candidates("a/m", "b/m"))
+    assert outcome.stopped and not outcome.interrupted
