@@ -119,7 +119,8 @@ def test_request_url_headers_and_body():
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen["request"] = request
-        return httpx.Response(200, json={"type": "message", "content": [], "stop_reason": "end_turn"})
+        return httpx.Response(200, json={"type": "message", "content": [{"type": "text", "text": "ok"}],
+                                         "stop_reason": "end_turn"})
 
     mock(handler, headers={"anthropic-beta": "x"}).complete(REQUEST, MODEL, timeout=5)
     request = seen["request"]
@@ -141,7 +142,7 @@ def test_body_omits_unset_temperature_and_system_and_honours_base_url():
 
     def handler(request):
         seen["url"], seen["body"] = str(request.url), json.loads(request.content)
-        return httpx.Response(200, json={"content": [], "stop_reason": "end_turn"})
+        return httpx.Response(200, json={"content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn"})
 
     request = Request(messages=(Message("user", "a"), Message("assistant", "b"), Message("user", "c")), max_tokens=10)
     mock(handler, base_url="https://proxy.example/anthropic/").complete(request, MODEL, timeout=5)
@@ -158,7 +159,9 @@ def test_stream_request_sets_stream_true():
 
     def handler(request):
         seen["body"] = json.loads(request.content)
-        return httpx.Response(200, content=sse(("message_stop", {"type": "message_stop"})))
+        return httpx.Response(200, content=sse(
+            ("content_block_delta", {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "ok"}}),
+            ("message_stop", {"type": "message_stop"})))
 
     list(mock(handler).stream(REQUEST, MODEL, timeout=5))
     assert seen["body"]["stream"] is True
@@ -206,6 +209,30 @@ def test_error_classes(status, error_type, message, expected):
         mock(lambda r: httpx.Response(status, json=body)).complete(REQUEST, MODEL, timeout=5)
     assert info.value.error_class is expected
     assert info.value.http_status == status
+
+
+@pytest.mark.parametrize("content", [[], [{"type": "text", "text": ""}], [{"type": "thinking", "thinking": "hm"}]])
+def test_answer_without_text_is_empty(content):
+    body = {"type": "message", "content": content, "stop_reason": "end_turn",
+            "usage": {"input_tokens": 5, "output_tokens": 0}}
+    with pytest.raises(ProviderError) as info:
+        mock(lambda r: httpx.Response(200, json=body)).complete(REQUEST, MODEL, timeout=5)
+    assert info.value.error_class is ErrorClass.EMPTY and "end_turn" in info.value.message
+
+
+def test_stream_without_text_is_empty():
+    body = sse(
+        ("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 5, "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ("ping", {"type": "ping"}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 0}}),
+        ("message_stop", {"type": "message_stop"}),
+    )
+    provider = mock(lambda r: httpx.Response(200, content=body, headers={"content-type": "text/event-stream"}))
+    with pytest.raises(ProviderError) as info:
+        list(provider.stream(REQUEST, MODEL, timeout=5))
+    assert info.value.error_class is ErrorClass.EMPTY
 
 
 def test_non_json_error_body_and_key_redaction():

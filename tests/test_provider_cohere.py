@@ -118,7 +118,8 @@ def test_request_url_headers_and_body():
 
     def handler(request):
         seen["request"] = request
-        return httpx.Response(200, json={"message": {"content": []}, "finish_reason": "COMPLETE"})
+        return httpx.Response(200, json={"message": {"content": [{"type": "text", "text": "ok"}]},
+                                         "finish_reason": "COMPLETE"})
 
     mock(handler, headers={"X-Client-Name": "llmroute"}).complete(REQUEST, MODEL, timeout=5)
     sent = seen["request"]
@@ -137,7 +138,7 @@ def test_stream_body_and_no_system_or_temperature():
 
     def handler(request):
         seen["body"] = json.loads(request.content)
-        return httpx.Response(200, content=sse(end()))
+        return httpx.Response(200, content=sse(delta("ok"), end()))
 
     request = Request(messages=(Message("user", "a"), Message("assistant", "b"), Message("user", "c")), max_tokens=7)
     list(mock(handler).stream(request, MODEL, timeout=5))
@@ -146,6 +147,23 @@ def test_stream_body_and_no_system_or_temperature():
         "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
                      {"role": "user", "content": "c"}],
     }
+
+
+@pytest.mark.parametrize("content", [[], [{"type": "text", "text": ""}], [{"type": "thinking", "thinking": "hm"}]])
+def test_answer_without_text_is_empty(content):
+    body = {"message": {"role": "assistant", "content": content}, "finish_reason": "COMPLETE",
+            "usage": {"billed_units": {"input_tokens": 5, "output_tokens": 0}}}
+    with pytest.raises(ProviderError) as info:
+        mock(lambda r: httpx.Response(200, json=body)).complete(REQUEST, MODEL, timeout=5)
+    assert info.value.error_class is ErrorClass.EMPTY and "COMPLETE" in info.value.message
+
+
+@pytest.mark.parametrize("events", [(end(),), (delta(""), end()), (delta(" "), end("MAX_TOKENS"))])
+def test_stream_without_text_is_empty(events):
+    provider = mock(lambda r: httpx.Response(200, content=sse(*events, done=True)))
+    with pytest.raises(ProviderError) as info:
+        list(provider.stream(REQUEST, MODEL, timeout=5))
+    assert info.value.error_class is ErrorClass.EMPTY
 
 
 def test_usage_falls_back_to_tokens_and_skips_non_text_content():

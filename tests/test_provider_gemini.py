@@ -167,10 +167,28 @@ def test_thought_parts_are_not_answer_text():
     assert (result.text, result.finish_reason, result.usage) == ("answer", "MAX_TOKENS", None)
 
 
-def test_no_candidates_and_no_block_reason_is_malformed():
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"usageMetadata": {"promptTokenCount": 4}},
+        {"candidates": [], "usageMetadata": {"promptTokenCount": 4}},
+        {"candidates": [{"content": {"role": "model", "parts": []}, "finishReason": "SAFETY"}]},
+        {"candidates": [{"finishReason": "RECITATION", "index": 0}]},
+        {"candidates": [{"content": {"parts": [{"text": "thinking", "thought": True}]}, "finishReason": "MAX_TOKENS"}]},
+    ],
+)
+def test_answer_without_text_is_empty(body):
     with pytest.raises(ProviderError) as info:
-        mock(lambda r: httpx.Response(200, json={"usageMetadata": {}})).complete(REQUEST, MODEL, timeout=5)
-    assert info.value.error_class is ErrorClass.MALFORMED
+        mock(lambda r: httpx.Response(200, json=body)).complete(REQUEST, MODEL, timeout=5)
+    assert info.value.error_class is ErrorClass.EMPTY and info.value.http_status == 200
+
+
+def test_stream_without_text_is_empty():
+    body = (data_event("", usage={"promptTokenCount": 4}) + data_event("", "STOP")).encode()
+    provider = mock(lambda r: httpx.Response(200, content=body, headers={"content-type": "text/event-stream"}))
+    with pytest.raises(ProviderError) as info:
+        list(provider.stream(REQUEST, MODEL, timeout=5))
+    assert info.value.error_class is ErrorClass.EMPTY and "finish reason STOP" in info.value.message
 
 
 # --- error classification --------------------------------------------------------------------

@@ -298,3 +298,50 @@ def test_prompt_longer_than_n_ctx_is_context_length():
         list(tiny.stream(ask("word " * 400), "m", timeout=120))
     assert streamed.value.error_class is ErrorClass.CONTEXT_LENGTH
     assert tiny.complete(ask("word " * 20, max_tokens=4), "m", timeout=120).text  # fits: answered
+
+
+# --- an answer with no text (SPEC §4.1 `empty`) ---------------------------------------------
+
+
+class SilentLlama:
+    """Stands in for `llama_cpp.Llama`: a model that stops at once and says nothing."""
+
+    metadata: dict = {}
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+    def token_eos(self) -> int:
+        return -1
+
+    def token_bos(self) -> int:
+        return -1
+
+    def tokenize(self, text: bytes, add_bos: bool = False, special: bool = False) -> list[int]:
+        return list(range(len(text.split())))
+
+    def n_ctx(self) -> int:
+        return 2048
+
+    def reset(self) -> None:
+        pass
+
+    def create_completion(self, tokens, *, stream, **kwargs):
+        choice = {"text": "", "finish_reason": "stop"}
+        if not stream:
+            return {"choices": [choice], "usage": {"prompt_tokens": len(tokens), "completion_tokens": 0}}
+        return (piece for piece in [{"choices": [choice]}])  # llama.cpp streams from a generator
+
+
+@pytest.mark.skipif(not local.llama_cpp_installed(), reason="the chat formatter comes from llama_cpp")
+def test_generation_without_text_is_empty_buffered_and_streamed(tmp_path):
+    model = tmp_path / "silent.gguf"
+    model.write_bytes(b"x")
+    provider = LocalProvider(make_config(model_path=str(model)), llama_factory=SilentLlama)
+    with pytest.raises(ProviderError) as buffered:
+        provider.complete(ask("hi"), "m", timeout=5)
+    assert buffered.value.error_class is ErrorClass.EMPTY
+    with pytest.raises(ProviderError) as streamed:
+        list(provider.stream(ask("hi"), "m", timeout=5))
+    assert streamed.value.error_class is ErrorClass.EMPTY
+    assert "local answered with no text (finish reason stop)" == streamed.value.message

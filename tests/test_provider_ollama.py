@@ -131,7 +131,7 @@ def test_cloud_request_sends_bearer_and_stream_true_without_temperature():
 
     def handler(request):
         seen["request"] = request
-        return httpx.Response(200, content=ndjson({"message": {"content": ""}, "done": True}))
+        return httpx.Response(200, content=ndjson({"message": {"content": "x"}, "done": True}))
 
     request = Request(messages=(Message("user", "a"), Message("assistant", "b")), max_tokens=5)
     list(mock(handler, key=KEY, base_url=CLOUD).stream(request, MODEL, timeout=5))
@@ -142,6 +142,22 @@ def test_cloud_request_sends_bearer_and_stream_true_without_temperature():
         "model": MODEL, "stream": True, "options": {"num_predict": 5},
         "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
     }
+
+
+@pytest.mark.parametrize("message", [{"role": "assistant", "content": ""}, {"role": "assistant"}, {}])
+def test_answer_without_text_is_empty(message):
+    body = {"model": MODEL, "message": message, "done": True, "done_reason": "stop", "prompt_eval_count": 5}
+    with pytest.raises(ProviderError) as info:
+        mock(lambda r: httpx.Response(200, json=body)).complete(REQUEST, MODEL, timeout=5)
+    assert info.value.error_class is ErrorClass.EMPTY and "stop" in info.value.message
+
+
+def test_stream_without_text_is_empty():
+    body = ndjson({"message": {"role": "assistant", "content": ""}, "done": False},
+                  {"message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop"})
+    with pytest.raises(ProviderError) as info:
+        list(mock(lambda r: httpx.Response(200, content=body)).stream(REQUEST, MODEL, timeout=5))
+    assert info.value.error_class is ErrorClass.EMPTY
 
 
 def test_absent_counts_are_zero():

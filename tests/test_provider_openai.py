@@ -249,13 +249,47 @@ def test_needs_key_is_per_instance(name, fields, needs):
 # --- responses ----------------------------------------------------------------------------------
 
 
-def test_null_content_and_openrouter_cost():
-    body = {"choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "length"}],
+def test_openrouter_cost():
+    body = {"choices": [{"message": {"role": "assistant", "content": "Hi"}, "finish_reason": "length"}],
             "usage": {"prompt_tokens": 194, "completion_tokens": 2, "cost": 0.00095}}
     result = provider("openrouter", client=Recorder(body=body).client()).complete(HI, "m", timeout=5)
-    assert result.text == "" and result.finish_reason == "length"
+    assert result.text == "Hi" and result.finish_reason == "length"
     assert result.provider_cost_usd == 0.00095 and result.usage == Usage(194, 2, "provider")
     assert result.rate_limits is None
+
+
+@pytest.mark.parametrize("name", ["openai", "openrouter", "mistral", "groq", "llamacpp"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "length"}],
+         "usage": {"prompt_tokens": 194, "completion_tokens": 2}},
+        {"choices": [{"message": {"role": "assistant", "content": ""}, "finish_reason": "stop"}]},
+        {"choices": [{"message": {"role": "assistant", "content": " \n "}, "finish_reason": "stop"}]},
+        {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 0}},
+    ],
+)
+def test_buffered_answer_without_text_is_empty(name, body):
+    with pytest.raises(ProviderError) as info:
+        provider(name, client=Recorder(body=body).client()).complete(HI, "m", timeout=5)
+    assert info.value.error_class is ErrorClass.EMPTY and info.value.http_status == 200
+    assert "no text" in info.value.message
+
+
+def test_empty_answer_names_the_finish_reason():
+    body = {"choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "length"}]}
+    with pytest.raises(ProviderError) as info:
+        provider(client=Recorder(body=body).client()).complete(HI, "m", timeout=5)
+    assert info.value.message == "openai answered with no text (finish reason length)"
+
+
+def test_async_answer_without_text_is_empty():
+    body = {"choices": [{"message": {"role": "assistant", "content": ""}, "finish_reason": "stop"}]}
+    aclient = httpx.AsyncClient(transport=httpx.MockTransport(Recorder(body=body)))
+    p = create_provider(config(), key=KEY, aclient=aclient)
+    with pytest.raises(ProviderError) as info:
+        asyncio.run(p.acomplete(HI, "m", timeout=5))
+    assert info.value.error_class is ErrorClass.EMPTY
 
 
 def test_missing_usage_is_none():
@@ -263,7 +297,7 @@ def test_missing_usage_is_none():
     assert provider(client=Recorder(body=body).client()).complete(HI, "m", timeout=5).usage is None
 
 
-@pytest.mark.parametrize("body", ["not json", "{\"choices\": []}", "[1, 2]", "{\"choices\": [{}]"])
+@pytest.mark.parametrize("body", ["not json", "[1, 2]", "{\"choices\": [{}]", "{\"choices\": 3}"])
 def test_unreadable_body_is_malformed(body):
     with pytest.raises(ProviderError) as info:
         provider(client=Recorder(body=body).client()).complete(HI, "m", timeout=5)
@@ -366,6 +400,25 @@ def test_stream_unparseable_event_is_malformed():
     with pytest.raises(ProviderError) as info:
         run_stream(sse(chunk("A"), "{oops", "[DONE]"))
     assert info.value.error_class is ErrorClass.MALFORMED
+
+
+@pytest.mark.parametrize("name", ["openai", "mistral", "groq", "openrouter"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        sse(chunk(""), chunk(None, "stop"), "[DONE]"),
+        sse(chunk(None, "length", usage={"prompt_tokens": 5, "completion_tokens": 0}), "[DONE]"),
+        sse(chunk("  "), chunk("\n", "stop"), "[DONE]"),
+    ],
+)
+def test_stream_without_text_is_empty_at_its_end(name, body):
+    p = provider(name, client=Recorder(body=body, headers={"content-type": "text/event-stream"}).client())
+    seen = []
+    with pytest.raises(ProviderError) as info:
+        for piece in p.stream(HI, "m", timeout=5):
+            seen.append(piece)
+    assert info.value.error_class is ErrorClass.EMPTY
+    assert seen and seen[-1].finish_reason in ("stop", "length")  # the whole stream was read first
 
 
 def test_stream_events_after_done_are_ignored():

@@ -45,7 +45,7 @@ def needs_key(config: ProviderConfig) -> bool:
     if config.key_env or config.key_cmd:
         return True
     if config.type == "openai":
-        from .base import key_transport_allowed
+        from .transport import key_transport_allowed
         from .presets import preset_for
 
         preset = preset_for(config)

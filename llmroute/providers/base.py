@@ -11,13 +11,15 @@ translation hooks (`build_call`, `parse_result`, `stream_parser`, `classify_erro
 - it is handed its `httpx.Client` / `httpx.AsyncClient` (tests pass `httpx.MockTransport`);
 - one deadline covers connect + the whole answer (SPEC `timeout`), checked between reads;
 - httpx failures map to `timeout` / `connection`, unparseable bodies to `malformed`;
-- the key is sent only over HTTPS or to loopback/private hosts unless `allow_insecure`;
+- a finished answer that carried no text (buffered, or a stream that ended without a text
+  chunk) is `empty` (SPEC §4.1), the same for every format;
+- the key is sent only over HTTPS or to loopback/private hosts unless `allow_insecure` (the
+  planner already excludes such targets; this is the last line of defence);
 - the key is redacted from every message that came from the provider.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 from abc import ABC, abstractmethod
@@ -31,6 +33,7 @@ from ..config.model import ProviderConfig
 from ..errors import ErrorClass, ProviderError
 from ..redact import redact
 from ..types import Chunk, RateLimitInfo, Request, Result
+from .transport import key_transport_allowed  # noqa: F401  (re-exported: the one rule)
 
 
 class StreamParser(Protocol):
@@ -183,12 +186,16 @@ class HttpProvider(Provider):
                     body = response.read().decode("utf-8", errors="replace")
                     raise self._error_from(response.status_code, response.headers, body)
                 parser = self.stream_parser()
+                seen = _TextSeen()
                 for data in response.iter_bytes():
                     for chunk in parser.feed(data):
-                        yield chunk
+                        yield seen.note(chunk)
                     if time.monotonic() > deadline:
                         raise ProviderError(ErrorClass.TIMEOUT, f"no full answer within {timeout:g}s")
-                yield from parser.close()
+                for chunk in parser.close():
+                    yield seen.note(chunk)
+                if not seen.text:
+                    raise empty_answer(self.name, seen.finish_reason, http_status=response.status_code)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, timeout) from None
 
@@ -262,6 +269,9 @@ class HttpProvider(Provider):
         except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
             raise ProviderError(ErrorClass.MALFORMED, f"unexpected response shape ({exc!r})") from None
         limits = self.rate_limits(headers)
+        if not has_text(result.text):
+            raise empty_answer(self.name, result.finish_reason, http_status=200,
+                               rate_limits=result.rate_limits or limits)
         if limits is not None and result.rate_limits is None:
             from dataclasses import replace
 
@@ -329,19 +339,31 @@ class HeldErrors:
             raise error
 
 
-def key_transport_allowed(url: str) -> bool:
-    """HTTPS anywhere; plain HTTP only to loopback or private addresses (SPEC §3)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return True
-    host = (parts.hostname or "").lower()
-    if host in ("localhost",) or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local
+def has_text(text: str | None) -> bool:
+    """Whether an answer carried text: whitespace alone is no answer."""
+    return bool(text) and not text.isspace()
+
+
+def empty_answer(provider: str, finish_reason: str | None, *, http_status: int | None = None,
+                 rate_limits: RateLimitInfo | None = None) -> ProviderError:
+    """SPEC §4.1 `empty`: the call succeeded but the answer held no text (a filtered answer,
+    a reasoning model that spent every token thinking, a server that returned nothing)."""
+    why = f" (finish reason {finish_reason})" if finish_reason else ""
+    return ProviderError(ErrorClass.EMPTY, f"{provider} answered with no text{why}",
+                         http_status=http_status, rate_limits=rate_limits)
+
+
+class _TextSeen:
+    """Watches a stream's chunks: did any carry text, and how did it finish."""
+
+    def __init__(self) -> None:
+        self.text = False
+        self.finish_reason: str | None = None
+
+    def note(self, chunk: Chunk) -> Chunk:
+        self.text = self.text or has_text(chunk.text)
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+        return chunk
 
 
 def classify_by_status(table: dict[int, ErrorClass], status: int, message: str,

@@ -264,6 +264,10 @@ class GeminiProvider(HttpProvider):
         blocked = _blocked(body)
         if blocked is not None:
             raise blocked
+        if not body.get("candidates"):
+            # No candidate and no block reason: nothing was generated, which the shared driver
+            # reports as `empty` (a body that is not an object still fails as `malformed`).
+            return Result(text="", usage=_usage(body.get("usageMetadata")))
         candidate = body["candidates"][0]
         return Result(
             text=_candidate_text(candidate),

