@@ -199,6 +199,9 @@ def test_unexpected_shape_is_malformed():
         (500, "api_error", "Internal server error", ErrorClass.SERVER_ERROR),
         (504, "timeout_error", "Request timed out", ErrorClass.TIMEOUT),
         (503, "", "", ErrorClass.OVERLOADED),
+        (503, "api_error", "Service Unavailable", ErrorClass.OVERLOADED),
+        (503, "overloaded_error", "Overloaded", ErrorClass.OVERLOADED),
+        (529, "api_error", "Overloaded", ErrorClass.OVERLOADED),
         (502, "", "", ErrorClass.SERVER_ERROR),
         (409, "", "", ErrorClass.BAD_REQUEST),
     ],
@@ -209,6 +212,22 @@ def test_error_classes(status, error_type, message, expected):
         mock(lambda r: httpx.Response(status, json=body)).complete(REQUEST, MODEL, timeout=5)
     assert info.value.error_class is expected
     assert info.value.http_status == status
+
+
+@pytest.mark.parametrize("body", [{"type": "error", "error": {"type": "api_error", "message": "Service Unavailable"}},
+                                  "<html>503 Service Temporarily Unavailable</html>"])
+def test_503_is_overloaded_buffered_and_streamed(body):
+    def handler(request):
+        if isinstance(body, dict):
+            return httpx.Response(503, json=body)
+        return httpx.Response(503, text=body)
+
+    with pytest.raises(ProviderError) as buffered:
+        mock(handler).complete(REQUEST, MODEL, timeout=5)
+    with pytest.raises(ProviderError) as streamed:
+        list(mock(handler).stream(REQUEST, MODEL, timeout=5))
+    assert buffered.value.error_class is streamed.value.error_class is ErrorClass.OVERLOADED
+    assert buffered.value.http_status == streamed.value.http_status == 503
 
 
 @pytest.mark.parametrize("content", [[], [{"type": "text", "text": ""}], [{"type": "thinking", "thinking": "hm"}]])

@@ -311,6 +311,13 @@ def test_error_object_in_a_200_body_is_classified():
     assert info.value.error_class is ErrorClass.SERVER_ERROR and info.value.http_status == 502
 
 
+def test_openrouter_unknown_model_in_a_200_body_is_not_found():
+    body = {"error": {"code": 400, "message": "openai/gpt-9 is not a valid model ID"}, "user_id": "u"}
+    with pytest.raises(ProviderError) as info:
+        provider("openrouter", client=Recorder(body=body).client()).complete(HI, "m", timeout=5)
+    assert info.value.error_class is ErrorClass.NOT_FOUND and info.value.http_status == 400
+
+
 def test_mistral_rate_limit_headers():
     headers = {"x-ratelimit-limit-req-minute": "720", "x-ratelimit-remaining-req-minute": "717",
                "x-ratelimit-limit-tokens-minute": "5000000", "x-ratelimit-remaining-tokens-minute": "4999911",
@@ -481,6 +488,12 @@ def err(message, code=None, kind=None):
         (400, err("This model's maximum context length is 128000 tokens.", None, "invalid_request_error"),
          ErrorClass.CONTEXT_LENGTH),
         (400, err("too long", "context_length_exceeded"), ErrorClass.CONTEXT_LENGTH),
+        (400, {"error": {"message": "foo/bar-9 is not a valid model ID", "code": 400},
+               "user_id": "user_2x7D"}, ErrorClass.NOT_FOUND),
+        (400, {"object": "error", "message": "Invalid model: mistral-huge-latest", "type": "invalid_model",
+               "param": None, "code": "1500"}, ErrorClass.NOT_FOUND),
+        (400, {"object": "error", "message": "Invalid model parameter: temperature",
+               "type": "invalid_request_error", "param": None, "code": None}, ErrorClass.BAD_REQUEST),
         (400, {"object": "error", "message": "Assistant message must have either content or tool_calls",
                "type": "invalid_request_error", "param": None, "code": None}, ErrorClass.BAD_REQUEST),
         (422, {"detail": [{"loc": ["body", "x"], "msg": "Extra inputs are not permitted",

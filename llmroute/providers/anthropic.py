@@ -49,9 +49,17 @@ _STATUS_CLASSES: dict[int, ErrorClass] = {
 _CONTEXT_MARKERS = ("prompt is too long", "context window", "context length", "exceed context limit")
 
 
+# Statuses that mean "busy, come back" whatever error type the body names (a 503 may say
+# `api_error`, or carry a gateway's HTML): SPEC §4.1 records them as `overloaded`.
+_OVERLOADED_STATUSES = frozenset({503, 529})
+
+
 def classify(status: int | None, error_type: str, message: str) -> ErrorClass:
-    """SPEC §4.1 class for an Anthropic error: the error type wins, the status decides the
-    rest, and an invalid request that complains about length is a context-length error."""
+    """SPEC §4.1 class for an Anthropic error: 503 and 529 are always `overloaded`; otherwise
+    the error type wins, the status decides the rest, and an invalid request that complains
+    about length is a context-length error."""
+    if status in _OVERLOADED_STATUSES:
+        return ErrorClass.OVERLOADED
     error_class = _TYPE_CLASSES.get(error_type)
     if error_class is None and status is not None:
         error_class = _STATUS_CLASSES.get(status)

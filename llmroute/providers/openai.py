@@ -300,6 +300,19 @@ def _mentions_context(code: Any, message: str) -> bool:
     return code == "context_length_exceeded" or "context length" in message.lower()
 
 
+_UNKNOWN_MODEL_CODES = frozenset({"invalid_model", "model_not_found"})
+_UNKNOWN_MODEL_MARKERS = ("not a valid model", "invalid model:", "invalid model name", "invalid model id")
+
+
+def _names_unknown_model(code: Any, kind: str | None, message: str) -> bool:
+    """A 400 that means "no such model": OpenRouter's `X is not a valid model ID`, Mistral's
+    `{"message":"Invalid model: X","type":"invalid_model","code":"1500"}`. It is `not_found`,
+    so fallback moves on instead of stopping as if the request itself were wrong."""
+    if code in _UNKNOWN_MODEL_CODES or kind in _UNKNOWN_MODEL_CODES:
+        return True
+    lowered = message.lower()
+    return any(marker in lowered for marker in _UNKNOWN_MODEL_MARKERS)
+
 
 def classify_status(status: int, code: Any, kind: str | None, message: str) -> tuple[ErrorClass, str]:
     """SPEC §4.1 for an HTTP error status, refined by the body's code/type/message."""
@@ -314,6 +327,8 @@ def classify_status(status: int, code: Any, kind: str | None, message: str) -> t
     if status in (400, 422):
         if _mentions_context(code, message):
             return ErrorClass.CONTEXT_LENGTH, message
+        if _names_unknown_model(code, kind, message):
+            return ErrorClass.NOT_FOUND, message
         return ErrorClass.BAD_REQUEST, message
     simple = {
         401: ErrorClass.AUTH, 403: ErrorClass.AUTH, 404: ErrorClass.NOT_FOUND,
