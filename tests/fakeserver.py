@@ -9,8 +9,9 @@ fields, stream framing and error bodies.
 Modes: `ok`, `error:STATUS` (the format's own error body), `ratelimit:SECONDS` (429 with
 `retry-after`), `exhausted:RESET` (200 with `x-ratelimit-remaining-requests: 0` and the reset as
 a Go duration), `slow:MS` (answers after a delay), `midstream` (a stream that breaks after some
-text), `garbage` (200 with a body that is not JSON), `judge-first`/`judge-content` (answer `A`,
-`B` or `TIE` for judge prompts). Every request is appended to `--log` as one JSON line.
+text), `garbage` (200 with a body that is not JSON), `empty` (a well-formed answer, buffered or
+streamed, that carries no text), `judge-first`/`judge-content` (answer `A`, `B` or `TIE` for
+judge prompts). Every request is appended to `--log` as one JSON line.
 """
 
 from __future__ import annotations
@@ -178,6 +179,8 @@ class Handler:
 
     def _answer_text(self, body: dict) -> str:
         b = self.behaviour
+        if b.mode == "empty":
+            return ""
         prompt = _last_user_text(body)
         if b.mode in ("judge-first", "judge-content") and "Answer with exactly" in prompt:
             return _judge(prompt, b.mode)

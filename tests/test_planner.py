@@ -152,6 +152,14 @@ def test_no_fallback_keeps_only_the_first():
     assert any("--no-fallback" in n for n in p.notes)
 
 
+def test_no_fallback_never_replaces_a_pinned_target_that_a_filter_removed():
+    p = plan(model_option="openai/gpt-4o-mini", no_fallback=True, has_key=lambda prov: prov.name != "openai")
+    assert ids(p) == []
+    assert excluded(p)["openai/gpt-4o-mini"].startswith("no key")
+    assert ids(plan(model_option="openai/gpt-4o-mini", has_key=lambda prov: prov.name != "openai")) \
+        == ["anthropic/claude-haiku-4-5", "ollama/llama3.2"]  # without --no-fallback its route still applies
+
+
 def test_no_routes_means_every_chat_target_in_file_order():
     p = plan(config(routes={}), strategy_option="cost")
     assert p.route is None
@@ -202,6 +210,49 @@ def test_no_key_names_the_variable_and_the_command():
     p = plan(has_key=lambda prov: prov.name != "openai")
     assert excluded(p)["openai/gpt-4o-mini"] == "no key (set OPENAI_API_KEY or run `llmroute keys set openai`)"
     assert "openai/gpt-4o-mini" not in ids(p)
+
+
+def test_key_over_plain_http_to_a_public_host_is_excluded_with_the_fix():
+    gateway = provider("gateway", models=[ModelConfig("gpt-4o-mini")], base_url="http://gw.example.com/v1",
+                       key_env="GW_KEY", priority=99)
+    cfg = config(routes={"default": (Target("gateway", "gpt-4o-mini"), Target("openai", "gpt-4o-mini"))},
+                 gateway=gateway)
+    p = plan(cfg)
+    assert excluded(p)["gateway/gpt-4o-mini"] == (
+        "key not sent over plain HTTP to public host gw.example.com; use https, "
+        "or set allow_insecure: true for provider gateway")
+    assert ids(p) == ["openai/gpt-4o-mini"]
+
+
+def test_pinned_insecure_target_is_not_replaced():
+    gateway = provider("gateway", models=[ModelConfig("m")], base_url="http://93.184.215.14:8080/v1", key_env="GW_KEY")
+    p = plan(config(gateway=gateway), model_option="gateway/m", no_fallback=True)
+    assert ids(p) == [] and "plain HTTP to public host 93.184.215.14" in excluded(p)["gateway/m"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"base_url": "http://gw.example.com/v1", "key_env": "GW_KEY", "allow_insecure": True},
+        {"base_url": "https://gw.example.com/v1", "key_env": "GW_KEY"},
+        {"base_url": "http://10.1.2.3:8000/v1", "key_env": "GW_KEY"},
+        {"base_url": "http://localhost:4000/v1", "key_env": "GW_KEY"},
+        {"preset": "vllm"},
+    ],
+)
+def test_keys_over_https_private_hosts_or_allowed_insecure_are_planned(fields):
+    gateway = provider("gateway", models=[ModelConfig("m")], **fields)
+    p = plan(config(gateway=gateway), model_option="gateway/m", no_fallback=True)
+    assert ids(p) == ["gateway/m"]
+
+
+def test_keyless_provider_on_a_public_http_host_is_planned_unless_it_names_a_key():
+    bare = provider("box", "ollama", models=[ModelConfig("llama3.2")], base_url="http://ollama.example.com")
+    assert ids(plan(config(box=bare), model_option="box/llama3.2", no_fallback=True)) == ["box/llama3.2"]
+    keyed = provider("box", "ollama", models=[ModelConfig("llama3.2")], base_url="http://ollama.example.com",
+                     key_env="OLLAMA_KEY")
+    p = plan(config(box=keyed), model_option="box/llama3.2", no_fallback=True)
+    assert "plain HTTP to public host ollama.example.com" in excluded(p)["box/llama3.2"]
 
 
 def test_key_variable_from_config_preset_or_name():

@@ -1,14 +1,17 @@
 """Where a key may be sent (SPEC §3): HTTPS anywhere, plain HTTP only to loopback or private
 addresses, anything else only with the provider's `allow_insecure: true`.
 
-Kept apart from `base` (which imports httpx) so code that only reads config can ask without
-loading the HTTP stack.
+Kept apart from `base` (which imports httpx) so the planner can refuse such a target while
+planning, with the reason in `--explain`, without loading the HTTP stack. The provider layer
+checks every call's URL too, so a key never leaves over plain HTTP whatever the plan said.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from urllib.parse import urlsplit
+
+from ..config.model import ProviderConfig
 
 
 def key_transport_allowed(url: str) -> bool:
@@ -25,3 +28,35 @@ def key_transport_allowed(url: str) -> bool:
         return False
     return address.is_loopback or address.is_private or address.is_link_local
 
+
+def configured_base_url(config: ProviderConfig) -> str | None:
+    """The base URL a provider's calls go to when it is not its format's own default: the
+    config's `base_url`, else an OpenAI-compatible preset's. Every format's default base URL is
+    HTTPS or on this machine, so only these can send a key somewhere it must not go."""
+    if config.base_url:
+        return config.base_url
+    if config.type == "openai":
+        from .presets import preset_for
+
+        preset = preset_for(config)
+        return preset.base_url if preset is not None else None
+    return None
+
+
+def refused_key_host(config: ProviderConfig) -> str | None:
+    """The host a key would be refused for (plain HTTP to a public address, no
+    `allow_insecure`), or None when the provider's key may be sent where its calls go."""
+    url = configured_base_url(config)
+    if config.allow_insecure or not url or key_transport_allowed(url):
+        return None
+    return urlsplit(url).hostname or url
+
+
+def insecure_key_reason(config: ProviderConfig) -> str | None:
+    """The planner's exclusion reason for a provider whose key would go over plain HTTP to a
+    public host, or None."""
+    host = refused_key_host(config)
+    if host is None:
+        return None
+    return (f"key not sent over plain HTTP to public host {host}; use https, "
+            f"or set allow_insecure: true for provider {config.name}")

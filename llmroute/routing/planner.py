@@ -7,8 +7,9 @@ Steps, each visible in `--explain`:
 3. build the candidate list: `-m TARGET` pins that target first with the rest of its route as
    fallbacks; `-m ROUTE`/`-r ROUTE` use that route; else `defaults.route`; with no routes at
    all, every target in file order;
-4. filter: disabled, no key, circuit open, rate limited, context too small, `--max-cost`,
-   no price under a dollar budget, budget — each exclusion says why;
+4. filter: disabled, no key, a key that would go over plain HTTP to a public host, circuit
+   open, rate limited, context too small, `--max-cost`, no price under a dollar budget,
+   budget — each exclusion says why;
 5. order the survivors with the strategy (`strategies.py`), apply a rule's `tier`, and keep
    only the first with `--no-fallback`.
 
@@ -30,7 +31,9 @@ from typing import Iterable, Mapping
 from ..config.model import STRATEGIES, Config, ModelConfig, ProviderConfig
 from ..errors import UsageError
 from ..pricing import TargetFacts, facts_for, worst_case_cost
+from ..providers import needs_key
 from ..providers.presets import preset_for
+from ..providers.transport import insecure_key_reason
 from ..tokens import estimate_tokens
 from ..types import Target
 from .memory import MemorySnapshot, RoutingMemory
@@ -77,6 +80,13 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
         rng=inputs.extra.get("rng") or random.Random(), round_robin_key=round_robin_key(selection.route))
     candidates = _order(selection, options, ctx, memory, inputs.now)
     notes = selection.notes
+    if inputs.no_fallback and selection.pinned is not None \
+            and (not candidates or candidates[0].target != selection.pinned):
+        # `-m TARGET --no-fallback` calls exactly that target (SPEC §4): when a filter removed
+        # it, nothing else is tried and its exclusion says why.
+        if candidates:
+            notes.append(f"--no-fallback: {selection.pinned.id} was excluded; no other target is used")
+        candidates = []
     if inputs.no_fallback and len(candidates) > 1:
         notes.append(f"--no-fallback: {len(candidates) - 1} other candidate(s) not used")
         candidates = candidates[:1]
@@ -167,7 +177,8 @@ def _names(routes) -> str:
 class TargetEntry:
     """What the filters and strategies need about one target that depends only on the Config.
 
-    `reason` is set when the target cannot be planned at all (unknown provider or model)."""
+    `reason` is set when the target cannot be planned at all (unknown provider or model);
+    `insecure` when its key would go over plain HTTP to a public host (SPEC §3)."""
 
     target: Target
     id: str
@@ -175,6 +186,7 @@ class TargetEntry:
     model: ModelConfig | None
     reason: str | None
     facts: TargetFacts
+    insecure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -218,7 +230,15 @@ def _entry(config: Config, target: Target) -> TargetEntry:
     elif model is None:
         reason = f"unknown model '{target.model}' of provider '{target.provider}'"
     facts = facts_for(config, target) if reason is None else TargetFacts(None, None, False)
-    return TargetEntry(target, target.id, provider, model, reason, facts)
+    insecure = insecure_key_reason(provider) if provider is not None and _sends_key(provider) else None
+    return TargetEntry(target, target.id, provider, model, reason, facts, insecure)
+
+
+def _sends_key(provider: ProviderConfig) -> bool:
+    """Whether calls to this provider carry a key once planning lets it through: one that
+    needs a key has one by then (else "no key" excluded it), and a keyless one sends the key
+    its config names a source for (SPEC §4: a key that is found is always sent)."""
+    return needs_key(provider) or bool(provider.key_env or provider.key_cmd)
 
 
 def _table(inputs: PlanInputs) -> PlanningTable:
@@ -292,6 +312,8 @@ def _check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, O
         return "disabled", None
     if not check.has_key(provider):
         return f"no key (set {key_variable(provider)} or run `llmroute keys set {provider.name}`)", None
+    if entry.insecure is not None:
+        return entry.insecure, None  # a config problem: never a call, never the circuit breaker
     if check.memory is not None:
         reason = _memory_reason(check.memory, provider, entry.id, check.est, check.now, check.inputs.now)
         if reason:
