@@ -5,11 +5,9 @@ Fairness is the point of `compare`: every target gets the identical `Request` (s
 prompt, same `--context` material, same limits), and all calls start together over ONE
 `httpx.AsyncClient`, so the wall time is close to the slowest target rather than the sum.
 
-`Caller` is the async sibling of the engine's attempt loop for calls that must not fall back
-(a comparison of X must be X's answer): reserve the worst case with the budget guard before
-sending (a refusal makes the target "skipped", with no call and no record), call the provider's
-`acomplete`, write one ledger record (`records.build_record`, as the engine does), teach the
-routing memory, and settle or release the reservation.
+`Caller` makes calls that must not fall back (a comparison of X must be X's answer): each is
+one `calls.Call` — the same life as every engine attempt — reserved before anything is sent (a
+refusal makes the target "skipped", with no call and no record) and sent with `Call.asend`.
 """
 
 from __future__ import annotations
@@ -17,23 +15,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, AsyncIterator, Sequence
 
+from .calls import Call, CallSite
 from .errors import ProviderError
-from .ledger import make_ts, prompt_sha256
-from .pricing import charge, price_for, worst_case_cost
-from .providers import create_provider
-from .records import build_record
-from .resilience import RetryPolicy
+from .pricing import price_for, worst_case_cost
 from .tokens import estimate_tokens
-from .types import Attempt, Request, Result, Target
+from .types import Request, Target
 
 if TYPE_CHECKING:
     import httpx
 
     from .engine import Engine
-    from .providers.base import Provider
 
 
 @dataclass
@@ -62,18 +56,6 @@ class CallResult:
                 "error": self.error, "message": self.message, "text": self.text}
 
 
-@dataclass
-class Prepared:
-    """A call that passed its checks and holds its budget reservation (or needs none)."""
-
-    target: Target
-    request: Request
-    kind: str
-    extra: dict
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    handle: object | None = None
-
-
 class Caller:
     """Sends single, non-falling-back calls over one async client; see the module docstring."""
 
@@ -84,9 +66,8 @@ class Caller:
         self.tags = tuple(tags)
         self.route = route
         self.timeout = timeout
-        self._providers: dict[str, "Provider"] = {}
 
-    def prepare(self, target: Target, request: Request, *, kind: str, extra: dict) -> Prepared | CallResult:
+    def prepare(self, target: Target, request: Request, *, kind: str, extra: dict) -> Call | CallResult:
         """Check the key and reserve the budget; a CallResult (status skipped) when it cannot go."""
         engine = self.engine
         skipped = lambda why: CallResult(target, "skipped", "", message=why)  # noqa: E731
@@ -95,90 +76,47 @@ class Caller:
             return skipped("unknown target")
         if not engine.has_key(provider_cfg):
             return skipped("no key")
-        prepared = Prepared(target, request, kind, dict(extra))
-        if engine.budget is None:
-            return prepared
-        price = price_for(engine.config, target)
-        input_tokens = estimate_tokens(request.prompt_text)
-        if price is None and engine.config.budget.has_dollar_limit:
+        call = Call(engine, CallSite(request, kind=kind, route=self.route, tags=self.tags, extra=dict(extra)),
+                    target)
+        worst = worst_case_for(engine, target, request)
+        if worst is None:
             return skipped("no price known")
-        worst = worst_case_cost(price, input_tokens, request.max_tokens) if price else 0.0
-        handle = engine.budget.reserve(target, provider_cfg, worst, input_tokens + request.max_tokens)
-        if handle is None:
+        if not call.reserve(worst, estimate_tokens(request.prompt_text) + request.max_tokens):
             return skipped(f"budget: its worst case ${worst:.6f} does not fit")
-        prepared.handle = handle
-        return prepared
+        return call
 
-    async def send(self, prepared: Prepared) -> CallResult:
+    async def send(self, call: Call) -> CallResult:
         engine = self.engine
-        target = prepared.target
+        target = call.target
         provider_cfg = engine.config.providers[target.provider]
         timeout = self.timeout or provider_cfg.timeout or engine.config.defaults.timeout
-        started = engine.monotonic()
+        request_id = call.site.request_id
         try:
-            provider = self._provider(target.provider)
-            result = await provider.acomplete(prepared.request, target.model, timeout=timeout)
+            result = await call.asend(engine.async_provider(target.provider, self.aclient), timeout)
         except ProviderError as error:
-            latency = int((engine.monotonic() - started) * 1000)
-            return self._failed(prepared, error, latency)
-        latency = int((engine.monotonic() - started) * 1000)
-        return self._answered(prepared, result, latency)
+            return CallResult(target, "error", request_id, latency_ms=call.attempt.latency_ms,
+                              error=error.error_class.value, message=error.message)
+        attempt = call.attempt
+        usage = attempt.usage
+        return CallResult(target, "ok", request_id, result.text, attempt.latency_ms,
+                          usage.input_tokens if usage else 0, usage.output_tokens if usage else 0,
+                          attempt.cost_usd)
 
     async def call(self, target: Target, request: Request, *, kind: str, extra: dict) -> CallResult:
         prepared = self.prepare(target, request, kind=kind, extra=extra)
         return prepared if isinstance(prepared, CallResult) else await self.send(prepared)
 
-    def release(self, prepared: Prepared) -> None:
-        """Give back a reservation for a call that will not be sent after all."""
-        if prepared.handle is not None and self.engine.budget is not None:
-            self.engine.budget.release(prepared.handle)
 
-    def _provider(self, name: str) -> "Provider":
-        if name not in self._providers:
-            config = self.engine.config.providers[name]
-            key = self.engine.key_for(config)
-            self._providers[name] = create_provider(config, key=key, aclient=self.aclient,
-                                                    sleep=self.engine.sleep)
-        return self._providers[name]
-
-    def _answered(self, prepared: Prepared, result: Result, latency: int) -> CallResult:
-        engine = self.engine
-        target = prepared.target
-        usage, cost, source = charge(engine.config, target, prepared.request.prompt_text, result)
-        attempt = Attempt(target=target, attempt=1, status="ok", latency_ms=latency, usage=usage,
-                          cost_usd=cost, price_source=source)
-        self._write(prepared, attempt, result.text)
-        tokens = usage.input_tokens + usage.output_tokens
-        engine.memory.record_success(target, latency, result.rate_limits, tokens)
-        if prepared.handle is not None and engine.budget is not None:
-            engine.budget.settle(prepared.handle, cost or 0.0, tokens)
-        return CallResult(target, "ok", prepared.request_id, result.text, latency,
-                          usage.input_tokens, usage.output_tokens, cost)
-
-    def _failed(self, prepared: Prepared, error: ProviderError, latency: int) -> CallResult:
-        engine = self.engine
-        target = prepared.target
-        attempt = Attempt(target=target, attempt=1, status="error", latency_ms=latency,
-                          error=error.error_class.value, http_status=error.http_status,
-                          message=error.message)
-        self._write(prepared, attempt, None)
-        engine.memory.record_failure(target, error.error_class, error.retry_after_s,
-                                     error.rate_limits, RetryPolicy().max_retry_after_s)
-        self.release(prepared)
-        return CallResult(target, "error", prepared.request_id, latency_ms=latency,
-                          error=error.error_class.value, message=error.message)
-
-    def _write(self, prepared: Prepared, attempt: Attempt, answer: str | None) -> None:
-        engine = self.engine
-        log_prompts = engine.config.ledger.log_prompts
-        request = prepared.request
-        engine.ledger.append(build_record(
-            ts=make_ts(engine.clock()), request_id=prepared.request_id, kind=prepared.kind,
-            attempt=attempt, route=self.route, strategy=None, tags=self.tags,
-            prompt_hash=prompt_sha256(request.prompt_text), extra=prepared.extra,
-            prompt=request.prompt_text if log_prompts else None,
-            answer=answer if log_prompts else None,
-        ))
+def worst_case_for(engine: "Engine", target: Target, request: Request) -> float | None:
+    """The most one call can cost (estimated input plus a full `max_tokens` answer) for the
+    budget to hold; 0 with no budget or no price, None when a dollar budget needs a price and
+    there is none."""
+    if engine.budget is None:
+        return 0.0
+    price = price_for(engine.config, target)
+    if price is None:
+        return None if engine.config.budget.has_dollar_limit else 0.0
+    return worst_case_cost(price, estimate_tokens(request.prompt_text), request.max_tokens)
 
 
 @asynccontextmanager
@@ -240,7 +178,7 @@ async def acompare(engine: "Engine", request: Request, targets: Sequence[Target]
         # front and the calls that do go start together.
         prepared = [caller.prepare(t, request, kind="compare", extra=extra) for t in targets]
         results = list(await asyncio.gather(*(
-            caller.send(p) if isinstance(p, Prepared) else _ready(p) for p in prepared)))
+            caller.send(p) if isinstance(p, Call) else _ready(p) for p in prepared)))
         wall_ms = int((engine.monotonic() - started) * 1000)
         ranking = None
         if judge is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Protocol
@@ -22,12 +21,11 @@ from . import __version__
 from .config.model import Config, ProviderConfig
 from .errors import AllAttemptsFailed, BudgetError, NoProviderError, ProviderError
 from .keys import KeyStore
-from .ledger import Ledger, make_ts, prompt_sha256
+from .calls import Call, CallSite
+from .ledger import Ledger
 from .paths import Paths
-from .pricing import charge
 from .providers import create_provider, needs_key
 from .providers.base import HttpProvider, Provider
-from .records import build_record
 from .resilience import Failure, RetryPolicy, run_with_fallback
 from .routing.memory import MemorySnapshot, RoutingMemory
 from .routing.plan import BudgetFilter, Candidate, Plan, PlanInputs
@@ -105,6 +103,8 @@ class Engine:
         ledger_path = config.ledger.path
         self.ledger = Ledger(paths.data_dir / "ledger.jsonl" if not ledger_path else _expand(ledger_path))
         self._providers: dict[str, Provider] = {}
+        self._async_client: httpx.AsyncClient | None = None
+        self._async_providers: dict[str, Provider] = {}
         self._snapshot: MemorySnapshot | None = None  # the routing memory the last plan used
         self._cache = cache  # a ResponseCache; opened on first use when the cache is wanted
         # The config's static per-target facts, so each plan (batch, --each-line) only does
@@ -175,10 +175,14 @@ class Engine:
         if hit is not None:
             return hit
         run = _Run(self, request, options, plan, on_text, on_event, on_notice)
-        outcome = run_with_fallback(
-            plan.candidates, run.attempt, self.retry_policy(), sleep=self.sleep, rng=self.rng,
-            on_failure=run.on_failure, may_try=run.may_try,
-        )
+        try:
+            outcome = run_with_fallback(
+                plan.candidates, run.attempt, self.retry_policy(), sleep=self.sleep, rng=self.rng,
+                on_failure=run.on_failure, may_try=run.may_try,
+            )
+        except BaseException:
+            run.release_all()  # Ctrl-C between reserving and sending: nothing stays reserved
+            raise
         return self.conclude(run, outcome, cache)
 
     def begin(self, request: Request, options: AskOptions, plan: Plan | None):
@@ -245,6 +249,25 @@ class Engine:
             self._providers[name] = provider
         return self._providers[name]
 
+    def async_provider(self, name: str, aclient: httpx.AsyncClient) -> Provider:
+        """The provider for calls over `aclient` (batch, compare, abtest, sampled A/B). One
+        cache per engine, like `provider`: built once per async client and reused by every
+        caller of it. HTTP formats get no sync client (their `acomplete` never uses one, and
+        building one costs a TLS context load); formats without an async transport (mock,
+        local) get the sync client for their worker-thread fallback."""
+        if self._async_client is not aclient:
+            self._async_client = aclient
+            self._async_providers = {}
+        if name not in self._async_providers:
+            from .providers import provider_class
+
+            config = self.config.providers[name]
+            http = issubclass(provider_class(config.type), HttpProvider)
+            self._async_providers[name] = create_provider(
+                config, key=self.key_for(config), client=None if http else self.client,
+                aclient=aclient if http else None, sleep=self.sleep)
+        return self._async_providers[name]
+
     def client_for(self, url: str) -> httpx.Client:
         """The shared client for a URL. Plain-HTTP URLs (local servers) get a client that never
         builds a TLS context: loading the CA bundle costs ~60 ms per invocation, and a client
@@ -272,6 +295,10 @@ class Engine:
             if client is not None:
                 client.close()
 
+    def record(self, record: dict) -> None:
+        """Append one ledger record (every call's record comes through here)."""
+        self.ledger.append(record)
+
     def nothing_to_try(self, plan: Plan) -> Exception:
         if self.budget is not None:
             error = self.budget.exhausted_error(plan)
@@ -291,7 +318,8 @@ class Engine:
 
 
 class _Run:
-    """The state of one `ask`: its attempts, records and reservations."""
+    """The state of one `ask`: its attempts and the reserved calls waiting to be sent. Each
+    attempt is one `calls.Call`; this class only adds what a fallback loop needs around it."""
 
     def __init__(self, engine: Engine, request: Request, options: AskOptions, plan: Plan,
                  on_text: Callable[[str], None] | None, on_event: Callable[[str], None],
@@ -303,12 +331,13 @@ class _Run:
         self.on_text = on_text if options.stream else None
         self.on_event = on_event
         self.on_notice = on_notice
-        self.request_id = uuid.uuid4().hex
+        self.site = CallSite(request, kind=options.kind, route=plan.route, strategy=plan.strategy,
+                             tags=options.tags, extra=options.extra_record)
+        self.request_id = self.site.request_id
         self.started = engine.monotonic()
         self.attempts: list[Attempt] = []
-        self.reservations: dict[Target, object] = {}
+        self.reserved: dict[Target, Call] = {}
         self.budget_refusals = 0
-        self.prompt_hash = prompt_sha256(request.prompt_text)
         self.text_written = False
 
     def may_try(self, candidate: Candidate) -> bool:
@@ -319,39 +348,50 @@ class _Run:
             if not engine.memory.claim_trial(candidate.target):
                 self.on_event(f"{candidate.target}: skipped, another process is making its trial call")
                 return False
-        budget = engine.budget
-        if budget is None:
-            return True
-        provider = self.engine.config.providers[candidate.target.provider]
+        call = Call(engine, self.site, candidate.target)
         worst = candidate.est_cost_usd or 0.0
-        tokens = self.plan.estimated_input_tokens + self.request.max_tokens
-        handle = budget.reserve(candidate.target, provider, worst, tokens)
-        if handle is None:
+        if not call.reserve(worst, self.plan.estimated_input_tokens + self.request.max_tokens):
             self.budget_refusals += 1
             self.on_event(f"{candidate.target}: skipped, the budget does not allow its worst case ${worst:.6f}")
             return False
-        self.reservations[candidate.target] = handle
+        self.reserved[candidate.target] = call
         return True
 
+    def call_for(self, candidate: Candidate, number: int) -> Call:
+        """The call `may_try` reserved for this attempt."""
+        call = self.reserved.pop(candidate.target, None) or Call(self.engine, self.site, candidate.target)
+        call.number = number
+        return call
+
     def attempt(self, candidate: Candidate, number: int) -> tuple[Result, Attempt]:
-        target = candidate.target
-        engine = self.engine
-        timeout = self.timeout_for(target)
-        started = engine.monotonic()
-        ttft: list[float] = []
+        call = self.call_for(candidate, number)
         try:
-            provider = engine.provider(target.provider)
-            if self.on_text is not None and provider.supports_stream:
-                result = self._stream(provider, target, timeout, started, ttft)
+            try:
+                provider = self.engine.provider(candidate.target.provider)
+            except ProviderError as error:
+                call.failed(error, 0)
+                raise
+            stream = self.on_text is not None
+            result = call.send(provider, self.timeout_for(candidate.target),
+                               on_text=self._write_text if stream else None, on_broken=self._broken)
+        finally:
+            if call.attempt is not None:
+                self.attempts.append(call.attempt)
             else:
-                result = provider.complete(self.request, target.model, timeout=timeout)
-        except ProviderError as error:
-            latency = int((engine.monotonic() - started) * 1000)
-            self._record_failure(candidate, number, error, latency, ttft)
-            raise
-        latency = int((engine.monotonic() - started) * 1000)
-        attempt = self._record_success(candidate, number, result, latency, ttft)
-        return result, attempt
+                call.release()
+        return result, call.attempt
+
+    async def aattempt(self, candidate: Candidate, number: int, provider: Provider) -> tuple[Result, Attempt]:
+        """`attempt` over the provider's async transport (batch), buffered."""
+        call = self.call_for(candidate, number)
+        try:
+            result = await call.asend(provider, self.timeout_for(candidate.target))
+        finally:
+            if call.attempt is not None:
+                self.attempts.append(call.attempt)
+            else:
+                call.release()
+        return result, call.attempt
 
     def timeout_for(self, target: Target) -> float:
         provider_config = self.engine.config.providers[target.provider]
@@ -359,88 +399,22 @@ class _Run:
 
     def release_all(self) -> None:
         """Give back every open reservation (a cancelled run answers nothing)."""
-        budget = self.engine.budget
-        while self.reservations and budget is not None:
-            budget.release(self.reservations.popitem()[1])
+        while self.reserved:
+            self.reserved.popitem()[1].release()
 
-    def _stream(self, provider: Provider, target: Target, timeout: float, started: float,
-                ttft: list[float]) -> Result:
-        parts: list[str] = []
-        usage = finish = None
-        try:
-            for chunk in provider.stream(self.request, target.model, timeout=timeout):
-                if chunk.text:
-                    if not ttft:
-                        ttft.append(self.engine.monotonic() - started)
-                    parts.append(chunk.text)
-                    self.on_text(chunk.text)
-                    self.text_written = True
-                usage = chunk.usage or usage
-                finish = chunk.finish_reason or finish
-        except ProviderError as error:
-            if parts:
-                error.partial_text = "".join(parts)
-                self.on_notice(f"\n[{target} failed mid-answer: {error.error_class.value}; the answer below is from the next target]")
-            raise
-        return Result(text="".join(parts), usage=usage, finish_reason=finish)
+    def _write_text(self, text: str) -> None:
+        self.on_text(text)
+        self.text_written = True
+
+    def _broken(self, target: Target, error: ProviderError) -> None:
+        self.on_notice(f"\n[{target} failed mid-answer: {error.error_class.value}; "
+                       f"the answer below is from the next target]")
 
     def on_failure(self, failure: Failure, next_step: str) -> None:
         error = failure.error
         status = f" ({error.http_status})" if error.http_status else ""
         self.on_event(f"attempt {failure.attempt} {failure.candidate.target}: "
                       f"{error.error_class.value}{status}: {error.message} -> {next_step}")
-
-    # --- recording ------------------------------------------------------------------------
-
-    def _record_success(self, candidate: Candidate, number: int, result: Result, latency: int,
-                        ttft: list[float]) -> Attempt:
-        engine = self.engine
-        target = candidate.target
-        usage, cost, source = charge(engine.config, target, self.request.prompt_text, result)
-        attempt = Attempt(
-            target=target, attempt=number, status="ok", latency_ms=latency,
-            ttft_ms=int(ttft[0] * 1000) if ttft else None, usage=usage, cost_usd=cost,
-            price_source=source,
-        )
-        self.attempts.append(attempt)
-        self._write(attempt, answer=result.text)
-        engine.memory.record_success(target, latency, result.rate_limits,
-                                     usage.input_tokens + usage.output_tokens)
-        handle = self.reservations.pop(target, None)
-        if handle is not None and engine.budget is not None:
-            engine.budget.settle(handle, cost or 0.0, usage.input_tokens + usage.output_tokens)
-        return attempt
-
-    def _record_failure(self, candidate: Candidate, number: int, error: ProviderError,
-                        latency: int, ttft: list[float]) -> None:
-        engine = self.engine
-        target = candidate.target
-        attempt = Attempt(
-            target=target, attempt=number, status="error", latency_ms=latency,
-            error=error.error_class.value, http_status=error.http_status, message=error.message,
-            ttft_ms=int(ttft[0] * 1000) if ttft else None,
-        )
-        self.attempts.append(attempt)
-        self._write(attempt)
-        retry_budget = RetryPolicy().max_retry_after_s
-        engine.memory.record_failure(target, error.error_class, error.retry_after_s,
-                                     error.rate_limits, retry_budget)
-        handle = self.reservations.pop(target, None)
-        if handle is not None and engine.budget is not None:
-            # A failed call is not billed; a retry on the same target reserves again.
-            engine.budget.release(handle)
-
-    def _write(self, attempt: Attempt, answer: str | None = None) -> None:
-        engine = self.engine
-        log_prompts = engine.config.ledger.log_prompts
-        record = build_record(
-            ts=make_ts(engine.clock()), request_id=self.request_id, kind=self.options.kind,
-            attempt=attempt, route=self.plan.route, strategy=self.plan.strategy,
-            tags=self.options.tags, prompt_hash=self.prompt_hash, extra=self.options.extra_record,
-            prompt=self.request.prompt_text if log_prompts else None,
-            answer=answer if log_prompts else None,
-        )
-        engine.ledger.append(record)
 
 
 def _all_failed(failures: list[Failure], attempts: list[Attempt], stopped: bool,

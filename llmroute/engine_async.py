@@ -1,8 +1,8 @@
 """The async path of one prompt, for `batch`: many prompts in flight over ONE `httpx.AsyncClient`.
 
 It is the engine's flow with awaits where the network is: the same `Engine.plan`, the same
-budget reservation (`_Run.may_try`), the same ledger records and routing-memory updates
-(`_Run._record_success` / `_record_failure`), the same retry rules (`RetryPolicy.retry_delay`,
+`_Run` whose attempts are `calls.Call`s (reserve, send, charge, record, learn, settle), sent
+here with `Call.asend`, the same retry rules (`RetryPolicy.retry_delay`,
 `ErrorClass.stops_fallback`, the context-length rule of `resilience`) and the same conclusion
 (`Engine.conclude`). Only the driver of the fallback loop is a twin of
 `resilience.run_with_fallback`, because a synchronous loop cannot await a provider call; the
@@ -22,8 +22,7 @@ import httpx
 
 from .engine import AskOptions, Engine, _Run
 from .errors import ProviderError
-from .providers import create_provider, provider_class
-from .providers.base import HttpProvider, Provider
+from .providers.base import Provider
 from .resilience import STOP, FallbackLoop, Failure, Outcome, RetryPolicy
 from .routing.plan import Candidate, Plan
 from .types import Answer, Attempt, Request, Result
@@ -73,22 +72,10 @@ class AsyncEngine:
         self.engine = engine
         self.aclient = aclient
         self.sleep = sleep
-        self._providers: dict[str, Provider] = {}
 
     def provider(self, name: str) -> Provider:
-        """The provider built once per batch with the shared async client. HTTP formats get no
-        sync client (their `acomplete` never uses one, and building one costs a TLS context
-        load); formats without an async transport get the engine's sync client for the
-        worker-thread fallback."""
-        if name not in self._providers:
-            engine = self.engine
-            config = engine.config.providers[name]
-            key = engine.key_for(config)
-            http = issubclass(provider_class(config.type), HttpProvider)
-            self._providers[name] = create_provider(
-                config, key=key, client=None if http else engine.client,
-                aclient=self.aclient if http else None, sleep=engine.sleep)
-        return self._providers[name]
+        """The engine's provider for this batch's async client (one provider cache)."""
+        return self.engine.async_provider(name, self.aclient)
 
     async def ask(self, request: Request, options: AskOptions, *, plan: Plan | None = None,
                   on_event: Callable[[str], None] = lambda message: None) -> Answer:
@@ -98,33 +85,18 @@ class AsyncEngine:
         cache, hit, plan = engine.begin(request, options, plan)
         if hit is not None:
             return hit
-        run = _AsyncRun(engine, request, options, plan, None, on_event, lambda message: None)
-        run.aengine = self
-        outcome = await arun_with_fallback(
-            plan.candidates, run.aattempt, engine.retry_policy(), sleep=self.sleep, rng=engine.rng,
-            on_failure=run.on_failure, may_try=run.may_try,
-        )
-        return engine.conclude(run, outcome, cache)
+        run = _Run(engine, request, options, plan, None, on_event, lambda message: None)
 
+        async def attempt(candidate: Candidate, number: int) -> tuple[Result, Attempt]:
+            return await run.aattempt(candidate, number, self.provider(candidate.target.provider))
 
-class _AsyncRun(_Run):
-    """`_Run` whose attempt awaits the provider; recording is inherited unchanged."""
-
-    aengine: AsyncEngine
-
-    async def aattempt(self, candidate: Candidate, number: int) -> tuple[Result, Attempt]:
-        engine = self.engine
-        target = candidate.target
-        started = engine.monotonic()
         try:
-            provider = self.aengine.provider(target.provider)
-            result = await provider.acomplete(self.request, target.model, timeout=self.timeout_for(target))
-        except ProviderError as error:
-            self._record_failure(candidate, number, error, int((engine.monotonic() - started) * 1000), [])
-            raise
+            outcome = await arun_with_fallback(
+                plan.candidates, attempt, engine.retry_policy(), sleep=self.sleep, rng=engine.rng,
+                on_failure=run.on_failure, may_try=run.may_try,
+            )
         except BaseException:
             # Cancelled (Ctrl-C) mid-call: nothing was answered, so nothing stays reserved.
-            self.release_all()
+            run.release_all()
             raise
-        latency = int((engine.monotonic() - started) * 1000)
-        return result, self._record_success(candidate, number, result, latency, [])
+        return engine.conclude(run, outcome, cache)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +42,9 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from .budget.alerts import fire_alert
 from .errors import ErrorClass, ProviderError, UsageError
-from .ledger import make_ts, prompt_sha256
-from .records import build_record
-from .state import StateStore
-from .types import Attempt, Message, Request, Target
+from .calls import Call, CallSite
+from .state import StateStore, sections
+from .types import Message, Request, Target
 
 if TYPE_CHECKING:
     from .config.model import ProviderConfig
@@ -64,7 +62,8 @@ PROBE_TIMEOUT_S = 10.0  # upper bound per probe; a provider's own shorter timeou
 MAX_WORKERS = 16
 ERROR_CHARS = 120
 DEEP_PROMPT = "ping"
-STATUS_ORDER = ("down", "degraded", "no key", "up")
+DEEP_REQUEST = Request(messages=(Message("user", DEEP_PROMPT),), max_tokens=1)
+STATUS_ORDER = ("down", "degraded", "budget", "no key", "up")
 
 Alert = Callable[[str, str, dict], None]  # (kind, message, fields)
 
@@ -234,7 +233,9 @@ class HealthHistory:
 
     def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time):
         self.clock = clock
-        self.store = StateStore(Path(state_dir) / "health.json", clock=clock)
+        # A `providers` section of the wrong type means a damaged file: moved aside, started afresh.
+        self.store = StateStore(Path(state_dir) / "health.json", clock=clock,
+                                valid=sections(providers=dict))
 
     def record(self, outcomes: Mapping[str, tuple[Outcome, bool]]) -> dict[str, Recorded]:
         """Classify and append one probe per provider (`outcomes`: name → (outcome, deep)),
@@ -324,10 +325,16 @@ class HealthChecker:
         engine = self.engine
         key_sources = {s.provider: self._key_source(engine.config.providers[s.provider]) for s in subjects}
         ready = [s for s in subjects if key_sources[s.provider] != "missing"]
+        calls = self._reserve_deep_calls(ready) if deep else {}
+        refused = [s for s in ready if deep and s.targets and s.provider not in calls]
+        if refused and len(refused) == len(ready):
+            raise self._budget_error()
+        ready = [s for s in ready if s not in refused]
         build = self.provider_for or engine.provider
         providers = {s.provider: build(s.provider) for s in ready}  # built serially
         with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(ready)))) as pool:
-            futures = {s.provider: pool.submit(self._probe, providers[s.provider], s, deep) for s in ready}
+            futures = {s.provider: pool.submit(self._probe, providers[s.provider], s, calls.get(s.provider))
+                       for s in ready}
             outcomes = {name: (future.result(), deep) for name, future in futures.items()}
         recorded = self.history.record(outcomes)
         self._feed_breakers(ready, recorded, outcomes)
@@ -338,8 +345,11 @@ class HealthChecker:
             circuit = _circuit(snapshot, subject.targets)
             if subject.provider not in recorded:
                 stats = self.history.stats(subject.provider)
-                rows.append(HealthRow(subject.provider, "no key", None, None, stats, health_score(stats),
-                                      circuit, "none"))
+                budget = subject in refused
+                rows.append(HealthRow(subject.provider, "budget" if budget else "no key", None,
+                                      "the budget does not allow a deep probe" if budget else None,
+                                      stats, health_score(stats), circuit,
+                                      key_sources[subject.provider] if budget else "none"))
                 continue
             outcome, _ = outcomes[subject.provider]
             result = recorded[subject.provider]
@@ -359,49 +369,54 @@ class HealthChecker:
         source = self.engine.keys.resolve(config).source
         return "missing" if source == "none" and required else source
 
-    def _probe(self, provider, subject: Subject, deep: bool) -> Outcome:
-        """One call, timed; any failure is an Outcome, never an exception."""
+    def _reserve_deep_calls(self, subjects: list[Subject]) -> dict[str, Call]:
+        """A deep probe is a paid prompt: each is one `calls.Call`, reserved against the budget
+        before anything is sent. Providers whose probe the budget refuses are left out."""
+        from .compare import worst_case_for
+
+        calls = {}
+        for subject in subjects:
+            if not subject.targets:
+                continue
+            target = subject.targets[0]
+            call = Call(self.engine, CallSite(DEEP_REQUEST, kind="health"), target, learn=False)
+            worst = worst_case_for(self.engine, target, DEEP_REQUEST)
+            if worst is not None and call.reserve(worst, DEEP_REQUEST.max_tokens + 8):
+                calls[subject.provider] = call
+        return calls
+
+    def _budget_error(self) -> Exception:
+        from .errors import BudgetError
+
+        budget = self.engine.budget
+        error = budget.blocked_error() if budget is not None else None
+        return error or BudgetError("blocked by budget: no deep probe fits the budget",
+                                    "run `llmroute health` without --deep, or see `llmroute budget`")
+
+    def _probe(self, provider, subject: Subject, call: Call | None) -> Outcome:
+        """One call, timed; any failure is an Outcome, never an exception. With `call` (deep)
+        it is a one-token prompt through the call life (reserved, recorded, settled); else the
+        provider's free probe (list models)."""
         engine = self.engine
         config = engine.config.providers[subject.provider]
         timeout = min(config.timeout or engine.config.defaults.timeout, PROBE_TIMEOUT_S)
-        request = Request(messages=(Message("user", DEEP_PROMPT),), max_tokens=1)
-        target = subject.targets[0] if subject.targets else None
         started = self.monotonic()
-        result, error = None, None
+        error = None
         try:
-            if deep and target is not None:
-                result = provider.complete(request, target.model, timeout=timeout)
+            if call is not None:
+                call.send(provider, timeout)
             else:
                 provider.probe(timeout=timeout)
         except ProviderError as exc:
             error = exc
         except Exception as exc:  # a health check reports every failure as down, never crashes
             error = ProviderError(ErrorClass.CONNECTION, f"{type(exc).__name__}: {exc}")
+            if call is not None and call.attempt is None:
+                call.failed(error, int((self.monotonic() - started) * 1000))
         latency = int((self.monotonic() - started) * 1000)
-        outcome = Outcome(True, latency) if error is None else Outcome(
+        return Outcome(True, latency) if error is None else Outcome(
             False, latency, ErrorClass(error.error_class).value, error.http_status,
             provider.redact(" ".join(error.message.split()))[:ERROR_CHARS])
-        if deep and target is not None:
-            self._write_record(target, request, outcome, result)
-        return outcome
-
-    def _write_record(self, target: Target, request: Request, outcome: Outcome, result) -> None:
-        """The deep probe's ledger record: the engine's fields (`records.build_record`),
-        `kind: health`."""
-        from .pricing import cost_usd, price_for
-
-        engine = self.engine
-        usage = result.usage if result is not None else None
-        price = price_for(engine.config, target)
-        attempt = Attempt(
-            target=target, attempt=1, status="ok" if outcome.ok else "error",
-            latency_ms=outcome.latency_ms, error=outcome.error, http_status=outcome.http_status,
-            message=outcome.message, usage=usage,
-            cost_usd=cost_usd(price, usage.input_tokens, usage.output_tokens) if usage and price else None,
-            price_source=price.source if price else "unknown")
-        engine.ledger.append(build_record(
-            ts=make_ts(engine.clock()), request_id=uuid.uuid4().hex, kind="health", attempt=attempt,
-            route=None, strategy=None, tags=(), prompt_hash=prompt_sha256(request.prompt_text)))
 
     def _feed_breakers(self, subjects: list[Subject], recorded: Mapping[str, Recorded],
                        outcomes: Mapping[str, tuple[Outcome, bool]]) -> None:

@@ -10,8 +10,6 @@ else from the file itself when it is a WAV.
 from __future__ import annotations
 
 import hashlib
-import time
-import uuid
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +17,11 @@ from pathlib import Path
 from .config.model import Config
 from .engine import Engine
 from .errors import AllAttemptsFailed, NoProviderError, ProviderError, UsageError
-from .ledger import make_ts
+from .calls import Call, CallSite
 from .providers.prices import lookup_price, price_source_label
 from .resilience import RetryPolicy, run_with_fallback
 from .routing.plan import Candidate
-from .types import Target
+from .types import Message, Request, Result, Target
 
 AUDIO_TYPES = (".flac", ".m4a", ".mp3", ".mp4", ".mpeg", ".mpga", ".oga", ".ogg", ".wav", ".webm")
 MAX_BYTES = 26_214_400  # 25 MiB, the endpoints' own limit
@@ -108,42 +106,38 @@ def transcribe(engine: Engine, audio: Path, *, model_option: str | None, languag
         )
     known_duration = wav_duration_s(audio)
     worst_minutes = (known_duration or size / ASSUMED_BYTES_PER_SECOND) / 60
-    request_id = uuid.uuid4().hex
-    audio_hash = hashlib.sha256(audio.read_bytes()).hexdigest()
-    reservations: dict[Target, object] = {}
+    site = CallSite(Request(messages=(Message("user", audio.name),)), kind="transcribe",
+                    strategy="priority", prompt_hash=hashlib.sha256(audio.read_bytes()).hexdigest())
+    reserved: dict[Target, Call] = {}
 
     def may_try(candidate: Candidate) -> bool:
-        if engine.budget is None:
-            return True
         price, _ = per_minute_price(config, candidate.target)
-        handle = engine.budget.reserve(candidate.target, config.providers[candidate.target.provider],
-                                       (price or 0.0) * worst_minutes, 0)
-        if handle is None:
+        call = Call(engine, site, candidate.target)
+        if not call.reserve((price or 0.0) * worst_minutes, 0):
             return False
-        reservations[candidate.target] = handle
+        reserved[candidate.target] = call
         return True
 
     def attempt(candidate: Candidate, number: int):
         target = candidate.target
         provider_config = config.providers[target.provider]
+        call = reserved.pop(target, None) or Call(engine, site, target)
+        call.number = number
         started = engine.monotonic()
         try:
             result = engine.provider(target.provider).transcribe(
                 audio, target.model, language=language, response_format=response_format,
                 timeout=timeout or provider_config.timeout or config.defaults.timeout)
         except ProviderError as error:
-            _record(engine, request_id, audio_hash, target, number, started, error=error)
-            handle = reservations.pop(target, None)
-            if handle is not None:
-                engine.budget.release(handle)
+            call.extra = {"audio_seconds": None}
+            call.failed(error, int((engine.monotonic() - started) * 1000))
             raise
         duration = result.duration_s or known_duration
         price, source = per_minute_price(config, target)
         cost = price * duration / 60 if price is not None and duration is not None else None
-        _record(engine, request_id, audio_hash, target, number, started, cost=cost, source=source, result=result)
-        handle = reservations.pop(target, None)
-        if handle is not None:
-            engine.budget.settle(handle, cost or 0.0, 0)
+        call.extra = {"audio_seconds": result.duration_s}
+        call.pricer = lambda answered: (answered.usage, cost, source)
+        call.answered(Result(text=result.text, usage=result.usage), int((engine.monotonic() - started) * 1000))
         return result, duration, cost
 
     candidates = [Candidate(t, "transcription target") for t in usable]
@@ -155,22 +149,3 @@ def transcribe(engine: Engine, audio: Path, *, model_option: str | None, languag
                                 [], "run with -m to pick a target, or check `llmroute health`")
     result, duration, cost = outcome.value
     return Transcript(result.raw, outcome.candidate.target, duration, cost, len(outcome.failures) + 1)
-
-
-def _record(engine: Engine, request_id: str, audio_hash: str, target: Target, number: int, started: float, *,
-            error: ProviderError | None = None, cost: float | None = None, source: str = "unknown",
-            result=None) -> None:
-    usage = result.usage if result is not None else None
-    engine.ledger.append({
-        "v": 1, "ts": make_ts(time.time()), "request_id": request_id, "kind": "transcribe",
-        "target": target.id, "provider": target.provider, "model": target.model, "route": None,
-        "strategy": "priority", "attempt": number, "status": "error" if error else "ok",
-        "error": error.error_class.value if error else None,
-        "http_status": error.http_status if error else None,
-        "latency_ms": int((engine.monotonic() - started) * 1000), "ttft_ms": None,
-        "input_tokens": usage.input_tokens if usage else 0, "output_tokens": usage.output_tokens if usage else 0,
-        "tokens_source": "provider" if usage else None, "cost_usd": cost if not error else 0.0,
-        "price_source": source, "cached": False, "tags": [],
-        "prompt_sha256": audio_hash,
-        "audio_seconds": result.duration_s if result is not None else None,
-    })

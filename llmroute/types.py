@@ -87,6 +87,7 @@ class Chunk:
     text: str = ""
     usage: Usage | None = None
     finish_reason: str | None = None
+    provider_cost_usd: float | None = None  # OpenRouter's own cost, on its final usage chunk
 
 
 @dataclass(frozen=True)

@@ -33,26 +33,24 @@ def test_every_target_gets_the_identical_request_and_one_record(isolated_env):
 
 
 def test_calls_run_concurrently_on_one_client(isolated_env):
+    import httpx
+
     engine = make_engine(isolated_env, config_text(["p1", "p2", "p3"]))
     state = {"active": 0, "peak": 0}
 
-    class Slow:
-        supports_stream = False
-
-        async def acomplete(self, request, model, *, timeout):
-            from llmroute.types import Result
-
-            state["active"] += 1
-            state["peak"] = max(state["peak"], state["active"])
-            await asyncio.sleep(0.01)
-            state["active"] -= 1
-            return Result(text="x")
+    async def slow(request: httpx.Request) -> httpx.Response:
+        state["active"] += 1
+        state["peak"] = max(state["peak"], state["active"])
+        await asyncio.sleep(0.01)
+        state["active"] -= 1
+        return httpx.Response(200, json={"choices": [{"message": {"content": "x"}, "finish_reason": "stop"}],
+                                         "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
 
     async def go():
-        caller = Caller(engine, aclient=None)
-        caller._providers = {n: Slow() for n in ("p1", "p2", "p3")}
-        prepared = [caller.prepare(T(f"{n}/m"), REQUEST, kind="compare", extra={}) for n in ("p1", "p2", "p3")]
-        return await asyncio.gather(*(caller.send(p) for p in prepared))
+        async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as client:
+            caller = Caller(engine, client)
+            prepared = [caller.prepare(T(f"{n}/m"), REQUEST, kind="compare", extra={}) for n in ("p1", "p2", "p3")]
+            return await asyncio.gather(*(caller.send(p) for p in prepared))
 
     results = asyncio.run(go())
     assert all(r.ok for r in results) and state["peak"] == 3

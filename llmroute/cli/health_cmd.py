@@ -17,7 +17,7 @@ from .context import AppContext
 
 CLEAR = "\x1b[H\x1b[2J"
 _sleep = time.sleep  # the wait between --watch rounds (tests replace it)
-COLORS = {"up": "green", "degraded": "yellow", "down": "red", "no key": "magenta"}
+COLORS = {"up": "green", "degraded": "yellow", "down": "red", "no key": "magenta", "budget": "yellow"}
 
 
 @click.command("health")

@@ -167,6 +167,7 @@ class OpenAIStreamParser:
         self._decoder = SSEDecoder()
         self._on_error = on_error
         self._usage: Usage | None = None
+        self._cost: float | None = None  # OpenRouter's `usage.cost`, as in buffered answers
         self._finish: str | None = None
         self._done = False
         self._text: list[str] = []
@@ -186,7 +187,7 @@ class OpenAIStreamParser:
 
     def _final(self) -> list[Chunk]:
         self._done = True
-        return [Chunk(usage=self._usage, finish_reason=self._finish)]
+        return [Chunk(usage=self._usage, finish_reason=self._finish, provider_cost_usd=self._cost)]
 
     def _fail(self, error_class: ErrorClass, message: str) -> ProviderError:
         return ProviderError(error_class, message, partial_text="".join(self._text))
@@ -235,6 +236,8 @@ class OpenAIStreamParser:
         usage = usage_from(payload.get("usage")) or usage_from((payload.get("x_groq") or {}).get("usage"))
         if usage is not None:
             self._usage = usage
+            reported = _cost(payload.get("usage"))
+            self._cost = reported if reported is not None else self._cost
         choices = payload.get("choices") or []
         if not choices or not isinstance(choices[0], dict):
             return []
