@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from llmroute.cli.main import main
-from .support import project_config
+from .support import project_config, run_cli
 
 MOCK_CONFIG = """\
 version: 1
@@ -113,6 +113,29 @@ def test_empty_prompt_is_a_usage_error(config):
 def test_invalid_utf8_on_stdin(config):
     code, _, err = invoke([], input=b"caf\xe9 au lait")
     assert code == 2 and "not valid UTF-8" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([b"caf\xe9 au lait"], "the prompt argument is not valid UTF-8 (bad byte 0xe9 at offset 3)"),
+        ([b"two", b"words \xff\xfe"], "the prompt argument is not valid UTF-8 (bad byte 0xff at offset 10)"),
+        ([b"--system", b"\xff\xfe", b"hi"], "--system is not valid UTF-8 (bad byte 0xff at offset 0)"),
+        ([b"--tag", b"t\xe9", b"hi"], "--tag is not valid UTF-8 (bad byte 0xe9 at offset 1)"),
+        ([b"route", b"-m", b"demo/\xff", b"hi"], "--model is not valid UTF-8 (bad byte 0xff at offset 5)"),
+    ],
+)
+def test_invalid_utf8_in_an_argument_exits_2_through_the_binary(config, isolated_env, args, message):
+    result = run_cli(args, cwd=config.parent)  # bytes reach argv as they are: surrogateescape'd
+    err = result.stderr.decode("utf-8")
+    assert result.returncode == 2 and result.stdout == b""
+    assert err.splitlines()[0] == f"llmroute: {message}" and len(err.splitlines()) == 2
+    assert "Traceback" not in err and ledger(isolated_env) == []
+
+
+def test_valid_utf8_arguments_are_accepted_through_the_binary(config, isolated_env):
+    result = run_cli(["--tag", "été", "café ☕"], cwd=config.parent)
+    assert result.returncode == 0 and result.stdout.decode("utf-8") == "echo: café ☕\n"
 
 
 def test_unknown_target_lists_what_exists(config):

@@ -65,6 +65,16 @@ def route_command(ctx: click.Context, **options) -> None:
     _explain(ctx.obj, options)
 
 
+def _check_text_options(options: dict) -> None:
+    """Invalid UTF-8 in the prompt or another text option exits 2 (SPEC §4). File names
+    (`--context`, `--config`) may be any bytes the file system allows, so they are not checked."""
+    from ..prompt_input import check_arguments
+
+    check_arguments([("the prompt argument", " ".join(options["prompt"])), ("--system", options["system"]),
+                     ("--model", options["model"]), ("--route", options["route"]),
+                     ("--strategy", options["strategy"]), ("--tag", options["tags"])])
+
+
 def _apply_common(app: AppContext, options: dict) -> None:
     """`--config` and `--no-color` given after the command (or among prompt options)."""
     if options["config_path"]:
@@ -102,6 +112,7 @@ def _prompt_from(options: dict) -> str:
 
 
 def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, quiet: bool) -> None:
+    _check_text_options(options)
     _apply_common(app, options)
     prompt_text = _prompt_from(options)
     config, request, ask_options = _build(app, options, prompt_text)
@@ -190,6 +201,7 @@ def _explain(app: AppContext, options: dict) -> None:
 
     from ..render import render_plan
 
+    _check_text_options(options)
     _apply_common(app, options)
     if options["each_line"]:
         return _explain_each_line(app, options)
