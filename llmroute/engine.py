@@ -22,7 +22,7 @@ from .config.model import Config, ProviderConfig
 from .errors import AllAttemptsFailed, BudgetError, NoProviderError, ProviderError
 from .keys import KeyStore
 from .calls import Call, CallSite
-from .ledger import Ledger
+from .ledger import Ledger, ledger_path
 from .paths import Paths
 from .providers import create_provider, needs_key
 from .providers.base import HttpProvider, Provider
@@ -100,8 +100,7 @@ class Engine:
         windowed = frozenset(p.name for p in config.providers.values() if p.rpm or p.tpm)
         self.memory = memory if memory is not None else RoutingMemory(paths.state_dir, clock=clock,
                                                                       windowed=windowed)
-        ledger_path = config.ledger.path
-        self.ledger = Ledger(paths.data_dir / "ledger.jsonl" if not ledger_path else _expand(ledger_path))
+        self.ledger = Ledger(ledger_path(config, paths))
         self._providers: dict[str, Provider] = {}
         self._async_client: httpx.AsyncClient | None = None
         self._async_providers: dict[str, Provider] = {}
@@ -436,9 +435,3 @@ def _all_failed(failures: list[Failure], attempts: list[Attempt], stopped: bool,
         attempts, "run with -v for details, --explain to see why targets were skipped, or `llmroute health`"
         if excluded else "run with -v for details, or check `llmroute health`",
     )
-
-
-def _expand(path: str):
-    from pathlib import Path
-
-    return Path(path).expanduser()

@@ -202,3 +202,10 @@ def prompt_sha256(text: str) -> str:
     """Hex SHA-256 of the prompt's UTF-8 bytes: lets reports group identical prompts without
     storing them. Lone surrogates are hashed as-is rather than failing."""
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def ledger_path(config, paths) -> Path:
+    """The one answer to "which ledger": `ledger.path` in the config, else `<data>/ledger.jsonl`.
+    The engine writes there and budget, report, health and feedback read there."""
+    configured = config.ledger.path
+    return Path(configured).expanduser() if configured else paths.ledger

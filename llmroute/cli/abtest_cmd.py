@@ -213,10 +213,9 @@ def feedback_command(ctx, args) -> None:
         raise UsageError("usage: llmroute feedback [REQUEST_ID|last] up|down")
     wanted = args[0] if len(args) == 2 and args[0] != "last" else None
     config = app.load_config()
-    ledger = config.ledger.path
-    from pathlib import Path
+    from ..ledger import ledger_path
 
-    found = find_answer(Path(ledger).expanduser() if ledger else app.paths.ledger, wanted)
+    found = find_answer(ledger_path(config, app.paths), wanted)
     if found is None:
         raise UsageError(f"no answer with request id {wanted}" if wanted else "no answer in the ledger yet",
                          "see `llmroute ask --json` for request ids")

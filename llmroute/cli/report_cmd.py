@@ -61,7 +61,9 @@ def report_command(ctx: click.Context, today: bool, week: bool, month: bool, day
     now = getattr(app, "now", None) or datetime.now(timezone.utc)
     kind = _window_kind(today, week, month, days, since, until)
     window = make_window(today=local_today(now, tz), kind=kind, days=days, since=since, until=until)
-    ledger = Path(config.ledger.path).expanduser() if config.ledger.path else app.paths.ledger
+    from ..ledger import ledger_path
+
+    ledger = ledger_path(config, app.paths)
     index = None if no_index else app.paths.state_dir / "report-index.pickle"
 
     def warn(message: str) -> None:
