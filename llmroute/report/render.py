@@ -47,13 +47,34 @@ def render_table(report: Report, fmt: str = "table") -> str:
     return f"{title}\n{table}\n"
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV Injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(cell: str) -> str:
+    """A text cell made safe to open in a spreadsheet: one that would start a formula gets a
+    leading single quote, which the spreadsheet shows as text and `csv.reader` keeps."""
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
 def render_csv(report: Report) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    """CSV with the text cells (headers and the group key: a tag, route or model name from the
+    ledger) escaped against formula injection; the number cells are written as they are, so a
+    negative number stays a number."""
     headers, body = _grid(report)
-    writer.writerow(headers)
-    writer.writerows(body)
-    return out.getvalue()
+    rows = [[csv_text(h) for h in headers], *([csv_text(str(key)), *cells] for key, *cells in body)]
+    # Written with a CRLF terminator, which makes the writer quote a field holding a lone CR
+    # too (with "\n" it would not, and a reader would split the row there); each row then
+    # ends in "\n" like the rest of the output.
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    lines = []
+    for row in rows:
+        out.seek(0)
+        out.truncate()
+        writer.writerow(row)
+        lines.append(out.getvalue()[:-2] + "\n")
+    return "".join(lines)
 
 
 def render_json(report: Report) -> str:
