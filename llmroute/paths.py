@@ -7,9 +7,11 @@ everything at a temporary directory with one variable (`LLMROUTE_HOME`). Directo
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import IO, Literal, Mapping
 
 APP = "llmroute"
 
@@ -47,6 +49,31 @@ class Paths:
     def ensure_data_dir(self) -> Path:
         ensure_private_dir(self.data_dir)
         return self.data_dir
+
+
+def open_private(path: Path | str, mode: str = "w") -> IO[str]:
+    """Open a file for writing (`"w"`, truncating) or appending (`"a"`) as UTF-8 text, created
+    0600 whatever the umask: files llmroute writes where the user says (`config init`,
+    `report --html`, `batch --out`) hold prompts, answers or spend. An existing regular file is
+    made 0600 too; a device such as /dev/stdout is written to and left alone."""
+    if mode not in ("w", "a"):
+        raise ValueError(f"open_private mode must be 'w' or 'a', not {mode!r}")
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, mode, encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` as a 0600 file, creating missing directories 0700."""
+    ensure_private_dir(path.parent)
+    with open_private(path) as handle:
+        handle.write(text)
 
 
 def ensure_private_dir(path: Path) -> Path:

@@ -148,11 +148,13 @@ def _read_existing(path: str) -> str:
 
 
 def _open_out(path: str, *, append: bool):
-    """Open --out; when appending after a crash, end a torn last line first."""
+    """Open --out, created 0600 (it holds the prompts' answers); when appending after a crash,
+    end a torn last line first."""
     from ..errors import UsageError
+    from ..paths import open_private
 
     try:
-        handle = open(path, "a" if append else "w", encoding="utf-8")
+        handle = open_private(path, "a" if append else "w")
         if append and handle.tell() > 0:
             with open(path, "rb") as existing:
                 existing.seek(-1, 2)

@@ -10,7 +10,6 @@ header values and the alert webhook URL (which is itself a credential) are maske
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ def config_group() -> None:
 def init_command(obj: Any, target: Path | None, force: bool) -> None:
     """Write a commented starter config to edit."""
     from ..config.starter import STARTER_CONFIG
+    from ..paths import write_private
 
     path = (target or obj.paths.default_config).expanduser()
     if path.exists() and not force:
@@ -48,17 +48,6 @@ def init_command(obj: Any, target: Path | None, force: bool) -> None:
     write_private(path, STARTER_CONFIG)
     click.echo(f"wrote {path}")
     click.echo("next: store a key with `llmroute keys set openai`, then `llmroute config check`", err=True)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` as a 0600 file, creating missing directories 0700."""
-    from ..paths import ensure_private_dir
-
-    ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
 
 
 @config_group.command("path")

@@ -72,10 +72,12 @@ def report_command(ctx: click.Context, today: bool, week: bool, month: bool, day
     report = build_report(ledger, window, by, tz=tz, index_path=index, warn=warn,
                           limits=config.budget.limits)
     if html_file is not None:
+        from ..paths import open_private
         from ..report.html import render_html
 
         try:
-            html_file.write_text(render_html(report), encoding="utf-8")
+            with open_private(html_file) as handle:  # 0600: the report shows spend and usage
+                handle.write(render_html(report))
         except OSError as exc:
             raise UsageError(f"cannot write {html_file}: {exc.strerror or exc}") from None
         if quiet:
