@@ -25,7 +25,7 @@ from bench.figures import emit  # noqa: E402
 from llmroute.config.model import STRATEGIES, Config, Defaults, ModelConfig, ProviderConfig
 from llmroute.errors import ErrorClass
 from llmroute.routing.memory import RoutingMemory
-from llmroute.routing.plan import PlanInputs
+from llmroute.routing.planner import PlanInputs
 from llmroute.routing.planner import PlanningTable, make_plan
 from llmroute.types import Message, RateLimitInfo, Request, Target
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Sequence
 
 from .calls import Call, CallSite
 from .errors import ProviderError
+from .judging import judge_pair
 from .pricing import price_for, worst_case_cost
 from .tokens import estimate_tokens
 from .types import Request, Target
@@ -194,8 +195,6 @@ async def rank_pairwise(caller: Caller, judge: Target, request: Request,
                         results: Sequence[CallResult], extra: dict) -> list[Ranking]:
     """Judge every pair of answers (both orders, as `abtest` does) and rank by points: a win
     is 1, a tie ½. Pairs the judge could not decide (it failed) count as ties."""
-    from .abtest import judge_pair
-
     answered = [r for r in results if r.ok]
     table = {r.target: Ranking(r.target, 0.0, 0, 0, 0) for r in answered}
     pairs = [(x, y) for i, x in enumerate(answered) for y in answered[i + 1:]]

@@ -28,8 +28,8 @@ from .providers import create_provider, needs_key
 from .providers.base import HttpProvider, Provider
 from .resilience import Failure, RetryPolicy, run_with_fallback
 from .routing.memory import MemorySnapshot, RoutingMemory
-from .routing.plan import BudgetFilter, Candidate, Plan, PlanInputs
-from .routing.planner import PlanningTable, make_plan
+from .routing.plan import BudgetFilter, Candidate, Plan
+from .routing.planner import PlanInputs, PlanningTable, make_plan
 from .routing.strategies import round_robin_key
 from .types import Answer, Attempt, Request, Result, Target
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .abtest import ABTestStore, ManualJudge, PairResult, judge_pair, manual_verdict
+from .abtest import ABTestStore, ManualJudge, PairResult
+from .judging import judge_pair, manual_verdict
 from .compare import Caller, CallResult, shared_client
 from .quality import QualityStore
 from .state import StateStore

@@ -7,9 +7,10 @@ import random
 import pytest
 
 from llmroute import abtest
-from llmroute.abtest import (ABTestStore, ManualJudge, combine, judge_prompt, parse_verdict, render_report,
+from llmroute.abtest import (ABTestStore, ManualJudge, render_report,
                              run_abtest, summarize, verdict_text)
 from llmroute.errors import UsageError
+from llmroute.judging import combine, judge_prompt, parse_verdict
 from llmroute.quality import QualityStore
 from llmroute.types import Message, Request, Target
 

@@ -14,7 +14,7 @@ from llmroute.config.model import (
 from llmroute.errors import ErrorClass, UsageError
 from llmroute.pricing import Price, cost_usd, model_context, price_for, worst_case_cost
 from llmroute.routing.memory import MemorySnapshot, RateView, RoutingMemory
-from llmroute.routing.plan import PlanInputs
+from llmroute.routing.planner import PlanInputs
 from llmroute.routing.planner import key_variable, make_plan
 from llmroute.types import Message, RateLimitInfo, Request, Target
 

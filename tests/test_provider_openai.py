@@ -117,7 +117,7 @@ def test_cassette_openrouter_stream_skips_comments_and_reads_usage():
         chunks = list(provider("openrouter", client=client).stream(HI, "openai/gpt-4o-mini", timeout=10))
         assert cassette.all_played
     assert "".join(c.text for c in chunks) == "Hi there!"
-    assert chunks[-1] == Chunk(usage=Usage(194, 2, "provider"), finish_reason="stop")
+    assert chunks[-1] == Chunk(usage=Usage(194, 2, "provider"), finish_reason="stop", provider_cost_usd=0.00095)
 
 
 def test_cassette_openrouter_mid_stream_error():

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from llmroute.config.model import Config, Defaults, ModelConfig, ProviderConfig
 from llmroute.quality import QualityStore
 from llmroute.routing.memory import RoutingMemory
-from llmroute.routing.plan import PlanInputs
+from llmroute.routing.planner import PlanInputs
 from llmroute.routing.planner import make_plan
 from llmroute.types import Message, Request, Target
 

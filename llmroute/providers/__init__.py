@@ -8,6 +8,9 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from ..config.model import ProviderConfig
+from .transport import needs_key
+
+__all__ = ["create_provider", "needs_key", "provider_class"]
 
 if TYPE_CHECKING:  # httpx costs ~70 ms to import: commands that only read config (`report`,
     # which validates against the presets) must not pay it for a type annotation.
@@ -30,27 +33,3 @@ def create_provider(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Provider:
     return provider_class(config.type)(config, key=key, client=client, aclient=aclient, sleep=sleep)
-
-
-_KEYLESS_TYPES = frozenset({"ollama", "local", "mock"})
-
-
-def needs_key(config: ProviderConfig) -> bool:
-    """Whether a provider cannot be called without a key. Ollama, local and mock never need one;
-    an OpenAI-compatible local server (a keyless preset such as llamacpp, or a base_url on a
-    loopback/private host with no key variable named) does not either; an explicit `key_env` or
-    `key_cmd` always means the user expects one."""
-    if config.type in _KEYLESS_TYPES:
-        return False
-    if config.key_env or config.key_cmd:
-        return True
-    if config.type == "openai":
-        from .transport import key_transport_allowed
-        from .presets import preset_for
-
-        preset = preset_for(config)
-        if preset is not None and preset.key_env is None and not config.base_url:
-            return False
-        if config.base_url and config.base_url.startswith("http://") and key_transport_allowed(config.base_url):
-            return False
-    return True

@@ -98,7 +98,7 @@ class Provider(ABC):
     def needs_key(self) -> bool:
         """Whether this configured provider needs an API key: `providers.needs_key`, the one
         rule the planner and the engine use too (an OpenAI-compatible local server does not)."""
-        from . import needs_key
+        from .transport import needs_key
 
         return needs_key(self.config)
 

@@ -1,4 +1,4 @@
-"""Where a key may be sent (SPEC §3): HTTPS anywhere, plain HTTP only to loopback or private
+"""Whether a provider needs a key, and where a key may be sent (SPEC §3): HTTPS anywhere, plain HTTP only to loopback or private
 addresses, anything else only with the provider's `allow_insecure: true`.
 
 Kept apart from `base` (which imports httpx) so the planner can refuse such a target while
@@ -12,6 +12,7 @@ import ipaddress
 from urllib.parse import urlsplit
 
 from ..config.model import ProviderConfig
+from .presets import preset_for
 
 
 def key_transport_allowed(url: str) -> bool:
@@ -36,8 +37,6 @@ def configured_base_url(config: ProviderConfig) -> str | None:
     if config.base_url:
         return config.base_url
     if config.type == "openai":
-        from .presets import preset_for
-
         preset = preset_for(config)
         return preset.base_url if preset is not None else None
     return None
@@ -60,3 +59,24 @@ def insecure_key_reason(config: ProviderConfig) -> str | None:
         return None
     return (f"key not sent over plain HTTP to public host {host}; use https, "
             f"or set allow_insecure: true for provider {config.name}")
+
+
+_KEYLESS_TYPES = frozenset({"ollama", "local", "mock"})
+
+
+def needs_key(config: ProviderConfig) -> bool:
+    """Whether a provider cannot be called without a key. Ollama, local and mock never need one;
+    an OpenAI-compatible local server (a keyless preset such as llamacpp, or a base_url on a
+    loopback/private host with no key variable named) does not either; an explicit `key_env` or
+    `key_cmd` always means the user expects one."""
+    if config.type in _KEYLESS_TYPES:
+        return False
+    if config.key_env or config.key_cmd:
+        return True
+    if config.type == "openai":
+        preset = preset_for(config)
+        if preset is not None and preset.key_env is None and not config.base_url:
+            return False
+        if config.base_url and config.base_url.startswith("http://") and key_transport_allowed(config.base_url):
+            return False
+    return True

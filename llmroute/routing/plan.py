@@ -6,15 +6,12 @@ the plan a plain value means "what would happen" and "what happened" come from o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
-from ..config.model import Config, ProviderConfig
-from ..types import Request, Target
+from ..config.model import ProviderConfig
+from ..types import Target
 
-if TYPE_CHECKING:
-    from .planner import PlanningTable
 
 
 @dataclass(frozen=True)
@@ -68,26 +65,3 @@ class BudgetFilter(Protocol):
 
     def __call__(self, target: Target, provider: ProviderConfig, worst_case_usd: float | None,
                  worst_case_tokens: int) -> str | None: ...
-
-
-@dataclass
-class PlanInputs:
-    """Everything the planner needs for one prompt. Callables keep it free of I/O."""
-
-    config: Config
-    request: Request
-    now: datetime  # aware, in the budget timezone
-    model_option: str | None = None  # -m: a target or route name
-    route_option: str | None = None  # -r
-    strategy_option: str | None = None  # --strategy
-    tags: frozenset[str] = frozenset()
-    no_fallback: bool = False
-    max_cost_usd: float | None = None
-    has_key: Callable[[ProviderConfig], bool] = lambda provider: True
-    budget_filter: BudgetFilter | None = None
-    budget_used: float | None = None  # 0-1 of the tightest window, for rules and `auto`
-    explain: bool = False  # --explain/route: always score difficulty, to show it
-    extra: dict = field(default_factory=dict)
-    # The Config's per-target facts, computed once (`PlanningTable.for_config`); an engine that
-    # plans many prompts passes its own. None (or a table of another Config): built per plan.
-    table: PlanningTable | None = None

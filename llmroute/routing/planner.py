@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from types import MappingProxyType
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from ..config.model import STRATEGIES, Config, ModelConfig, ProviderConfig
 from ..errors import UsageError
@@ -34,10 +34,10 @@ from ..pricing import TargetFacts, facts_for, worst_case_cost
 from ..providers import needs_key
 from ..providers.presets import preset_for
 from ..providers.transport import insecure_key_reason
-from ..tokens import estimate_tokens
-from ..types import Target
+from ..tokens import PromptTokens
+from ..types import Request, Target
 from .memory import MemorySnapshot, RoutingMemory
-from .plan import Candidate, Exclusion, Plan, PlanInputs
+from .plan import BudgetFilter, Candidate, Exclusion, Plan
 from .rules import RuleContext, describe_rule, match_rule
 from .strategies import Option, StrategyContext, effective_tier, expected_cost, order, round_robin_key
 
@@ -62,13 +62,14 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
         memory = memory.snapshot()
     config, request = inputs.config, inputs.request
     prompt = "\n".join(m.content for m in request.messages)
-    est = estimate_tokens(request.prompt_text)
+    tokens = PromptTokens(request.prompt_text)  # exact counts only where one decides (tokens.py)
+    est = tokens.estimate
     rule = None
     if config.rules:
         ctx = RuleContext(prompt, est, frozenset(inputs.tags), inputs.now, inputs.budget_used)
         rule = match_rule(config.rules, ctx)
     selection = _select(inputs, rule)
-    options, excluded = _filter(inputs, selection, est, memory)
+    options, excluded = _filter(inputs, selection, tokens, memory)
     options, tier_excluded = _apply_tier(selection, options)
     # Difficulty only orders `auto` between two or more targets; scoring it otherwise would
     # spend the regex set's compile time (~10 ms per process) for nothing. --explain always shows it.
@@ -95,7 +96,7 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
         excluded=tuple(excluded + tier_excluded), difficulty=difficulty.score if difficulty else None,
         difficulty_features=tuple(difficulty.features) if difficulty else (),
         rule=describe_rule(rule) if rule is not None else None,
-        estimated_input_tokens=est, notes=tuple(notes))
+        estimated_input_tokens=tokens.planned, notes=tuple(notes))
 
 
 def _difficulty(prompt: str, system: str | None):
@@ -189,6 +190,29 @@ class TargetEntry:
     insecure: str | None = None
 
 
+@dataclass
+class PlanInputs:
+    """Everything the planner needs for one prompt. Callables keep it free of I/O."""
+
+    config: Config
+    request: Request
+    now: datetime  # aware, in the budget timezone
+    model_option: str | None = None  # -m: a target or route name
+    route_option: str | None = None  # -r
+    strategy_option: str | None = None  # --strategy
+    tags: frozenset[str] = frozenset()
+    no_fallback: bool = False
+    max_cost_usd: float | None = None
+    has_key: Callable[[ProviderConfig], bool] = lambda provider: True
+    budget_filter: BudgetFilter | None = None
+    budget_used: float | None = None  # 0-1 of the tightest window, for rules and `auto`
+    explain: bool = False  # --explain/route: always score difficulty, to show it
+    extra: dict = field(default_factory=dict)
+    # The Config's per-target facts, computed once (`PlanningTable.for_config`); an engine that
+    # plans many prompts passes its own. None (or a table of another Config): built per plan.
+    table: "PlanningTable | None" = None
+
+
 @dataclass(frozen=True)
 class PlanningTable:
     """Every target's static facts (config, price, context, free-ness) and each route's
@@ -272,6 +296,7 @@ class _Check:
     memory: MemorySnapshot | None
     dollar_limit: bool
     max_tokens: int
+    tokens: PromptTokens
     keys: dict[str, bool] = field(default_factory=dict)  # provider name → has a key, this plan
 
     def has_key(self, provider: ProviderConfig) -> bool:
@@ -281,12 +306,12 @@ class _Check:
         return known
 
 
-def _filter(inputs: PlanInputs, selection: _Selection, est: int,
+def _filter(inputs: PlanInputs, selection: _Selection, tokens: PromptTokens,
             memory: MemorySnapshot | None) -> tuple[list[Option], list[Exclusion]]:
     table = _table(inputs)
     mode = inputs.extra.get("mode", "chat")
-    check = _Check(inputs, est, inputs.now.timestamp(), mode, memory, table.dollar_limit,
-                   inputs.request.max_tokens)
+    check = _Check(inputs, tokens.estimate, inputs.now.timestamp(), mode, memory, table.dollar_limit,
+                   inputs.request.max_tokens, tokens)
     implicit, entries = _entries(table, selection)
     options: list[Option] = []
     excluded: list[Exclusion] = []
@@ -319,27 +344,39 @@ def _check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, O
         if reason:
             return reason, None
     context = entry.facts.context
-    if context is not None and check.est + _context_margin(check.est) > context:
-        return f"prompt ~{check.est} tokens exceeds context {context}", None
+    if context is not None:
+        over, count = check.tokens.decide(entry.target.model, lambda n: n + _context_margin(n) > context)
+        if over:
+            return f"prompt {count.label} tokens exceeds context {context}", None
     return _price_check(check, entry, index)
 
 
 def _price_check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, Option | None]:
-    inputs, est, provider, facts = check.inputs, check.est, entry.provider, entry.facts
+    inputs, provider, facts = check.inputs, entry.provider, entry.facts
     max_tokens = check.max_tokens
     price = facts.price
+
+    def limits(est: int) -> str | None:
+        """The first limit a worst case of `est` input tokens crosses (its reason), if any."""
+        worst = worst_case_cost(price, est, max_tokens) if price is not None else None
+        if inputs.max_cost_usd is not None:
+            if worst is None:
+                return f"no price known (--max-cost ${inputs.max_cost_usd:g})"
+            if worst > inputs.max_cost_usd:
+                return f"worst case ${_money(worst)} exceeds --max-cost ${inputs.max_cost_usd:g}"
+        if price is None and check.dollar_limit:
+            return "no price known"
+        if inputs.budget_filter is not None:
+            return inputs.budget_filter(entry.target, provider, worst, est + max_tokens) or None
+        return None
+
+    # Near a limit the exact count decides, and the candidate's worst case (what the engine
+    # reserves) is computed from the same count.
+    reason, count = check.tokens.decide(entry.target.model, limits)
+    if reason:
+        return reason, None
+    est = count.count
     worst = worst_case_cost(price, est, max_tokens) if price is not None else None
-    if inputs.max_cost_usd is not None:
-        if worst is None:
-            return f"no price known (--max-cost ${inputs.max_cost_usd:g})", None
-        if worst > inputs.max_cost_usd:
-            return f"worst case ${_money(worst)} exceeds --max-cost ${inputs.max_cost_usd:g}", None
-    if price is None and check.dollar_limit:
-        return "no price known", None
-    if inputs.budget_filter is not None:
-        reason = inputs.budget_filter(entry.target, provider, worst, est + max_tokens)
-        if reason:
-            return reason, None
     model = entry.model
     option = Option(
         target=entry.target, index=index, priority=provider.priority, weight=provider.weight,
