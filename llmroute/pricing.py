@@ -18,7 +18,7 @@ from .config.model import Config, ProviderConfig
 from .types import Result, Target, Usage
 
 from .providers.presets import preset_for
-from .providers.prices import FREE, PriceEntry, lookup_price, price_source_label
+from .providers.prices import FREE, PriceEntry, lookup_context, lookup_price, price_source_label
 
 # Provider types that run on the user's own machine and are therefore free unless priced.
 LOCAL_TYPES = frozenset({"ollama", "local", "mock"})
@@ -59,6 +59,10 @@ def facts_for(config: Config, target: Target) -> TargetFacts:
     entry = _builtin(provider, target.model) if needs_table else None
     price = _price(provider, cfg_in, cfg_out, entry)
     context = int(cfg_context) if cfg_context else (int(entry.context) if entry and entry.context else None)
+    if context is None and not cfg_context:
+        # A known model behind a custom base URL keeps its window even where its price does
+        # not apply (a free local gateway): see `prices.lookup_context`.
+        context = lookup_context(provider.type, target.model, provider.base_url, provider.preset)
     free = is_free_provider(provider) or (price is not None and price.is_free)
     return TargetFacts(price, context, free)
 

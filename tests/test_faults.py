@@ -116,3 +116,30 @@ routes:
         records = read_ledger(home)
         assert [r["error"] for r in records if r["status"] == "error"] == ["empty", "empty"]
         assert all(r["target"] == "silent/fake-model" for r in records if r["status"] == "error")
+
+
+# --- a known model behind a custom base URL keeps its context window ---------------------------
+
+
+def test_over_long_prompt_for_a_known_model_on_a_local_gateway_is_never_sent(tmp_path, isolated_env):
+    log = tmp_path / "requests.jsonl"
+    with fake_server("openai", log=log) as gateway:
+        config = write(tmp_path, f"""\
+version: 1
+providers:
+  gateway:
+    type: openai
+    base_url: {gateway}/v1
+    models:
+      gpt-4o-mini: {{}}
+routes:
+  default: [gateway/gpt-4o-mini]
+""")
+        long = run_cli(["--config", config], input="word " * 140000)
+        short = run_cli(["--config", config, "a short question"])
+    assert long.returncode == 5, long.stderr.decode()
+    assert "gateway/gpt-4o-mini: prompt" in long.stderr.decode()
+    assert "exceeds context 128000" in long.stderr.decode()
+    assert short.returncode == 0, short.stderr.decode()
+    sent = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(sent) == 1 and "short question" in json.dumps(sent[0]["body"])  # only the short one

@@ -268,6 +268,31 @@ def test_context_window_too_small():
     assert reason.startswith("prompt ~") and reason.endswith("exceeds context 8192")
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [{"base_url": "http://localhost:4000/v1"}, {"base_url": "http://127.0.0.1:8080/v1"}, {"preset": "vllm"},
+     {"base_url": "https://gateway.example.com/v1"}],
+)
+def test_known_model_behind_a_custom_base_url_keeps_its_context(fields):
+    gateway = provider("gateway", models=[ModelConfig("gpt-4o-mini"), ModelConfig("openai/gpt-4o")], **fields)
+    cfg = config(routes={"default": (Target("gateway", "gpt-4o-mini"), Target("gateway", "openai/gpt-4o"))},
+                 gateway=gateway)
+    assert model_context(cfg, Target("gateway", "gpt-4o-mini")) == 128000
+    assert model_context(cfg, Target("gateway", "openai/gpt-4o")) == 128000  # a LiteLLM-style id
+    p = plan(cfg, text="word " * 140000)
+    assert excluded(p)["gateway/gpt-4o-mini"].endswith("exceeds context 128000") and ids(p) == []
+
+
+def test_context_lookup_leaves_prices_and_local_formats_as_they_were():
+    cfg = config(gateway=provider("gateway", models=[ModelConfig("gpt-4o-mini")], base_url="http://localhost:4000/v1"),
+                 box=provider("box", "ollama", models=[ModelConfig("gpt-4o-mini")]))
+    assert price_for(cfg, Target("gateway", "gpt-4o-mini")) == Price(0.0, 0.0, "free")  # a local server is free
+    assert model_context(cfg, Target("box", "gpt-4o-mini")) is None  # Ollama names its own models
+    configured = config(gateway=provider("gateway", models=[ModelConfig("gpt-4o-mini", context=4096)],
+                                         base_url="http://localhost:4000/v1"))
+    assert model_context(configured, Target("gateway", "gpt-4o-mini")) == 4096  # config still wins
+
+
 def test_max_cost_filters_worst_case():
     p = plan(max_cost_usd=0.0001, max_tokens=1000)
     reason = excluded(p)["openai/gpt-4o-mini"]

@@ -180,3 +180,28 @@ def lookup_price(
     if prefix:
         keys = [k for k in keys if k.startswith(prefix) or service == "openrouter"]
     return next((_TABLE[k] for k in keys if k in _TABLE), None)
+
+
+@functools.lru_cache(maxsize=4096)
+def lookup_context(
+    provider_type: str, model: str, base_url: str | None = None, preset: str | None = None
+) -> int | None:
+    """The context window of `model` from the table, or None if unknown.
+
+    Unlike its price, a model's window does not depend on who serves it: `gpt-4o-mini` behind
+    a local gateway (priced free above) or any OpenAI-compatible base URL still holds 128k
+    tokens, and the planner needs that to filter an over-long prompt instead of sending it.
+    So after the provider's own entry, the model name is looked up as its format's own
+    service would price it, then without a `vendor/` prefix (LiteLLM-style gateway ids).
+    Local formats (Ollama, local, mock) name their own models and are not looked up."""
+    entry = lookup_price(provider_type, model, base_url, preset)
+    if entry is not None and entry.context:
+        return entry.context
+    if provider_type not in _TYPE_PREFIX:
+        return None
+    names = [model] + ([model.split("/", 1)[1]] if "/" in model else [])
+    for name in names:
+        entry = lookup_price(provider_type, name)
+        if entry is not None and entry.context:
+            return entry.context
+    return None
