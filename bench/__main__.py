@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.figures import parse  # noqa: E402
 
-SCRIPTS = ("startup", "e2e", "route", "difficulty", "budget", "report", "batch", "local")
+SCRIPTS = ("startup", "e2e", "route", "difficulty", "budget", "report", "batch", "local", "tokens")
 
 
 def run_script(name: str, quick: bool, env: dict) -> tuple[list[tuple[str, str, str, str]], str]:

@@ -5,7 +5,13 @@ Pure functions from values to strings; whether colour is allowed is decided by t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .routing.plan import Plan
+
+if TYPE_CHECKING:
+    from .tokens import TokenCount
+    from .types import Target
 
 
 def money(value: float | None) -> str:
@@ -33,13 +39,19 @@ def bar(fraction: float, width: int = 10, full: str = "█", empty: str = "▒")
     return full * filled + empty * (width - filled)
 
 
-def render_plan(plan: Plan) -> str:
-    """The `--explain` text: why this order, and why each excluded target is out."""
+def render_plan(plan: Plan, count: TokenCount | None = None, estimate: int | None = None,
+                counted_for: Target | None = None) -> str:
+    """The `--explain` text: why this order, and why each excluded target is out. With `count`
+    (the exact input count for `counted_for`, the first candidate), it is shown with its source
+    next to the fast `estimate`."""
     lines = []
     if plan.difficulty is not None:
         features = ", ".join(f"{name} {value:+.2f}" for name, value in plan.difficulty_features[:5])
         lines.append(f"difficulty: {plan.difficulty:.2f}" + (f"  ({features})" if features else ""))
-    lines.append(f"estimated input: ~{plan.estimated_input_tokens} tokens")
+    if count is None:
+        lines.append(f"estimated input: ~{plan.estimated_input_tokens} tokens")
+    else:
+        lines.append(input_tokens_line(count, estimate, counted_for))
     lines.append(f"rule: {plan.rule or 'none matched'}")
     lines.append(f"route: {plan.route or '(all targets)'}   strategy: {plan.strategy}")
     lines.append("candidates:")
@@ -55,3 +67,15 @@ def render_plan(plan: Plan) -> str:
     for note in plan.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def input_tokens_line(count: TokenCount, estimate: int | None, target: Target | None = None) -> str:
+    """e.g. `input tokens: 1234 (tiktoken:o200k_base, for openai/gpt-4o); fast estimate ~1200`."""
+    if not count.exact:
+        how = f"estimate: {count.note}" if count.note else "estimate"
+    elif count.approximate and target is not None:
+        how = f"{count.source}, standing in for {target.id}'s own tokenizer"
+    else:
+        how = count.source + (f", for {target.id}" if target is not None else "")
+    line = f"input tokens: {count.label} ({how})"
+    return line + (f"; fast estimate ~{estimate}" if estimate is not None and count.exact else "")

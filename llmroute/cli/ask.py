@@ -209,10 +209,26 @@ def _explain(app: AppContext, options: dict) -> None:
     config, request, ask_options = _build(app, options, prompt_text)
     ask_options.explain = True
     plan = app.engine(config).plan(request, ask_options)
+    count, estimate, target = _input_tokens(request, plan)
     if options["as_json"]:
-        click.echo(json.dumps(plan.to_json(), ensure_ascii=False))
+        click.echo(json.dumps({**plan.to_json(), "input_tokens": _input_tokens_json(count, estimate, target)},
+                              ensure_ascii=False))
     else:
-        click.echo(render_plan(plan))
+        click.echo(render_plan(plan, count, estimate, target))
+
+
+def _input_tokens(request, plan):
+    """The exact input count `--explain` shows: for the target that would be tried first
+    (o200k_base when there is none), with the fast estimate beside it."""
+    from ..tokens import count_tokens, estimate_tokens
+
+    target = plan.candidates[0].target if plan.candidates else None
+    text = request.prompt_text
+    return count_tokens(text, target.model if target else None), estimate_tokens(text), target
+
+
+def _input_tokens_json(count, estimate: int, target) -> dict:
+    return {**count.to_json(), "target": target.id if target else None, "estimate": estimate}
 
 
 def _explain_each_line(app: AppContext, options: dict) -> None:
@@ -235,7 +251,8 @@ def _explain_each_line(app: AppContext, options: dict) -> None:
         ask_options.explain = True
         engine = engine or app.engine(config)
         plan = engine.plan(request, ask_options)
-        click.echo(json.dumps({"prompt": line, **plan.to_json()}, ensure_ascii=False))
+        tokens = _input_tokens_json(*_input_tokens(request, plan))
+        click.echo(json.dumps({"prompt": line, **plan.to_json(), "input_tokens": tokens}, ensure_ascii=False))
 
 
 def _warn_config(config) -> None:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "transcribe": ("transcribe_cmd", "transcribe_command", "Speech to text across providers."),
     "cache": ("cache_cmd", "cache_group", "Response cache statistics and clearing."),
     "completion": ("completion_cmd", "completion_command", "Print a shell completion script."),
+    "tokens": ("tokens_cmd", "tokens_command", "Count a text's tokens exactly, with the fast estimate."),
 }
 
 
