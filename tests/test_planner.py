@@ -554,3 +554,13 @@ def test_has_key_is_asked_once_per_provider_per_plan():
     assert sorted(asked) == ["ollama", "openai"]
     assert excluded(p)["openai/gpt-4o"].startswith("no key (set OPENAI_API_KEY")
     assert ids(p) == ["ollama/llama3.2"]
+
+
+def test_insecure_key_reason_is_only_for_providers_whose_calls_carry_a_key():
+    from llmroute.providers.transport import insecure_key_reason
+
+    public = "http://llm.example.com/v1"
+    assert insecure_key_reason(provider("p", base_url=public)) is not None  # hosted: needs a key
+    assert insecure_key_reason(provider("p", "ollama", base_url=public)) is None  # keyless, no key named
+    assert insecure_key_reason(provider("p", "ollama", base_url=public, key_cmd="pass show x")) is not None
+    assert insecure_key_reason(provider("p", base_url=public, key_env="K", allow_insecure=True)) is None

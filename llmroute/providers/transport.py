@@ -1,5 +1,6 @@
-"""Whether a provider needs a key, and where a key may be sent (SPEC §3): HTTPS anywhere, plain HTTP only to loopback or private
-addresses, anything else only with the provider's `allow_insecure: true`.
+"""Whether a provider needs a key, and where a key may be sent (SPEC §3): HTTPS anywhere, plain
+HTTP only to loopback or private addresses, anything else only with the provider's
+`allow_insecure: true`.
 
 Kept apart from `base` (which imports httpx) so the planner can refuse such a target while
 planning, with the reason in `--explain`, without loading the HTTP stack. The provider layer
@@ -51,10 +52,18 @@ def refused_key_host(config: ProviderConfig) -> str | None:
     return urlsplit(url).hostname or url
 
 
+def sends_key(config: ProviderConfig) -> bool:
+    """Whether calls to this provider carry a key once it may be called: one that needs a key
+    has one by then (else it is filtered as "no key"), and a keyless one sends the key its
+    config names a source for (SPEC §4: a key that is found is always sent)."""
+    return needs_key(config) or bool(config.key_env or config.key_cmd)
+
+
 def insecure_key_reason(config: ProviderConfig) -> str | None:
-    """The planner's exclusion reason for a provider whose key would go over plain HTTP to a
-    public host, or None."""
-    host = refused_key_host(config)
+    """Why this provider must not be called, when its key would go over plain HTTP to a public
+    host (the planner's exclusion reason; anything that calls providers without planning can
+    ask too), or None."""
+    host = refused_key_host(config) if sends_key(config) else None
     if host is None:
         return None
     return (f"key not sent over plain HTTP to public host {host}; use https, "

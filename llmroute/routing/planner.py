@@ -31,7 +31,6 @@ from typing import Callable, Iterable, Mapping
 from ..config.model import STRATEGIES, Config, ModelConfig, ProviderConfig
 from ..errors import UsageError
 from ..pricing import TargetFacts, facts_for, worst_case_cost
-from ..providers import needs_key
 from ..providers.presets import preset_for
 from ..providers.transport import insecure_key_reason
 from ..tokens import PromptTokens
@@ -254,15 +253,8 @@ def _entry(config: Config, target: Target) -> TargetEntry:
     elif model is None:
         reason = f"unknown model '{target.model}' of provider '{target.provider}'"
     facts = facts_for(config, target) if reason is None else TargetFacts(None, None, False)
-    insecure = insecure_key_reason(provider) if provider is not None and _sends_key(provider) else None
+    insecure = insecure_key_reason(provider) if provider is not None else None
     return TargetEntry(target, target.id, provider, model, reason, facts, insecure)
-
-
-def _sends_key(provider: ProviderConfig) -> bool:
-    """Whether calls to this provider carry a key once planning lets it through: one that
-    needs a key has one by then (else "no key" excluded it), and a keyless one sends the key
-    its config names a source for (SPEC §4: a key that is found is always sent)."""
-    return needs_key(provider) or bool(provider.key_env or provider.key_cmd)
 
 
 def _table(inputs: PlanInputs) -> PlanningTable:
