@@ -15,7 +15,7 @@ import pytest
 from llmroute.config.model import Limits
 from llmroute.errors import UsageError
 from llmroute.report import build_report, local_today, make_window, midnight_utc, resolve_tz
-from llmroute.report.aggregate import EXACT_LIMIT, LatencyDigest
+from llmroute.report.fold import EXACT_LIMIT, LatencyDigest
 from llmroute.report.html import render_html
 from llmroute.report.render import render, render_chart, render_csv, render_json
 
@@ -26,8 +26,10 @@ TODAY = local_today(NOW, BERLIN)
 
 
 def rec(ts, provider="openai", model="gpt-4o-mini", *, status="ok", attempt=1, cost=0.01,
-        tin=100, tout=50, lat=1000, cached=False, tags=(), route="default", kind="ask", sep=","):
-    data = {"v": 1, "ts": ts, "request_id": "r1", "kind": kind, "target": f"{provider}/{model}",
+        tin=100, tout=50, lat=1000, cached=False, tags=(), route="default", kind="ask", sep=",",
+        rid=None):
+    """One ledger line; each is its own request unless `rid` says otherwise."""
+    data = {"v": 1, "ts": ts, "request_id": rid or f"r-{ts}-{provider}", "kind": kind, "target": f"{provider}/{model}",
             "provider": provider, "model": model, "route": route, "strategy": "auto",
             "attempt": attempt, "status": status, "error": None if status == "ok" else "timeout",
             "http_status": 200, "latency_ms": lat, "ttft_ms": None, "input_tokens": tin,
@@ -143,8 +145,10 @@ def test_formats(ledger):
     r = report(ledger, "month")
     parsed = list(csv.reader(io.StringIO(render_csv(r))))
     assert parsed[0][0] == "provider" and parsed[-1][0] == "TOTAL" and parsed[-1][1] == "6"
+    assert parsed[-1][parsed[0].index("attempts")] == "6"
     data = json.loads(render_json(r))
     assert data["totals"]["requests"] == 6 and data["totals"]["cost_usd"] == pytest.approx(15.0)
+    assert data["totals"]["attempts"] == 6
     md = render(r, "markdown")
     assert "| provider" in md and "|:--" in md.replace("| provider", "")
     table = render(r, "table")
@@ -231,10 +235,10 @@ def test_index_rebuilt_when_truncated_or_replaced(ledger, tmp_path):
     r = report(ledger, "month", index=index)
     assert r.scan.start_offset == 0 and r.totals.requests == 2
     replacement = tmp_path / "new.jsonl"
-    replacement.write_text("\n".join(LINES[3:]) + "\n" + "\n".join(LINES[3:]) + "\n")
+    replacement.write_text("\n".join(LINES[1:]) + "\n")
     os.replace(replacement, ledger)  # new inode, larger
     r = report(ledger, "month", index=index)
-    assert r.scan.start_offset == 0 and r.totals.requests == 8
+    assert r.scan.start_offset == 0 and r.totals.requests == 6
 
 
 def test_index_rebuilt_when_corrupt_or_window_earlier(ledger, tmp_path):
@@ -278,8 +282,8 @@ def test_bad_lines_skipped_with_warning(ledger):
                              "status": "ok", "cost_usd": 0.25}) + "\n")
     warnings: list[str] = []
     r = report(ledger, "today", warnings=warnings)
-    assert r.scan.bad_lines == 2 and len(warnings) == 2
-    assert "invalid line at byte" in warnings[0]
+    assert r.scan.bad_lines == 2 and len(warnings) == 1  # one warning for all of them
+    assert "skipped 2 invalid lines" in warnings[0] and "byte" in warnings[0]
     assert r.totals.requests == 4 and {row.key for row in r.rows} >= {"mistral"}
 
 
@@ -305,11 +309,12 @@ def test_html_is_self_contained(ledger, tmp_path):
     assert "$15.00" in page
 
 
-# --- the fast cold scan: patterns, column fold, skipping, worker processes -------------------
+# --- the fold: typed decoding, requests, days, bad lines, worker processes -----------------
 
-from llmroute.report import aggregate as agg_mod  # noqa: E402
-from llmroute.report import parallel as par_mod  # noqa: E402
-from llmroute.report.model import Aggregates, DayMapper  # noqa: E402
+from llmroute import ledger_fold  # noqa: E402
+from llmroute.ledger_fold import DayMapper  # noqa: E402
+from llmroute.report import fold as fold_mod  # noqa: E402
+from llmroute.report.fold import Aggregates  # noqa: E402
 
 
 def _many_lines(n=600, sep=","):
@@ -324,93 +329,131 @@ def _many_lines(n=600, sep=","):
                          tin=10 + i, tout=i % 7, lat=None if i % 29 == 0 else 50 + (i * 37) % 4000,
                          cached=i % 31 == 0, tags=(("work",), (), ("ci", "work"))[i % 3],
                          route=("default", "cheap")[i % 2], kind=("ask", "batch")[i % 5 == 0],
-                         sep=sep))
+                         sep=sep, rid=f"r{i // 2}"))
     return lines
 
 
 def _fold(path, from_day="2026-11-01", workers=1):
-    aggs = Aggregates(from_day, midnight_utc(date.fromisoformat(from_day), BERLIN))
-    warnings = []
-    result = agg_mod.scan(path, aggs, start_offset=0, days=DayMapper(BERLIN), warn=warnings.append,
-                          workers=workers)
-    return aggs, result, warnings
+    aggs = Aggregates(from_day)
+    before = midnight_utc(date.fromisoformat(from_day), BERLIN)[:13]
+    stats = fold_mod.fold_file(path, aggs, start=0, days=DayMapper(BERLIN), before_hour=before,
+                               workers=workers)
+    return aggs, stats
 
 
 def _summary(aggs):
-    counters = {(day, combo): [round(v, 9) for v in vals]
-                for day, a in aggs.days.items() for combo, vals in a.counters.items()}
+    counters = {(day, combo): list(vals) for day, a in aggs.days.items()
+                for combo, vals in a.counters.items()}
     digests = {(day, m): (d.count, sorted(d.exact) if d.exact is not None else sorted(d.bins.items()))
                for day, a in aggs.days.items() for m, d in a.latency.items()}
-    return counters, digests
+    return counters, digests, aggs.tracked
 
 
-def test_fast_path_equals_json_path(tmp_path):
-    """Compact lines take the exact-key regex; the same records spaced or with escaped quotes
-    take the flexible one, and every other line with its keys reversed takes json.loads: all
-    fold to the same aggregates."""
-    compact, spaced, escaped = tmp_path / "c.jsonl", tmp_path / "s.jsonl", tmp_path / "e.jsonl"
-    mixed = tmp_path / "m.jsonl"
-    mixed.write_text("\n".join(json.dumps(dict(reversed(json.loads(line).items()))) if i % 2 else line
-                               for i, line in enumerate(_many_lines())) + "\n")
-    compact.write_text("\n".join(_many_lines()) + "\n")
-    spaced.write_text("\n".join(_many_lines(sep=", ")) + "\n")
-    escaped.write_text("\n".join(line.replace('"prompt_sha256":"', '"prompt_sha256":"\\"q\\" ')
-                                 for line in _many_lines()) + "\n")
-    expected = _summary(_fold(compact)[0])
-    assert expected[0] and _summary(_fold(spaced)[0]) == expected
-    assert _summary(_fold(escaped)[0]) == expected
-    assert _summary(_fold(mixed)[0]) == expected
+def test_any_json_formatting_folds_the_same(tmp_path):
+    """Compact lines, spaced ones, escaped quotes, reversed key order and unknown fields are all
+    decoded by their keys: the same aggregates."""
+    variants = {
+        "compact": _many_lines(),
+        "spaced": _many_lines(sep=", "),
+        "escaped": [line.replace('"prompt_sha256":"', '"prompt_sha256":"\\"q\\" ') for line in _many_lines()],
+        "reordered": [json.dumps(dict(reversed(json.loads(line).items()))) if i % 2 else line
+                      for i, line in enumerate(_many_lines())],
+        "extra": [line[:-1] + ',"extra":{"ts":"1999-01-01","n":[1,2]}}' for line in _many_lines()],
+    }
+    summaries = {}
+    for name, lines in variants.items():
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        aggs, stats = _fold(path)
+        assert stats.records == 600 and stats.bad_lines == 0
+        summaries[name] = _summary(aggs)
+    assert summaries["compact"][0]
+    assert all(summary == summaries["compact"] for summary in summaries.values())
 
 
 def test_small_latency_groups_stay_exact_large_ones_binned(tmp_path):
     path = tmp_path / "l.jsonl"
     path.write_text("\n".join(_many_lines()) + "\n")
-    aggs, _, _ = _fold(path)
+    aggs, _ = _fold(path)
     day = aggs.days["2026-11-21"]
     assert day.latency[("*", "*")].exact is None  # ~100 values a day: binned
     assert day.latency[("kind", "batch")].exact is not None  # ~20: exact values kept
     assert day.latency[("kind", "batch")].count == len(day.latency[("kind", "batch")].exact)
+    on_day = DayMapper(BERLIN)
+    values = [float(d["latency_ms"]) for d in map(json.loads, _many_lines())
+              if d["latency_ms"] is not None and on_day(d["ts"]) == "2026-11-21"]
+    whole = LatencyDigest()
+    whole.add_many(values)  # the digest of all of the day's values at once
+    assert day.latency[("*", "*")].count == len(values)
+    assert sorted(day.latency[("*", "*")].bins.items()) == sorted(whole.bins.items())
 
 
-def test_parallel_scan_equals_serial(tmp_path, monkeypatch):
-    monkeypatch.setattr(agg_mod, "CHUNK_BYTES", 16 << 10)
-    monkeypatch.setattr(par_mod, "CHUNK_BYTES", 16 << 10)
+def test_requests_count_where_answered_attempts_where_spent(tmp_path):
+    """SPEC §10: a request that failed on openai and was answered by anthropic on attempt 2 is
+    one request, ok, a fallback, in anthropic's row; each attempt's tokens and cost stay where
+    they were spent. A request that never got an answer counts failed at its last attempt. The
+    lines of one request may be apart and in any order."""
+    lines = [
+        rec("2026-11-25T08:00:05.000Z", "anthropic", "claude-haiku-4-5", attempt=2, cost=0.5, rid="a"),
+        rec("2026-11-25T08:00:00.000Z", "groq", "llama", cost=0.25, rid="b"),
+        rec("2026-11-25T08:00:00.000Z", status="error", cost=0.0, tin=7, rid="a"),
+        rec("2026-11-25T09:00:00.000Z", status="error", cost=0.0, rid="c"),
+        rec("2026-11-25T09:00:09.000Z", "groq", "llama", status="error", attempt=2, cost=0.0, rid="c"),
+        json.dumps({"v": 1, "ts": "2026-11-25T09:30:00.000Z", "provider": "mistral", "status": "ok",
+                    "attempt": 2, "cost_usd": 0.125}),  # no request_id: a request of its own
+    ]
+    path = tmp_path / "l.jsonl"
+    for order in (lines, lines[::-1]):
+        path.write_text("\n".join(order) + "\n")
+        r = report(path, "today")
+        rows = {row.key: row for row in r.rows}
+        assert {k: (v.requests, v.ok, v.failed, v.attempts, v.fallbacks) for k, v in rows.items()} == {
+            "anthropic": (1, 1, 0, 1, 1), "openai": (0, 0, 0, 2, 0), "groq": (2, 1, 1, 2, 0),
+            "mistral": (1, 1, 0, 1, 1)}
+        assert rows["openai"].input_tokens == 107 and rows["anthropic"].cost_usd == 0.5
+        t = r.totals
+        assert (t.requests, t.ok, t.failed, t.attempts, t.fallbacks) == (4, 3, 1, 6, 2)
+        assert t.cost_usd == pytest.approx(0.875)
+
+
+def test_parallel_fold_equals_serial(tmp_path, monkeypatch):
+    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 16 << 10)
     path = tmp_path / "p.jsonl"
     lines = _many_lines(2000)
     lines.insert(700, '{"v":1,"ts":"2026-11-21T10:00:00.000Z", torn')
     path.write_text("\n".join(lines) + "\n" + lines[5][:30])  # partial last line
-    serial, s_result, s_warn = _fold(path)
-    parallel, p_result, p_warn = _fold(path, workers=2)
+    serial, s_stats = _fold(path)
+    parallel, p_stats = _fold(path, workers=2)
     assert _summary(parallel) == _summary(serial)
-    assert p_result.end_offset == s_result.end_offset == path.stat().st_size - 30
-    assert p_result.bad_lines == s_result.bad_lines == 1 and len(p_warn) == len(s_warn) == 1
-    assert p_result.records == s_result.records
+    assert p_stats.end_offset == s_stats.end_offset == path.stat().st_size - 30
+    assert p_stats.bad_lines == s_stats.bad_lines == 1 and p_stats.records == s_stats.records
 
 
-def test_workers_take_their_own_run_then_steal_from_the_back_of_the_largest():
-    """Every stripe is taken exactly once; a worker takes its own run front to back, and when
-    it is done, the back of the run with most left (so partials overlap in few days)."""
-    import multiprocessing
+def test_parallel_fold_falls_back_to_one_process(tmp_path, monkeypatch):
+    def no_processes(*args, **kwargs):
+        raise OSError("no semaphores here")
 
-    stripes = [(i, i + 1) for i in range(10)]
-    runs = multiprocessing.get_context().Array("i", [0, 3, 3, 10])
-    fast, slow = par_mod._taken(stripes, runs, 0), par_mod._taken(stripes, runs, 1)
-    order = [next(fast), next(fast), next(fast), next(slow), next(fast), next(fast), next(slow)]
-    assert [s[0] for s in order] == [0, 1, 2, 3, 9, 8, 4]
-    rest = [s[0] for s in fast] + [s[0] for s in slow]
-    assert sorted([s[0] for s in order] + rest) == list(range(10))
+    monkeypatch.setattr(fold_mod, "ProcessPoolExecutor", no_processes)
+    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 16 << 10)
+    path = tmp_path / "f.jsonl"
+    path.write_text("\n".join(_many_lines(1000)) + "\n")
+    fallback, stats = _fold(path, workers=2)
+    assert _summary(fallback) == _summary(_fold(path)[0]) and stats.end_offset == path.stat().st_size
 
 
-def test_old_chunks_skipped_but_not_a_late_old_looking_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(agg_mod, "CHUNK_BYTES", 8 << 10)
+def test_old_blocks_passed_over_but_not_one_with_a_late_line(tmp_path, monkeypatch):
+    """A block is passed over only when every one of its lines is stamped before the first
+    day needed: a late line anywhere (out of time order) keeps its block read."""
+    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 8 << 10)
     path = tmp_path / "k.jsonl"
     old = [rec(f"2026-10-{1 + i // 100:02d}T{i % 24:02d}:00:00.000Z", cost=1.0) for i in range(600)]
-    old[300] = rec("2026-11-24T12:00:00.000Z", cost=5.0)  # out of order, inside an old chunk
+    old[300] = rec("2026-11-24T12:00:00.000Z", cost=5.0)  # out of order, inside an old block
+    old[500] = old[500].replace('{"v":1,', '{"v": 1,')  # not as llmroute writes: read
     path.write_text("\n".join(old + _many_lines(50)) + "\n")
-    aggs, result, _ = _fold(path, from_day="2026-11-20")
-    assert result.chunks_skipped >= 3
+    aggs, stats = _fold(path, from_day="2026-11-20")
+    assert stats.chunks_skipped >= 3 and stats.records < 600
     assert aggs.days["2026-11-24"].counters
-    total = sum(v[4] for a in aggs.days.values() for v in a.counters.values())
+    total = sum(v[fold_mod.COST] for a in aggs.days.values() for v in a.counters.values()) / 1e12
     assert total == pytest.approx(5.0 + sum(0.001 * (i % 50) for i in range(50)))
 
 
@@ -422,82 +465,41 @@ def test_day_mapper_matches_zone_conversion(zone):
     for minute in range(0, 9 * 24 * 60, 13):  # across DST changes, every offset
         at = datetime.fromtimestamp(start.timestamp() + minute * 60, timezone.utc)
         local = at.astimezone(tz) if tz is not None else at.astimezone()
-        assert days(at.strftime("%Y-%m-%dT%H:%M")) == local.date().isoformat()
-    assert days("not a time stamp") is None and days("2026-13-01T00:00") is None
+        assert days(at.strftime("%Y-%m-%dT%H:%M:%S.000Z")) == local.date().isoformat()
+    assert days("not a time stamp") is None and days("2026-13-01T00:00:00.000Z") is None
 
 
 @pytest.mark.parametrize("zone", ["Asia/Kolkata", "Asia/Kathmandu", "Europe/Berlin"])
-def test_fold_days_by_hour_and_by_minute_where_midnight_splits_an_hour(tmp_path, zone):
-    """The fold maps whole UTC hours to a local day at once and goes minute by minute only in
-    hours that local midnight splits (UTC+5:30, UTC+5:45): every record lands on its local day."""
+def test_fold_puts_records_on_local_days_where_midnight_splits_an_hour(tmp_path, zone):
     tz = resolve_tz(zone)
     start = datetime(2026, 11, 20, tzinfo=timezone.utc)
     stamps = [datetime.fromtimestamp(start.timestamp() + m * 60, timezone.utc)
               for m in range(0, 2 * 24 * 60, 7)]
     path = tmp_path / "z.jsonl"
     path.write_text("\n".join(rec(t.strftime("%Y-%m-%dT%H:%M:%S.000Z")) for t in stamps) + "\n")
-    aggs = Aggregates("2026-11-01", midnight_utc(date(2026, 11, 1), tz))
-    agg_mod.scan(path, aggs, start_offset=0, days=DayMapper(tz), warn=print, workers=1)
+    aggs = Aggregates("2026-11-01")
+    fold_mod.fold_file(path, aggs, start=0, days=DayMapper(tz), before_hour="", workers=1)
     expected = Counter(t.astimezone(tz).date().isoformat() for t in stamps)
-    got = {d: sum(v[0] for v in a.counters.values()) for d, a in aggs.days.items()}
+    got = {d: sum(v[fold_mod.ATT] for v in a.counters.values()) for d, a in aggs.days.items()}
     assert got == dict(expected)
-    mapper = DayMapper(resolve_tz("Asia/Kolkata"))
-    assert mapper.hour_day("2026-11-20T18") == ""  # 23:30..00:29 local: two days
-    assert mapper.hour_day("2026-11-20T19") == "2026-11-21" and mapper.hour_day("nonsense") == ""
+    kolkata = DayMapper(resolve_tz("Asia/Kolkata"))
+    assert kolkata("2026-11-20T18:20:00.000Z") == "2026-11-20"  # 23:50 local
+    assert kolkata("2026-11-20T18:40:00.000Z") == "2026-11-21"  # 00:10 local, same UTC hour
+    assert kolkata.hours["2026-11-20T18"] == ""
 
 
 def test_garbage_timestamp_is_a_bad_line(tmp_path):
     path = tmp_path / "g.jsonl"
     path.write_text("\n".join([rec("2026-11-25T08:00:00.000Z"), rec("2026-1x-25T08:00:00.000Z")]) + "\n")
-    aggs, result, warnings = _fold(path)
-    assert result.bad_lines == 1 and len(warnings) == 1
-    assert sum(v[0] for a in aggs.days.values() for v in a.counters.values()) == 1
+    aggs, stats = _fold(path)
+    assert stats.bad_lines == 1 and stats.records == 1
+    assert sum(v[fold_mod.ATT] for a in aggs.days.values() for v in a.counters.values()) == 1
 
 
-def test_parallel_scan_falls_back_to_one_process(tmp_path, monkeypatch):
-    def no_processes(*args, **kwargs):
-        raise OSError("no semaphores here")
-
-    monkeypatch.setattr(par_mod, "ProcessPoolExecutor", no_processes)
-    monkeypatch.setattr(par_mod, "CHUNK_BYTES", 16 << 10)
-    path = tmp_path / "f.jsonl"
-    path.write_text("\n".join(_many_lines(1000)) + "\n")
-    fallback, result, _ = _fold(path, workers=2)
-    assert _summary(fallback) == _summary(_fold(path)[0]) and result.end_offset == path.stat().st_size
-
-
-def test_exact_pattern_captures_runs_and_matches_flexible_columns():
-    """The exact pattern captures kind..status and cached..tags as one group each (fields come
-    from a memo of the run's text): its columns equal the flexible pattern's, field by field."""
-    from llmroute.report.extract import _runs, patterns_for, to_fields
-
-    text = "\n".join(_many_lines()) + "\n"
-    keys = tuple(json.loads(text.split("\n", 1)[0]))
-    runs = _runs(keys)
-    assert ("kind", "target", "provider", "model", "route", "strategy", "attempt", "status") in runs
-    assert ("cached", "tags") in runs and ("ts",) in runs
-    (exact, exact_cols), (flexible, flexible_cols) = patterns_for(text, {})
-    assert exact.groups < flexible.groups
-    found = exact.findall(text)
-    assert len(found) == 600
-    chunk = exact_cols(found)
-    assert len(chunk.cols) == 7  # ts, latency, tokens in/out, cost, kind..status, cached+tags
-    assert [tuple(c) for c in to_fields(chunk)] == [
-        tuple(c) for c in to_fields(flexible_cols(flexible.findall(text)))]
-    assert [tuple(c) for c in to_fields(exact_cols([]))] == [()] * 14
-
-
-def test_runs_keep_fillers_inside_only():
-    from llmroute.report.extract import _runs
-
-    assert _runs(("ts", "strategy", "kind", "strategy", "status", "strategy", "latency_ms")) == [
-        ("ts",), ("strategy",), ("kind", "strategy", "status"), ("strategy",), ("latency_ms",)]
-
-
-def test_chunk_reads_lines_longer_than_a_chunk_and_leave_a_torn_tail(tmp_path, monkeypatch):
-    """Chunks restart at the last line end (no carried-over copy); a line longer than a chunk
-    is read whole, and a final line without its newline is left for later."""
-    monkeypatch.setattr(agg_mod, "CHUNK_BYTES", 256)
+def test_lines_longer_than_a_block_and_a_torn_tail(tmp_path, monkeypatch):
+    """A line longer than a block is read whole; a final line without its newline is left
+    for later."""
+    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 256)
     long_line = json.loads(_many_lines(1)[0])
     long_line["prompt_sha256"] = "x" * 1000
     lines = _many_lines(40)
@@ -505,48 +507,23 @@ def test_chunk_reads_lines_longer_than_a_chunk_and_leave_a_torn_tail(tmp_path, m
     path = tmp_path / "long.jsonl"
     body = "\n".join(lines) + "\n"
     path.write_text(body + lines[0][:50])
-    aggs, result, warnings = _fold(path)
-    assert not warnings and result.records == 41 and result.end_offset == len(body)
+    aggs, stats = _fold(path)
+    assert stats.bad_lines == 0 and stats.records == 41 and stats.end_offset == len(body)
     whole = tmp_path / "whole.jsonl"
     whole.write_text(body)
-    monkeypatch.setattr(agg_mod, "CHUNK_BYTES", 8 << 20)
+    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 8 << 20)
     assert _summary(aggs) == _summary(_fold(whole)[0])
 
 
-def test_exact_pattern_reads_exponents_and_fractions_like_flexible():
-    from llmroute.report.extract import patterns_for, to_fields
-
-    lines = [rec(f"2026-11-2{i % 5}T10:00:00.000Z", cost=c, lat=lat)
-             for i, (c, lat) in enumerate([(1e-05, 0.5), (2.5e-07, 1000.0), (12.75, 3), (0, None),
-                                           (1e+300, 7.25e2)])]
-    text = "\n".join(lines) + "\n"
-    (exact, exact_cols), (flexible, flexible_cols) = patterns_for(text, {})
-    found = exact.findall(text)
-    assert len(found) == 5
-    cols = to_fields(exact_cols(found))
-    assert cols == to_fields(flexible_cols(flexible.findall(text)))
-    assert cols[11] == ("1e-05", "2.5e-07", "12.75", "0", "1e+300")
-    assert cols[8] == ("0.5", "1000.0", "3", "null", "725.0")
-
-
-def test_cold_build_skips_the_old_part_of_a_long_ledger_with_the_same_result(tmp_path):
-    """A build from scratch binary-searches `ts` past days it does not need; the aggregates are
-    those of a full read."""
-    import json as _json
-
-    from llmroute.ledger import make_ts
-    from llmroute.report.index import _cold_start
-
-    ledger = tmp_path / "ledger.jsonl"
-    base = 1_700_000_000.0
-    lines = [_json.dumps({"v": 1, "ts": make_ts(base + i * 600), "kind": "ask", "provider": "p",
-                          "status": "ok", "cost_usd": 0.001, "input_tokens": 1, "output_tokens": 1,
-                          "latency_ms": 100, "pad": "x" * 200}) for i in range(2000)]
-    ledger.write_text("\n".join(lines) + "\n")
-    size = ledger.stat().st_size
-    cutoff = make_ts(base + 1500 * 600)
-    start = _cold_start(ledger, size, cutoff)
-    assert 0 < start < size  # the older part is skipped ...
-    head = ledger.read_bytes()[:start].decode().splitlines()
-    late = [l for l in head if _json.loads(l)["ts"] >= make_ts(base + 1500 * 600 - 86400)]
-    assert late == []  # ... and nothing within a day of the cutoff is
+def test_numbers_in_any_json_form_and_impossible_ones_are_bad_lines(tmp_path):
+    lines = [rec(f"2026-11-2{i}T10:00:00.000Z", cost=c, lat=lat)
+             for i, (c, lat) in enumerate([(1e-05, 0.5), (2.5e-07, 1000.0), (12.75, 3), (0, None)])]
+    lines += [rec("2026-11-25T10:00:00.000Z", cost=1e300), rec("2026-11-25T11:00:00.000Z", lat=-5)]
+    path = tmp_path / "n.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    aggs, stats = _fold(path)
+    assert stats.bad_lines == 2 and stats.records == 4
+    counters = [c for a in aggs.days.values() for c in a.counters.values()]
+    assert sum(c[fold_mod.COST] for c in counters) == round(1e-05 * 1e12) + round(2.5e-07 * 1e12) + 12_750_000_000_000
+    assert sum(c[fold_mod.LAT_US] for c in counters) == 500 + 1_000_000 + 3000
+    assert sum(c[fold_mod.LAT_N] for c in counters) == 3

@@ -53,7 +53,7 @@ def test_number_cells_are_never_escaped_even_when_negative(tmp_path):
     row = replace(report.rows[0], key="-1+1", cost_usd=-1.5, success_pct=-0.5)
     rows = list(csv.reader(io.StringIO(render_csv(replace(report, rows=(row,))))))
     assert rows[1][0] == "'-1+1"
-    assert rows[1][4] == "-0.5" and rows[1][7] == "-1.5000"
+    assert rows[1][4] == "-0.5" and rows[1][rows[0].index("cost USD")] == "-1.5000"
 
 
 @pytest.mark.parametrize("cell, safe", [("=1+2", "'=1+2"), ("-x", "'-x"), ("a=b", "a=b"), ("", ""),

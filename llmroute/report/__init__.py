@@ -1,28 +1,30 @@
 """Spend and performance reports from the ledger (SPEC §10), without click.
 
 `make_window` turns the CLI's window flags into a run of local days; `build_report` folds the
-ledger (through the incremental index, `index.py`) into a `Report`: one `Row` per group, a
-totals row, the cost of every day of the window, per-provider latency figures and the budget
-lines. `render.py` and `html.py` only format a `Report`.
+ledger (through the incremental index, `index.py`, over the fold of `fold.py`) into a `Report`:
+one `Row` per group, a totals row, the cost of every day of the window, per-provider figures and
+the budget lines. `render.py` and `html.py` only format a `Report`.
 
-Latency figures (mean, p95) cover every record with a `latency_ms`, failed calls included, because
-a slow timeout is part of how a provider performs. p95 is nearest-rank; see `aggregate.py` for its
-bounded-memory digest (exact up to 64 values per group and day, within ~1% beyond).
+Requests are prompts (distinct `request_id`s) and count where they were answered; attempts,
+tokens and cost where they were spent (see `fold.py`). Latency figures (mean, p95) cover every
+record with a `latency_ms`, failed calls included, because a slow timeout is part of how a
+provider performs. p95 is nearest-rank, exact up to 64 values per group and day, ~1% beyond.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 from ..config.model import Limits
 from ..errors import UsageError
-from .aggregate import (
-    CACHED, COST, FALLBACK, LAT_N, LAT_SUM, N_COUNTERS, OK, REQ, TIN, TOUT,
-    Aggregates, DayMapper, LatencyDigest, ScanResult, Warn, label,
+from ..ledger_fold import ReadStats, Warn
+from .fold import (
+    ATT, CACHED, COST, FALLBACK, LAT_N, LAT_US, N_COUNTERS, OK, REQ, TIN, TOUT,
+    Aggregates, LatencyDigest, label,
 )
-from .index import load_aggregates
+from .index import load_aggregates, midnight_utc
 
 GROUPINGS = ("provider", "model", "target", "day", "route", "kind", "tag")
 _COMBO_POS = {"kind": 0, "provider": 1, "model": 2, "target": 3, "route": 4}
@@ -48,6 +50,7 @@ class Row:
     ok: int
     failed: int
     success_pct: float | None
+    attempts: int
     input_tokens: int
     output_tokens: int
     cost_usd: float
@@ -85,7 +88,7 @@ class Report:
     daily_cost: tuple[tuple[str, float], ...]
     providers: tuple[Row, ...]
     budget: tuple[BudgetLine, ...]
-    scan: ScanResult
+    scan: ReadStats
 
 
 def resolve_tz(name: str) -> tzinfo | None:
@@ -135,38 +138,24 @@ def _parse_date(text: str | None, flag: str) -> date:
         raise UsageError(f"{flag} needs a date as YYYY-MM-DD, not {text!r}") from None
 
 
-def midnight_utc(day: date, tz: tzinfo | None) -> str:
-    """Local midnight starting `day`, as the ledger's UTC ISO format (for string comparison)."""
-    local = datetime.combine(day, time(0), tzinfo=tz) if tz is not None else datetime.combine(day, time(0))
-    return local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def tz_key(tz: tzinfo | None) -> str:
-    if tz is not None:
-        return str(tz)
-    import time as _time
-
-    return "local:" + "/".join(_time.tzname) + f":{_time.timezone}"
-
-
 def build_report(ledger_path: Path, window: Window, by: str, *, tz: tzinfo | None,
-                 index_path: Path | None, warn: Warn, limits: Limits | None = None) -> Report:
+                 index_path: Path | None, warn: Warn, limits: Limits | None = None,
+                 workers: int | None = None) -> Report:
     """Everything a rendering needs about `window`, grouped `by` one of GROUPINGS."""
     if by not in GROUPINGS:
         raise UsageError(f"--by must be one of {', '.join(GROUPINGS)}, not {by!r}")
     limits = limits or Limits()
     first = min(window.start, _budget_start(window.today, limits))
-    outcome = load_aggregates(ledger_path, index_path, from_day=first.isoformat(),
-                              from_ts=midnight_utc(first, tz), tz_key=tz_key(tz),
-                              days=DayMapper(tz), warn=warn)
+    outcome = load_aggregates(ledger_path, index_path, from_day=first.isoformat(), tz=tz,
+                              warn=warn, workers=workers)
     aggs = outcome.aggregates
-    day_names = [d.isoformat() for d in window.days()]
+    names = [d.isoformat() for d in window.days()]
     per_day = _DaySums(aggs)
-    rows = _group_rows(aggs, day_names, by, per_day)
-    by_provider = rows if by == "provider" else _group_rows(aggs, day_names, "provider", per_day)
-    totals = _make_row("TOTAL", per_day.over(day_names), _digest(aggs, day_names, "*", "*"))
-    daily = tuple((d, per_day[d][COST]) for d in day_names)
-    return Report(window, by, rows, totals, daily, by_provider,
+    rows = _group_rows(aggs, names, by, per_day)
+    providers = rows if by == "provider" else _group_rows(aggs, names, "provider", per_day)
+    totals = _make_row("TOTAL", per_day.over(names), _digest(aggs, names, "*", "*"))
+    daily = tuple((d, per_day[d][COST] / 1e12) for d in names)
+    return Report(window, by, rows, totals, daily, providers,
                   _budget_lines(window.today, limits, per_day), outcome.scan)
 
 
@@ -183,43 +172,42 @@ class _DaySums(dict):
         acc = self[day] = _column_sums(agg.counters.values() if agg else ())
         return acc
 
-    def over(self, day_names: list[str]) -> list:
-        return _column_sums(map(self.__getitem__, day_names))
+    def over(self, names: list[str]) -> list:
+        return _column_sums(map(self.__getitem__, names))
 
 
 def _column_sums(rows) -> list:
-    """Slot-wise sums of counter lists, each slot added in row order from 0 (C-level `sum`
-    per column rather than a Python loop per row)."""
     columns = list(zip(*rows))
     return [sum(c) for c in columns] if columns else [0] * N_COUNTERS
 
 
-def _group_rows(aggs: Aggregates, day_names: list[str], by: str,
-                per_day: _DaySums) -> tuple[Row, ...]:
+def _group_rows(aggs: Aggregates, names: list[str], by: str, per_day: _DaySums) -> tuple[Row, ...]:
     if by == "day":
         return tuple(_make_row(d, per_day[d], _digest(aggs, [d], "*", "*"))
-                     for d in day_names if per_day[d][REQ])
+                     for d in names if per_day[d][ATT] or per_day[d][REQ])
     members: dict[str, list[list]] = {}
-    keys_of: dict = {}
-    for day in day_names:
+    keys_of: dict[tuple, tuple] = {}
+    for day in names:
         agg = aggs.days.get(day)
-        if agg is None:
-            continue
-        for combo, values in agg.counters.items():
-            field = combo[5] if by == "tag" else combo[_COMBO_POS[by]]
-            keys = keys_of.get(field)
+        for combo, values in agg.counters.items() if agg else ():
+            keys = keys_of.get(combo)
             if keys is None:
-                keys = keys_of[field] = (field or ("(none)",)) if by == "tag" else (label(field),)
+                keys = keys_of[combo] = _keys(by, combo)
             for key in keys:
                 members.setdefault(key, []).append(values)
-    rows = [_make_row(k, _column_sums(v), _digest(aggs, day_names, by, k))
-            for k, v in members.items()]
+    rows = [_make_row(k, _column_sums(v), _digest(aggs, names, by, k)) for k, v in members.items()]
     return tuple(sorted(rows, key=lambda r: (-r.cost_usd, -r.requests, r.key)))
 
 
-def _digest(aggs: Aggregates, day_names: list[str], dim: str, value: str) -> LatencyDigest:
+def _keys(by: str, combo: tuple) -> tuple[str, ...]:
+    if by == "tag":
+        return tuple(dict.fromkeys(combo[5] or ("(none)",)))
+    return (label(combo[_COMBO_POS[by]]),)
+
+
+def _digest(aggs: Aggregates, names: list[str], dim: str, value: str) -> LatencyDigest:
     merged = LatencyDigest()
-    for day in day_names:
+    for day in names:
         agg = aggs.days.get(day)
         digest = agg.latency.get((dim, value)) if agg else None
         if digest is not None:
@@ -230,9 +218,9 @@ def _digest(aggs: Aggregates, day_names: list[str], dim: str, value: str) -> Lat
 def _make_row(key: str, c: list, digest: LatencyDigest) -> Row:
     return Row(
         key=key, requests=c[REQ], ok=c[OK], failed=c[REQ] - c[OK],
-        success_pct=100.0 * c[OK] / c[REQ] if c[REQ] else None,
-        input_tokens=c[TIN], output_tokens=c[TOUT], cost_usd=round(c[COST], 10),
-        mean_latency_ms=c[LAT_SUM] / c[LAT_N] if c[LAT_N] else None,
+        success_pct=100.0 * c[OK] / c[REQ] if c[REQ] else None, attempts=c[ATT],
+        input_tokens=c[TIN], output_tokens=c[TOUT], cost_usd=round(c[COST] / 1e12, 10),
+        mean_latency_ms=c[LAT_US] / c[LAT_N] / 1000 if c[LAT_N] else None,
         p95_latency_ms=digest.percentile(0.95), fallbacks=c[FALLBACK], cache_hits=c[CACHED],
     )
 
@@ -259,7 +247,7 @@ def _budget_lines(today: date, limits: Limits, per_day: _DaySums) -> tuple[Budge
         if usd is not None or tokens is not None:
             c = per_day.over(names)
             if usd is not None:
-                lines.append(BudgetLine(period, "usd", c[COST], float(usd)))
+                lines.append(BudgetLine(period, "usd", c[COST] / 1e12, float(usd)))
             if tokens is not None:
                 lines.append(BudgetLine(period, "tokens", c[TIN] + c[TOUT], float(tokens)))
     return tuple(lines)

@@ -28,12 +28,13 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def _table(report: Report) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in (
-        report.by, "requests", "ok", "failed", "success %", "input tokens", "output tokens",
-        "cost USD", "mean latency ms", "p95 latency ms", "fallbacks", "cache hits"))
+        report.by, "requests", "ok", "failed", "success %", "attempts", "input tokens",
+        "output tokens", "cost USD", "mean latency ms", "p95 latency ms", "fallbacks", "cache hits"))
 
     def tr(row: Row, cls: str = "") -> str:
         cells = (row.key, row.requests, row.ok, row.failed, _fmt(row.success_pct, ".1f"),
-                 f"{row.input_tokens:,}", f"{row.output_tokens:,}", f"${row.cost_usd:,.4f}",
+                 row.attempts, f"{row.input_tokens:,}", f"{row.output_tokens:,}",
+                 f"${row.cost_usd:,.4f}",
                  _fmt(row.mean_latency_ms, ".0f"), _fmt(row.p95_latency_ms, ".0f"),
                  row.fallbacks, row.cache_hits)
         tds = "".join(f"<td>{escape(str(c))}</td>" for c in cells)
@@ -155,7 +156,7 @@ def render_html(report: Report) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>llmroute report {w.start} to {w.end}</title><style>{_CSS}</style></head><body>"
         f"<h1>llmroute report</h1><p class=\"sub\">{w.start} to {w.end} ({escape(w.label)}), "
-        f"by {escape(report.by)} &middot; {report.totals.requests:,} calls &middot; "
+        f"by {escape(report.by)} &middot; {report.totals.requests:,} requests &middot; "
         f"${report.totals.cost_usd:,.2f}</p>"
         f"{_table(report)}<div class=\"budget\">{budget}</div>"
         f"<h2>Charts</h2><div class=\"charts\">{charts}</div></body></html>\n"

@@ -10,15 +10,15 @@ from dataclasses import asdict
 
 from . import Report, Row
 
-HEADERS = ("requests", "ok", "failed", "success %", "input tokens", "output tokens", "cost USD",
-           "mean latency ms", "p95 latency ms", "fallbacks", "cache hits")
+HEADERS = ("requests", "ok", "failed", "success %", "attempts", "input tokens", "output tokens",
+           "cost USD", "mean latency ms", "p95 latency ms", "fallbacks", "cache hits")
 FORMATS = ("table", "csv", "json", "markdown")
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
 def _cells(row: Row) -> list:
     return [row.requests, row.ok, row.failed,
-            "" if row.success_pct is None else f"{row.success_pct:.1f}",
+            "" if row.success_pct is None else f"{row.success_pct:.1f}", row.attempts,
             row.input_tokens, row.output_tokens, f"{row.cost_usd:.4f}",
             "" if row.mean_latency_ms is None else f"{row.mean_latency_ms:.0f}",
             "" if row.p95_latency_ms is None else f"{row.p95_latency_ms:.0f}",

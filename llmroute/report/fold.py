@@ -1,0 +1,376 @@
+"""The report's fold: ledger calls (`ledger_fold.Call`) into per-day aggregates (SPEC §10).
+
+`Aggregates` holds, per local day and combination (kind, provider, model, target, route, tags),
+the counters every grouping, total and budget line is a sum of, and per day and marginal value
+(("provider", "openai"), ("tag", "work"), ("*", "*") for totals, ...) a latency digest for p95.
+Each record counts in its own day, so the fold gives the same aggregates in any line order.
+
+Attempts, tokens, cost and latency count where they were spent, record by record. A request
+counts once, in the cell of its answer: the ok record, else its last attempt (highest attempt
+number; ties broken on the record's fields, never on line order). An ok first attempt is a whole
+request (a fallback chain stops at its first answer), so only requests with a failed or later
+attempt are tracked by `request_id` (`tracked`: a few percent of records). A new line of a
+tracked request takes back that request's counts and adds them again where they now belong, so
+its lines may be anywhere in the ledger and arrive in any order, in one read or across many.
+Costs and latencies are summed as integers (picodollars, microseconds): sums do not depend on
+the order of additions either.
+
+A digest keeps exact latencies while it holds at most `EXACT_LIMIT` of them, then a log-scale
+histogram (bins 2% wide, ~1% error); it depends only on the multiset of values. Memory is
+bounded by days x combinations, not by records. A read of more than `PARALLEL_MIN_BYTES` uses a
+worker process per CPU (`fold_file`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import pickle
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import add, mul
+from pathlib import Path
+
+from ..ledger_fold import Call, DayMapper, ReadStats, line_starts, read_calls
+
+ATT, TIN, TOUT, COST, LAT_US, LAT_N, REQ, OK, FALLBACK, CACHED = range(10)
+N_COUNTERS = 10
+EXACT_LIMIT = 64
+BIN_RATIO = 1.02
+_INV_LOG = 1.0 / math.log(BIN_RATIO)
+PARALLEL_MIN_BYTES = 64 << 20
+
+
+def label(value: str | None) -> str:
+    """How an absent field is shown and grouped."""
+    return value if value else "(none)"
+
+
+def _bins(values):
+    """Histogram bin of each latency: bin b holds [RATIO**b, RATIO**(b+1)), under 1 ms is 0."""
+    return map(int, map(mul, map(math.log, map(max, values, repeat(1.0))), repeat(_INV_LOG)))
+
+
+class LatencyDigest:
+    """Latencies of one group: exact while small, a log-scale histogram when large."""
+
+    __slots__ = ("exact", "bins", "count")
+
+    def __init__(self) -> None:
+        self.exact: list[float] | None = []
+        self.bins: dict[int, int] = {}
+        self.count = 0
+
+    def add_many(self, values: list[float]) -> None:
+        self.count += len(values)
+        if self.exact is not None:
+            if len(self.exact) + len(values) <= EXACT_LIMIT:
+                self.exact.extend(values)
+                return
+            self._to_bins()
+        self._count(_bins(values))
+
+    def add_binned(self, count: int, bins) -> None:
+        """Add `count` values by their bins (worked out once for the many digests they go in)."""
+        if self.exact is not None:
+            self._to_bins()
+        self.count += count
+        self._count(bins)
+
+    def merge(self, other: "LatencyDigest") -> None:
+        if other.exact is not None:
+            self.add_many(other.exact)
+            return
+        if self.exact is not None:
+            self._to_bins()
+        self._count(other.bins)
+        self.count += other.count
+
+    def percentile(self, q: float) -> float | None:
+        """Nearest-rank percentile (`q` in 0..1); None when empty."""
+        if not self.count:
+            return None
+        rank = max(1, math.ceil(q * self.count - 1e-9))
+        if self.exact is not None:
+            return sorted(self.exact)[rank - 1]
+        seen = 0
+        for b in sorted(self.bins):
+            seen += self.bins[b]
+            if seen >= rank:
+                return BIN_RATIO ** (b + 0.5)
+        return None
+
+    def _to_bins(self) -> None:
+        values, self.exact = self.exact or [], None
+        self._count(_bins(values))
+
+    def _count(self, bins) -> None:
+        counted, mine = bins if isinstance(bins, dict) else Counter(bins), self.bins
+        for b, n in counted.items():
+            mine[b] = mine.get(b, 0) + n
+
+
+@dataclass
+class DayAgg:
+    """One local day: counters per combination, latency digests per marginal value."""
+
+    counters: dict[tuple, list] = field(default_factory=dict)
+    latency: dict[tuple[str, str], LatencyDigest] = field(default_factory=dict)
+
+
+class Aggregates:
+    """Per-day aggregates of every record whose local day is `from_day` or later, and the state
+    of tracked requests (request_id -> (ok, attempt, cell, cached, failed before)), kept as a
+    pickle until a fold needs it: a repeat report with nothing new never loads it."""
+
+    def __init__(self, from_day: str):
+        self.from_day = from_day
+        self.days: dict[str, DayAgg] = {}
+        self._tracked: dict | bytes = {}
+
+    def day(self, day: str) -> DayAgg:
+        agg = self.days.get(day)
+        if agg is None:
+            agg = self.days[day] = DayAgg()
+        return agg
+
+    def counters(self, day: str, combo: tuple) -> list:
+        counters = self.day(day).counters
+        mine = counters.get(combo)
+        if mine is None:
+            mine = counters[combo] = [0] * N_COUNTERS
+        return mine
+
+    @property
+    def tracked(self) -> dict:
+        if isinstance(self._tracked, bytes):
+            self._tracked = safe_loads(self._tracked)
+        return self._tracked
+
+    def track(self, call: Call, cell: tuple) -> None:
+        """Count a record that is not an ok first attempt in its request."""
+        ok = call.status == "ok"
+        state = (ok, call.attempt, cell, bool(call.cached), not ok)
+        if call.request_id is None:  # no id: a request of its own
+            self._count_request(state, 1)
+        else:
+            self._apply(call.request_id, state)
+
+    def _apply(self, rid: str, state: tuple) -> None:
+        tracked = self.tracked
+        old = tracked.get(rid)
+        if old is not None:
+            best = max(old, state, key=_rank)
+            state = (*best[:4], old[4] or state[4])
+            if state == old:
+                return
+            self._count_request(old, -1)
+        tracked[rid] = state
+        self._count_request(state, 1)
+
+    def _count_request(self, state: tuple, sign: int) -> None:
+        ok, attempt, cell, cached, failed = state
+        c = self.counters(cell[0], cell[1:])
+        c[REQ] += sign
+        if ok:
+            c[OK] += sign
+            c[FALLBACK] += sign if attempt > 1 or failed else 0
+            c[CACHED] += sign if cached else 0
+
+    def merge(self, other: "Aggregates") -> None:
+        """Add the aggregates of another part of the ledger (taken over, not copied)."""
+        for day, theirs in other.days.items():
+            mine = self.days.get(day)
+            if mine is None:
+                self.days[day] = theirs
+                continue
+            for combo, values in theirs.counters.items():
+                have = mine.counters.get(combo)
+                mine.counters[combo] = values if have is None else [*map(add, have, values)]
+            for marginal, digest in theirs.latency.items():
+                have = mine.latency.get(marginal)
+                if have is None:
+                    mine.latency[marginal] = digest
+                else:
+                    have.merge(digest)
+        tracked = self.tracked
+        for rid, state in other.tracked.items():
+            if rid in tracked:  # counted in both parts: once, where it belongs
+                self._count_request(state, -1)
+                self._apply(rid, state)
+            else:
+                tracked[rid] = state
+
+    def __getstate__(self) -> dict:
+        tracked = self._tracked
+        if isinstance(tracked, dict):
+            tracked = pickle.dumps(tracked, protocol=pickle.HIGHEST_PROTOCOL)
+        return {"from_day": self.from_day, "days": self.days, "tracked": tracked}
+
+    def __setstate__(self, state: dict) -> None:
+        self.from_day, self.days, self._tracked = state["from_day"], state["days"], state["tracked"]
+
+
+def _rank(state: tuple) -> tuple:
+    ok, attempt, (day, *fields, tags), cached, _ = state
+    return ok, attempt, day, [f or "" for f in fields], tags or (), cached
+
+
+class Folder:
+    """Folds blocks of calls into cells (day + combination) and `flush`es them into `aggs`."""
+
+    def __init__(self, aggs: Aggregates, days: DayMapper):
+        self.aggs, self.days = aggs, days
+        self.cells: dict[tuple, list] = {}
+
+    def fold(self, calls: list[Call], offset: int, stats: ReadStats) -> None:
+        cells, hours, day_of, from_day = self.cells, self.days.hours, self.days, self.aggs.from_day
+        others = []
+        for c in calls:
+            ts = c.ts
+            day = hours.get(ts[:13]) or day_of(ts)
+            if day is None:
+                stats.bad(offset)
+                stats.records -= 1
+                continue
+            if day < from_day:
+                continue
+            cell = (day, c.kind, c.provider, c.model, c.target, c.route, c.tags)
+            a = cells.get(cell)
+            if a is None:
+                a = cells[cell] = [0, 0, 0, [], [], 0, 0]
+            a[0] += 1
+            a[1] += c.input_tokens or 0
+            a[2] += c.output_tokens or 0
+            if c.cost_usd:
+                a[3].append(c.cost_usd)
+            if c.latency_ms is not None:
+                a[4].append(c.latency_ms)
+            if c.attempt == 1 and c.status == "ok":
+                a[5] += 1
+                if c.cached:
+                    a[6] += 1
+            else:
+                others.append((c, cell))
+        for c, cell in others:
+            self.aggs.track(c, cell)
+
+    def flush(self) -> None:
+        per_day: dict[str, list] = {}
+        for (day, *combo), (att, tin, tout, costs, lats, simple, cached) in self.cells.items():
+            combo = tuple(combo)
+            pico = sum(map(round, map(mul, costs, repeat(1e12))))
+            micro = sum(map(round, map(mul, lats, repeat(1000.0))))
+            c = self.aggs.counters(day, combo)
+            c[:] = map(add, c, (att, tin, tout, pico, micro, len(lats), simple, simple, 0, cached))
+            if lats:
+                per_day.setdefault(day, []).append((combo, lats))
+        for day, cells in per_day.items():
+            _add_latencies(self.aggs.day(day).latency, cells)
+        self.cells = {}
+
+
+def _add_latencies(latency: dict, cells: list) -> None:
+    """Each marginal digest of one day gets the latencies of its cells (combination, values):
+    exact values while small, else bins. Bins are worked out once per cell and counted once per
+    provider/model/target triple, kind, route and tag; the provider, model, target and total
+    digests add up the triples' counts instead of counting every value again."""
+    units: dict[tuple, list] = {}
+    for combo, lats in cells:
+        kind, provider, model, target, route, tags = combo
+        tag_units = [("tag", t) for t in dict.fromkeys(tags or ("(none)",))]
+        for unit in (("ptm", provider, model, target), ("kind", label(kind)),
+                     ("route", label(route)), *tag_units):
+            units.setdefault(unit, []).append((combo, lats))
+    members: dict[tuple, list] = {}
+    for unit in units:
+        if unit[0] == "ptm":
+            _, p, m, t = unit
+            for marginal in (("provider", label(p)), ("model", label(m)), ("target", label(t)),
+                             ("*", "*")):
+                members.setdefault(marginal, []).append(unit)
+        else:
+            members[unit] = [unit]
+    bins: dict[tuple, list] = {}
+    counted: dict[tuple, tuple[int, Counter]] = {}
+    for marginal, group in members.items():
+        digest = latency.get(marginal) or latency.setdefault(marginal, LatencyDigest())
+        group_cells = [cell for unit in group for cell in units[unit]]
+        total = sum(len(lats) for _, lats in group_cells)
+        if digest.exact is not None and len(digest.exact) + total <= EXACT_LIMIT:
+            digest.add_many([*chain.from_iterable(lats for _, lats in group_cells)])
+            continue
+        for unit in group:
+            if unit not in counted:
+                for combo, lats in units[unit]:
+                    if combo not in bins:
+                        bins[combo] = [*_bins(lats)]
+                values = chain.from_iterable(bins[combo] for combo, _ in units[unit])
+                counted[unit] = (sum(len(lats) for _, lats in units[unit]), Counter(values))
+            digest.add_binned(*counted[unit])
+
+
+def fold_file(path: Path, aggs: Aggregates, *, start: int, days: DayMapper, before_hour: str,
+              workers: int | None = None) -> ReadStats:
+    """Fold the ledger's complete lines from byte `start` on into `aggs`. More than
+    `PARALLEL_MIN_BYTES` to read on a machine with more CPUs (or `workers` > 1) is split between
+    worker processes; if they cannot run, this process reads it all."""
+    size = os.path.getsize(path)
+    count = workers or ((os.cpu_count() or 1) if size - start > PARALLEL_MIN_BYTES else 1)
+    if count > 1:
+        try:
+            return _fold_parallel(path, aggs, start, size, days, before_hour, count)
+        except (OSError, RuntimeError, pickle.PicklingError):
+            pass
+    return _fold_range(path, aggs, start, None, days, before_hour)
+
+
+def _fold_range(path: Path, aggs: Aggregates, start: int, end: int | None, days: DayMapper,
+                before_hour: str) -> ReadStats:
+    stats = ReadStats()
+    folder = Folder(aggs, days)
+    for offset, calls in read_calls(path, start, end, stats, before_hour=before_hour):
+        folder.fold(calls, offset, stats)
+    folder.flush()
+    return stats
+
+
+def _fold_job(job: tuple) -> tuple[Aggregates, ReadStats]:
+    path, start, end, from_day, tz, before_hour = job
+    aggs = Aggregates(from_day)
+    return aggs, _fold_range(path, aggs, start, end, DayMapper(tz), before_hour)
+
+
+def _fold_parallel(path: Path, aggs: Aggregates, start: int, size: int, days: DayMapper,
+                   before_hour: str, count: int) -> ReadStats:
+    """Stripes of the range, a few per worker so a slower CPU takes fewer; the parts are merged
+    into a scratch aggregate as they come, so a failure leaves `aggs` untouched."""
+    bounds = line_starts(path, start, size, count * 3)
+    jobs = [(path, s, e, aggs.from_day, days.tz, before_hour)
+            for s, e in zip(bounds, bounds[1:]) if e > s]
+    scratch, stats = Aggregates(aggs.from_day), ReadStats(start, start)
+    with ProcessPoolExecutor(count) as pool:
+        for part, part_stats in pool.map(_fold_job, jobs):
+            scratch.merge(part)
+            stats.add(part_stats)
+    aggs.merge(scratch)
+    return stats
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Rebuilds plain data and the aggregate classes only: a tampered file that names anything
+    else (what a pickle needs to run code) fails to load."""
+
+    _ALLOWED = frozenset({"Aggregates", "DayAgg", "LatencyDigest"})
+
+    def find_class(self, module: str, name: str):
+        if module == __name__ and name in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} has no place in a report index")
+
+
+def safe_loads(data: bytes):
+    return _SafeUnpickler(io.BytesIO(data)).load()
