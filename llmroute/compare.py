@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Sequence
 from .calls import Call, CallSite
 from .errors import ProviderError
 from .judging import judge_pair
-from .pricing import price_for, worst_case_cost
+from .catalog.costs import price_for, worst_case_cost
 from .tokens import estimate_tokens
 from .types import Request, Target
 

@@ -18,7 +18,7 @@ from .config.model import Config
 from .engine import Engine
 from .errors import AllAttemptsFailed, NoProviderError, ProviderError, UsageError
 from .calls import Call, CallSite
-from .providers.prices import lookup_price, price_source_label
+from .catalog.builtin import lookup_price, price_source_label
 from .resilience import RetryPolicy, run_with_fallback
 from .routing.plan import Candidate
 from .types import Message, Request, Result, Target

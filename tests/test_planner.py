@@ -12,7 +12,7 @@ from llmroute.config.model import (
     BudgetConfig, Config, Defaults, Limits, ModelConfig, ProviderConfig, Rule, RuleThen, RuleWhen,
 )
 from llmroute.errors import ErrorClass, UsageError
-from llmroute.pricing import Price, cost_usd, model_context, price_for, worst_case_cost
+from llmroute.catalog.costs import Price, cost_usd, model_context, price_for, worst_case_cost
 from llmroute.routing.memory import MemorySnapshot, RateView, RoutingMemory
 from llmroute.routing.planner import PlanInputs
 from llmroute.routing.planner import key_variable, make_plan
@@ -495,7 +495,7 @@ def _table_config() -> Config:
 
 
 def test_planning_table_holds_static_facts_and_deduplicated_routes():
-    from llmroute.pricing import facts_for
+    from llmroute.catalog.costs import facts_for
     from llmroute.routing.planner import PlanningTable
 
     cfg = _table_config()

@@ -91,3 +91,20 @@ def test_no_transcription_model_is_exit_5(tmp_path):
         "version: 1\nproviders:\n  demo:\n    type: mock\n    models: {m: {}}\n")
     result = run_cli(["transcribe", str(audio)], cwd=tmp_path)
     assert result.returncode == 5 and b"mode: transcription" in result.stderr
+
+
+def test_known_transcription_models_need_no_mode(tmp_path):
+    """SPEC §11: whisper-1, whisper-large-v3, gpt-4o-transcribe are transcription models by
+    the built-in table; chat models and explicitly marked ones stay as they are."""
+    from llmroute.config.load import parse_config
+    from llmroute.transcribe import transcription_targets
+
+    config = parse_config(
+        "version: 1\nproviders:\n"
+        "  openai:\n    type: openai\n    models:\n      whisper-1: {}\n      gpt-4o-transcribe: {}\n      gpt-4o-mini: {}\n"
+        "  groq:\n    type: openai\n    models:\n      whisper-large-v3: {}\n"
+        "  mine:\n    type: openai\n    base_url: https://stt.example.com/v1\n"
+        "    models:\n      my-stt: {mode: transcription, per_minute: 0.01}\n")
+    found = {t.id for t in transcription_targets(config, None)}
+    assert found == {"openai/whisper-1", "openai/gpt-4o-transcribe", "groq/whisper-large-v3", "mine/my-stt"}
+    assert config.providers["openai"].models["gpt-4o-mini"].mode == "chat"

@@ -9,7 +9,7 @@ from .context import AppContext
 
 
 def model_rows(app: AppContext) -> list[dict]:
-    from ..pricing import facts_for
+    from ..catalog.costs import facts_for
     from ..providers import needs_key
     from ..routing.memory import RoutingMemory
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from ..catalog import LOCAL_TYPES
 from ..errors import ConfigError
 from ..types import Target
 from .model import (
@@ -65,7 +66,6 @@ LIMIT_FIELDS = {
 CACHE_FIELDS = {"enabled": Field("bool"), "ttl": Field("num", lo=0)}
 LEDGER_FIELDS = {"path": Field("str", nullable=True), "log_prompts": Field("bool")}
 ALERTS_FIELDS = {"command": Field("str", nullable=True), "webhook": Field("str", nullable=True)}
-FREE_TYPES = ("ollama", "local", "mock")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOURS = re.compile(r"^\s*(\d{1,2})\s*-\s*(\d{1,2})\s*$")
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -181,13 +181,30 @@ def _provider(r: Reader, name: str, key_node: Any, node: Any) -> ProviderConfig:
         return ProviderConfig(name=name, type=ptype, line=line_of(key_node))
     values = r.fields(entries, where, {k: f for k, f in PROVIDER_FIELDS.items() if k != "type"})
     _check_provider_values(r, where, ptype, entries, values)
+    models = _models(r, entries.get("models"), f"{where}.models")
     return ProviderConfig(
         name=name, type=ptype, **values,
         headers=MappingProxyType(_headers(r, entries.get("headers"), f"{where}.headers")),
-        models=MappingProxyType(_models(r, entries.get("models"), f"{where}.models")),
+        models=MappingProxyType({n: _known_mode(m, name, ptype, values) for n, m in models.items()}),
         options=MappingProxyType(r.fields(entries, where, options)),
         line=line_of(key_node),
     )
+
+
+def _known_mode(model: ModelConfig, name: str, ptype: str, values: Mapping[str, Any]) -> ModelConfig:
+    """A model the built-in table knows as a transcription model (whisper-1, whisper-large-v3,
+    gpt-4o-transcribe, ...) needs no `mode: transcription` (SPEC §11)."""
+    if model.mode != "chat":
+        return model
+    from ..catalog.presets import PRESETS
+
+    preset = values.get("preset") or (name if ptype == "openai" and name in PRESETS else None)
+    entry = _lookup_price(ptype, model.name, values.get("base_url"), preset)
+    if getattr(entry, "per_minute", None) is None:
+        return model
+    from dataclasses import replace
+
+    return replace(model, mode="transcription")
 
 
 def _all_options() -> dict[str, Field]:
@@ -196,7 +213,7 @@ def _all_options() -> dict[str, Field]:
 
 def _provider_type(r: Reader, name: str, key_node: Any, node: Any) -> str:
     """The `type` key; when absent, a provider named after a type or a preset implies it."""
-    from ..providers.presets import PRESETS
+    from ..catalog.presets import PRESETS
 
     entries = r.mapping(node, f"providers.{name}", None) if r.is_mapping(node) else {}
     if entries and "type" in entries:
@@ -212,7 +229,7 @@ def _provider_type(r: Reader, name: str, key_node: Any, node: Any) -> str:
 
 def _check_provider_values(r: Reader, where: str, ptype: str, entries: Mapping[str, Any],
                            values: Mapping[str, Any]) -> None:
-    from ..providers.presets import PRESETS
+    from ..catalog.presets import PRESETS
 
     preset = values.get("preset")
     if preset is not None:
@@ -258,12 +275,12 @@ def _models(r: Reader, node: Any, where: str) -> dict[str, ModelConfig]:
 
 def _price_warnings(r: Reader, providers: Mapping[str, ProviderConfig]) -> None:
     """Warn about paid models whose price is neither in the config nor in the built-in table."""
-    from ..providers.presets import PRESETS
+    from ..catalog.presets import PRESETS
 
     for provider in providers.values():
         preset = PRESETS.get(provider.preset or provider.name) if provider.type == "openai" else None
         base_url = provider.base_url or (preset.base_url if preset else None)
-        if provider.free or provider.type in FREE_TYPES or (preset and preset.key_env is None):
+        if provider.free or provider.type in LOCAL_TYPES or (preset and preset.key_env is None):
             continue
         if base_url and re.match(r"^https?://(localhost|127\.|\[::1\])", base_url):
             continue
@@ -278,7 +295,7 @@ def _price_warnings(r: Reader, providers: Mapping[str, ProviderConfig]) -> None:
 def _lookup_price(provider_type: str, model: str, base_url: str | None, preset: str | None) -> object | None:
     """The built-in price entry, or None (also when the price table is not available)."""
     try:
-        from ..providers.prices import lookup_price
+        from ..catalog.builtin import lookup_price
     except ImportError:
         return None
     return lookup_price(provider_type, model, base_url, preset=preset)

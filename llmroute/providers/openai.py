@@ -29,7 +29,7 @@ from ..errors import ErrorClass, ProviderError
 from ..types import Chunk, RateLimitInfo, Request, Result, Usage
 from . import ratelimits
 from .base import HttpCall, HttpProvider, json_or_none
-from .presets import Preset, preset_for
+from ..catalog.presets import Preset, preset_for
 from .sse import SSEDecoder
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"

@@ -13,7 +13,8 @@ import ipaddress
 from urllib.parse import urlsplit
 
 from ..config.model import ProviderConfig
-from .presets import preset_for
+from ..catalog import LOCAL_TYPES
+from ..catalog.presets import preset_for
 
 
 def key_transport_allowed(url: str) -> bool:
@@ -70,7 +71,6 @@ def insecure_key_reason(config: ProviderConfig) -> str | None:
             f"or set allow_insecure: true for provider {config.name}")
 
 
-_KEYLESS_TYPES = frozenset({"ollama", "local", "mock"})
 
 
 def needs_key(config: ProviderConfig) -> bool:
@@ -78,7 +78,7 @@ def needs_key(config: ProviderConfig) -> bool:
     an OpenAI-compatible local server (a keyless preset such as llamacpp, or a base_url on a
     loopback/private host with no key variable named) does not either; an explicit `key_env` or
     `key_cmd` always means the user expects one."""
-    if config.type in _KEYLESS_TYPES:
+    if config.type in LOCAL_TYPES:
         return False
     if config.key_env or config.key_cmd:
         return True

@@ -30,8 +30,8 @@ from typing import Callable, Iterable, Mapping
 
 from ..config.model import STRATEGIES, Config, ModelConfig, ProviderConfig
 from ..errors import UsageError
-from ..pricing import TargetFacts, facts_for, worst_case_cost
-from ..providers.presets import preset_for
+from ..catalog.costs import TargetFacts, facts_for, worst_case_cost
+from ..catalog.presets import preset_for
 from ..providers.transport import insecure_key_reason
 from ..tokens import PromptTokens
 from ..types import Request, Target

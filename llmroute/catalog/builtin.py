@@ -21,6 +21,8 @@ from types import MappingProxyType
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from . import LOCAL_TYPES
+
 PRICE_TABLE_DATE = "2026-09-29"
 
 
@@ -102,7 +104,6 @@ _HOST_PRESET = {
     "api.deepseek.com": "deepseek",
 }
 _TYPE_PREFIX = {"gemini": "gemini/", "openai": "", "anthropic": "", "cohere": ""}
-_FREE_TYPES = ("ollama", "local", "mock")
 _FREE_PRESETS = ("ollama-openai", "llamacpp", "vllm", "lmstudio")
 # `-20251001` (Anthropic), `-2024-07-18` (OpenAI); Cohere's `-03-2025` is part of the key.
 _DATE_SUFFIX = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
@@ -157,7 +158,7 @@ def lookup_price(
     OpenAI-compatible provider is priced as the service its preset name or base URL names
     (Mistral, Groq, OpenRouter, DeepSeek); on OpenRouter, a `vendor/model` id it has no entry
     for falls back to the vendor's own price, which OpenRouter passes through."""
-    if provider_type in _FREE_TYPES:
+    if provider_type in LOCAL_TYPES:
         return FREE
     prefix = _TYPE_PREFIX.get(provider_type)
     if prefix is None:

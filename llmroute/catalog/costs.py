@@ -1,7 +1,7 @@
 """What one call to a target costs, and how large its context window is.
 
 Prices come from two places with a fixed precedence: the model's own `input`/`output` in the
-config, then the built-in dated table (`providers/prices.py`). A provider that runs on the
+config, then the built-in dated table (`catalog/builtin.py`). A provider that runs on the
 user's own hardware (Ollama, a local model, the mock, an OpenAI-compatible local server preset)
 or is marked `free: true` and has no price costs nothing. Everything else without a price is
 "unknown" (None) — the planner skips such targets while a dollar budget is set, because a cost
@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config.model import Config, ProviderConfig
-from .types import Result, Target, Usage
+from ..config.model import Config, ProviderConfig
+from ..types import Result, Target, Usage
 
-from .providers.presets import preset_for
-from .providers.prices import FREE, PriceEntry, lookup_context, lookup_price, price_source_label
+from . import LOCAL_TYPES
+from .presets import preset_for
+from .builtin import FREE, PriceEntry, lookup_context, lookup_price, price_source_label
 
-# Provider types that run on the user's own machine and are therefore free unless priced.
-LOCAL_TYPES = frozenset({"ollama", "local", "mock"})
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ def _builtin(provider: ProviderConfig, model: str) -> PriceEntry | None:
 def charge(config: Config, target: Target, prompt_text: str, result: Result) -> tuple[Usage, float | None, str]:
     """What one answered call used and cost: the provider's reported usage (else an estimate),
     its own reported cost (OpenRouter) or tokens x price, and where the price came from."""
-    from .tokens import estimate_tokens
+    from ..tokens import estimate_tokens
 
     usage = result.usage or Usage(estimate_tokens(prompt_text), estimate_tokens(result.text), "estimate")
     if result.provider_cost_usd is not None:

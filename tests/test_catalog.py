@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from llmroute.providers.prices import (
+from llmroute.catalog.builtin import (
     FREE, PRICE_TABLE_DATE, PriceEntry, known_models, lookup_price, price_source_label,
 )
 
