@@ -10,42 +10,88 @@ do not contend for one lock and a damaged file loses only one concern's memory.
 * Every write is an atomic replace (`locking.atomic_write`), so a `kill -9` never leaves a torn
   document; readers see the old or the new version.
 * State is only a cache of recent history: a corrupt file is moved aside as
-  `<name>.corrupt-<timestamp>` (kept for inspection) and rebuilt from empty, never fatal.
+  `<name>.corrupt-<timestamp>` (kept for inspection) and rebuilt from empty, never fatal, with
+  one warning. "Corrupt" includes valid JSON of the wrong shape: each store may declare the
+  shape it expects (`valid`, e.g. `sections(breakers=dict)`), checked on every read, so code
+  that uses a document never meets a list where it expects an object.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from .locking import atomic_write, locked
 
 
+Validator = Callable[[dict], bool]
+
+
 class _Corrupt(Exception):
-    """The file exists but does not hold a JSON object."""
+    """The file exists but does not hold a JSON object of the expected shape."""
+
+
+def stderr_warning(message: str) -> None:
+    """The default `warn`: one `llmroute: warning:` line on stderr."""
+    sys.stderr.write(f"llmroute: warning: {message}\n")
+    sys.stderr.flush()
+
+
+def sections(**expected: type | tuple[type, ...]) -> Validator:
+    """A shape check: each named top-level key, when present, holds a value of that JSON type
+    (`dict`, `list`, `str`, `int`, `float`; `True`/`False` never count as numbers)."""
+
+    def valid(document: dict) -> bool:
+        return all(is_json_type(document[name], kind) for name, kind in expected.items()
+                   if name in document)
+
+    return valid
+
+
+def is_json_type(value: object, kind: type | tuple[type, ...]) -> bool:
+    """`isinstance` for decoded JSON, except that a bool is not an int or a float, and that
+    `Infinity`/`NaN` (which Python's json reads, though JSON has no such numbers) are not
+    floats."""
+    if isinstance(value, bool):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        return bool in kinds
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return isinstance(value, kind)
+
+
+def mapping_of(value: object, check: Callable[[object], bool]) -> bool:
+    """`value` is a JSON object whose every value passes `check`."""
+    return isinstance(value, Mapping) and all(check(v) for v in value.values())
 
 
 class StateStore:
     """One JSON object in one file, read under a shared lock and updated under an exclusive one.
 
-    `clock` names the moved-aside copies of corrupt files; `warn` is told when that happens."""
+    `clock` names the moved-aside copies of corrupt files; `warn` is told when that happens
+    (default: one line on stderr); `valid` checks a decoded document's shape, and a document it
+    rejects is handled exactly like a corrupt file."""
 
     def __init__(
         self,
         path: Path,
         *,
         clock: Callable[[], float] = time.time,
-        warn: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = stderr_warning,
+        valid: Validator | None = None,
     ):
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._clock = clock
         self._warn = warn
+        self._valid = valid
 
     def read(self) -> dict:
         """A snapshot of the document; `{}` when the file is missing or was corrupt."""
@@ -95,6 +141,13 @@ class StateStore:
             raise _Corrupt() from exc
         if not isinstance(document, dict):
             raise _Corrupt()
+        if self._valid is not None:
+            try:
+                ok = self._valid(document)
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+                ok = False  # a validator meeting a shape it did not foresee: still the wrong shape
+            if not ok:
+                raise _Corrupt()
         return document, raw
 
     def _move_aside(self) -> Path:

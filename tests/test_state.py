@@ -161,3 +161,50 @@ def test_concurrent_updates_lose_nothing(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", COUNTER, str(path)], env=env) for _ in range(20)]
     assert all(p.wait(timeout=120) == 0 for p in procs)
     assert StateStore(path).read() == {"counter": 200}
+
+
+# --- documents of the wrong shape (issue 13) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("document", [b'{"breakers": [1, 2, 3]}', b'{"breakers": "x"}',
+                                      b'{"breakers": true}', b'{"cursor": {"a": 1}}'])
+def test_a_document_of_the_wrong_shape_is_kept_aside_like_a_corrupt_one(tmp_path, document):
+    from llmroute.state import sections
+
+    warnings: list[str] = []
+    store = StateStore(tmp_path / "routing.json", clock=lambda: 1700000000.5, warn=warnings.append,
+                       valid=sections(breakers=dict, cursor=int))
+    store.path.write_bytes(document)
+    assert store.read() == {}
+    kept = tmp_path / "routing.json.corrupt-20231114T221320.500000Z"
+    assert kept.read_bytes() == document
+    assert len(warnings) == 1 and kept.name in warnings[0]
+    with store.update() as doc:  # and updates start afresh instead of failing on the shape
+        doc.setdefault("breakers", {})["a/b"] = {"failures": 1}
+    assert store.read() == {"breakers": {"a/b": {"failures": 1}}}
+
+
+def test_a_document_of_the_right_shape_is_left_alone(tmp_path):
+    from llmroute.state import sections
+
+    store = StateStore(tmp_path / "s.json", valid=sections(breakers=dict, cursor=int))
+    store.path.write_bytes(b'{"breakers": {}, "cursor": 3, "other": [1]}')
+    assert store.read() == {"breakers": {}, "cursor": 3, "other": [1]}
+    assert list(tmp_path.glob("*.corrupt-*")) == []
+
+
+def test_json_types_exclude_bools_from_numbers_and_non_finite_floats():
+    from llmroute.state import is_json_type
+
+    assert is_json_type(3, int) and is_json_type(2.5, (int, float)) and is_json_type(True, bool)
+    assert not is_json_type(True, int) and not is_json_type(False, (int, float))
+    assert not is_json_type(float("inf"), float) and not is_json_type(float("nan"), (int, float))
+
+
+def test_by_default_a_damaged_file_is_reported_on_stderr(tmp_path, capsys):
+    store = StateStore(tmp_path / "health.json")
+    store.path.write_bytes(b"[1, 2, 3]")
+    assert store.read() == {}
+    err = capsys.readouterr().err
+    assert err.startswith("llmroute: warning: health.json was unreadable; kept it as health.json.corrupt-")
+    assert err.count("\n") == 1
