@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 from .budget.alerts import fire_alert
 from .errors import ErrorClass, ProviderError, UsageError
 from .calls import Call, CallSite
-from .state import StateStore, sections
+from .state import StateStore, is_json_type, sections
 from .types import Message, Request, Target
 
 if TYPE_CHECKING:
@@ -270,8 +270,8 @@ def _load_samples(raw: object) -> list[Sample]:
     """Entries as stored, skipping any damaged one (state is only a cache)."""
     samples = []
     for entry in raw if isinstance(raw, list) else ():
-        if (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], (int, float))
-                and isinstance(entry[1], str) and isinstance(entry[2], (int, float))
+        if (isinstance(entry, list) and len(entry) == 4 and is_json_type(entry[0], (int, float))
+                and isinstance(entry[1], str) and is_json_type(entry[2], (int, float))
                 and isinstance(entry[3], bool)):
             samples.append(Sample(float(entry[0]), entry[1], int(entry[2]), entry[3]))
     return samples

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .routing.strategies import MIN_QUALITY_EVIDENCE
-from .state import StateStore
+from .state import StateStore, sections
 from .stats import BASELINE, Game, bradley_terry, strength_to_score
 
 ENOUGH_EVIDENCE = MIN_QUALITY_EVIDENCE
@@ -41,8 +41,10 @@ class QualityStore:
     def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time):
         self.clock = clock
         self.state_dir = Path(state_dir)
-        self.pairs = StateStore(Path(state_dir) / "quality.json", clock=clock)
-        self.votes = StateStore(Path(state_dir) / "feedback.json", clock=clock)
+        # Sections of the wrong type mean a damaged file (moved aside, started afresh); damaged
+        # entries inside a section are skipped one by one (`_is_counts`, `_votes`).
+        self.pairs = StateStore(Path(state_dir) / "quality.json", clock=clock, valid=sections(pairs=dict))
+        self.votes = StateStore(Path(state_dir) / "feedback.json", clock=clock, valid=sections(votes=dict))
 
     def record_pair(self, a: str, b: str, outcome: str) -> None:
         """One judged pair: `outcome` is "a" (a won), "b" (b won) or "tie"."""

@@ -23,6 +23,11 @@ Every operation is one read-modify-write under the store's exclusive `flock`:
 
 Free targets (provider `free: true`, local types, price 0) are exempt from limits and reserve
 nothing; with `on_exhaust: block` they are refused too once any limit is used up.
+
+A document of the wrong shape (valid JSON, but say `"reservations": [1, 2]` or a spend index
+with a list for `days`) is treated like a corrupt file (`valid_document`): moved aside with one
+warning and started afresh, and the spend index is then rebuilt from the ledger, which stays the
+source of truth. Only the open reservations of calls in flight at that moment are forgotten.
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ from typing import Callable, Iterator, Mapping
 from ..config.model import Config, ProviderConfig
 from ..errors import BudgetError
 from ..paths import Paths
-from ..pricing import facts_for
-from ..state import StateStore
+from ..catalog.costs import facts_for
+from ..state import StateStore, is_json_type, mapping_of
 from ..types import Target
 from . import spend
 from .alerts import DueAlert, deliver, due_alerts
@@ -105,10 +110,11 @@ class BudgetGuard:
         self.zone = zone_for(config.budget.timezone)
         self.specs = limit_specs(config.budget)
         self.ledger = ledger_path(config, paths)
-        self.store = StateStore(paths.state_dir / "budget.json", clock=clock, warn=warn)
         self.env = env
         self.clock = clock
         self.warn = warn or _stderr_warn
+        self.store = StateStore(paths.state_dir / "budget.json", clock=clock, warn=self.warn,
+                                valid=valid_document)
         self.pid = os.getpid() if pid is None else pid
         self.alive = alive
         self._hooks = {k: v for k, v in (("run", run), ("post", post)) if v is not None}
@@ -299,3 +305,66 @@ class BudgetGuard:
         if due:
             deliver(due, self.config.alerts, self.warn, self.env, **self._hooks)
 
+
+# --- the document's shape -----------------------------------------------------------------------
+
+_NUMBER = (int, float)
+
+
+def valid_document(doc: dict) -> bool:
+    """Whether a decoded `budget.json` has the shape this module and `spend.py` rely on."""
+    return (mapping_of(doc.get("reservations", {}), _valid_reservation)
+            and _valid_index(doc.get("spend"))
+            and _valid_alerts(doc.get("alerts", {})))
+
+
+def _valid_reservation(value: object) -> bool:
+    return (isinstance(value, dict)
+            and is_json_type(value.get("pid"), int) and is_json_type(value.get("usd"), _NUMBER)
+            and is_json_type(value.get("tok"), int) and is_json_type(value.get("created"), _NUMBER)
+            and is_json_type(value.get("provider"), str) and is_json_type(value.get("target"), str))
+
+
+def _valid_index(index: object) -> bool:
+    """A missing index is rebuilt, and so is one of another version; one of this version must
+    have every field `spend.py` reads, with the right types."""
+    if index is None:
+        return True
+    if not isinstance(index, dict):
+        return False
+    if index.get("v") != spend.INDEX_VERSION:
+        return True
+    return (is_json_type(index.get("tz"), str) and is_json_type(index.get("from"), str)
+            and is_json_type(index.get("offset"), int) and index["offset"] >= 0
+            and all(index.get(k) is None or is_json_type(index.get(k), int) for k in ("dev", "ino"))
+            and mapping_of(index.get("days"), _valid_bucket)
+            and isinstance(index.get("pending"), list) and all(_valid_line(x) for x in index["pending"])
+            and isinstance(index.get("ab_recent"), list) and all(_valid_sample(x) for x in index["ab_recent"]))
+
+
+def _valid_bucket(bucket: object) -> bool:
+    return (isinstance(bucket, dict) and is_json_type(bucket.get("u"), _NUMBER)
+            and is_json_type(bucket.get("t"), _NUMBER) and is_json_type(bucket.get("ab", 0), _NUMBER)
+            and mapping_of(bucket.get("p"), _valid_pair))
+
+
+def _valid_pair(value: object) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(is_json_type(v, _NUMBER) for v in value)
+
+
+def _valid_line(line: object) -> bool:
+    return (isinstance(line, dict)
+            and all(is_json_type(line.get(k), str) for k in ("target", "p", "d"))
+            and all(is_json_type(line.get(k), _NUMBER) for k in ("u", "t", "k", "ts"))
+            and (line.get("ab") is None or is_json_type(line.get("ab"), str)))
+
+
+def _valid_sample(sample: object) -> bool:
+    """An A/B sample already counted: its id, or [id, local day]."""
+    return isinstance(sample, str) or (isinstance(sample, list) and len(sample) == 2
+                                       and all(isinstance(x, str) for x in sample))
+
+
+def _valid_alerts(fired: object) -> bool:
+    return (isinstance(fired, dict)
+            and all(len(key.split("|")) >= 3 and is_json_type(value, _NUMBER) for key, value in fired.items()))

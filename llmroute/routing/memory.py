@@ -18,11 +18,15 @@ Circuit breaker (SPEC §4.1), per target:
   process killed mid-trial must not block the target forever). Success closes and resets;
   failure re-opens with the next, longer cooldown.
 
-The state file is only a cache of recent history: corrupt or missing means empty memory.
+The state file is only a cache of recent history: corrupt or missing means empty memory. A
+document whose sections have the wrong JSON type (say `"breakers": [1, 2]`) counts as corrupt
+(`StateStore` moves it aside with one warning); damage inside a section (one odd breaker entry)
+is skipped entry by entry, both when planning (`snapshot_from`) and when updating.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +34,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping
 
 from ..errors import ErrorClass
-from ..state import StateStore
+from ..state import StateStore, sections
 from ..types import RateLimitInfo, Target
 
 FAILURES_TO_OPEN = 3
@@ -42,7 +46,10 @@ DEFAULT_RESET_S = 60.0  # "0 requests left" with no reset hint: assume a minute
 LATENCY_ALPHA = 0.3  # EWMA weight of the newest observation
 MAX_RECENT = 5000  # per provider; far above any real rpm, bounds the file
 # Failures that describe the request, not the target's health.
-NEUTRAL_FAILURES = frozenset({ErrorClass.BAD_REQUEST, ErrorClass.CONTEXT_LENGTH, ErrorClass.BUDGET})
+# An interrupted call (Ctrl-C) says nothing about the target either.
+NEUTRAL_FAILURES = frozenset({ErrorClass.BAD_REQUEST, ErrorClass.CONTEXT_LENGTH, ErrorClass.BUDGET,
+                              ErrorClass.INTERRUPTED})
+SHAPE = sections(breakers=dict, limits=dict, latency=dict, recent=dict, quality=dict, round_robin=dict)
 
 
 
@@ -51,8 +58,9 @@ def _empty() -> Mapping:
 
 
 def cooldown_for(opens: int) -> float:
-    """Cooldown after the `opens`-th consecutive opening (1-based): 30 s doubling, capped."""
-    return min(BASE_COOLDOWN_S * 2 ** max(opens - 1, 0), MAX_COOLDOWN_S)
+    """Cooldown after the `opens`-th consecutive opening (1-based): 30 s doubling, capped. The
+    exponent is capped too, so a huge count (a hand-edited file) cannot make it slow."""
+    return min(BASE_COOLDOWN_S * 2 ** min(max(opens - 1, 0), 32), MAX_COOLDOWN_S)
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,7 @@ class RoutingMemory:
     windowed: frozenset[str] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
-        self.store = StateStore(Path(self.state_dir) / "routing.json", clock=self.clock)
+        self.store = StateStore(Path(self.state_dir) / "routing.json", clock=self.clock, valid=SHAPE)
 
     def snapshot(self) -> MemorySnapshot:
         """Read the document once and freeze what the planner needs."""
@@ -136,9 +144,9 @@ class RoutingMemory:
             _apply_headers(entry, rate_limits, now)
             _store_limits(limits, target.id, entry, now)
             latency = _section(doc, "latency")
-            old = latency.get(target.id)
+            old = _num(latency.get(target.id))
             latency[target.id] = round(
-                float(latency_ms) if not isinstance(old, (int, float)) else
+                float(latency_ms) if old is None else
                 (1 - LATENCY_ALPHA) * old + LATENCY_ALPHA * float(latency_ms), 1)
             if self._counts(target):
                 _note_request(doc, target.provider, int(tokens), now)
@@ -164,7 +172,7 @@ class RoutingMemory:
             breakers = _section(doc, "breakers")
             b = _breaker_entry(breakers, target.id)
             state = breaker_state(b, now)
-            b["failures"] = int(b.get("failures", 0)) + 1
+            b["failures"] = _count(b.get("failures")) + 1
             if state == "open":  # a call planned before it opened: do not lengthen the cooldown
                 breakers[target.id] = b
                 return
@@ -242,7 +250,7 @@ def _trial_running(b: Mapping, now: float) -> bool:
 
 
 def _open(b: dict, now: float, reason: str) -> None:
-    b["opens"] = int(b.get("opens", 0)) + 1
+    b["opens"] = _count(b.get("opens")) + 1
     b["open_until"] = now + cooldown_for(b["opens"])
     b["trial_started_at"] = None
     b["reason"] = reason[:200]
@@ -305,7 +313,7 @@ def _note_request(doc: dict, provider: str, tokens: int, now: float) -> None:
 
 
 def _valid_entry(e: object) -> bool:
-    return isinstance(e, list) and len(e) == 2 and all(isinstance(x, (int, float)) for x in e)
+    return isinstance(e, list) and len(e) == 2 and all(_num(x) is not None for x in e)
 
 
 def _section(doc: dict, name: str) -> dict:
@@ -316,7 +324,18 @@ def _section(doc: dict, name: str) -> dict:
 
 
 def _num(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite JSON number as a float; None for anything else (Python's json also reads
+    `Infinity` and `NaN`, which a hand-edited file may hold)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _count(value: object) -> int:
+    """A stored counter (failures, opens); anything damaged counts as 0."""
+    number = _num(value)
+    return max(int(number), 0) if number is not None else 0
 
 
 def _safe_read(store: StateStore) -> dict:
