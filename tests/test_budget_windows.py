@@ -98,21 +98,43 @@ def test_index_buckets_records_by_local_day(tmp_path):
     assert spend.totals(index, w["weekly"]).tokens == 17
 
 
-def test_rebuild_seeks_past_old_days_of_a_long_ledger(tmp_path):
-    """A rebuild binary-searches the time-ordered ledger for the first needed day."""
+def test_rebuild_reads_every_line_of_a_ledger_out_of_time_order(tmp_path, monkeypatch):
+    """A long old part with a recent line in its middle (a merged ledger): the rebuild finds it,
+    passing over only blocks whose every line is stamped before the first day needed."""
+    from llmroute import ledger_fold
+
+    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 16 << 10)
     zone = zone_for("Europe/Berlin")
     ledger = Ledger(tmp_path / "ledger.jsonl")
     old = at(2024, 11, 1, 12)
-    filler = "x" * 200
-    ledger.append_many({"ts": make_ts(old + i), "status": "ok", "target": "a/m", "provider": "a",
-                        "cost_usd": 1.0, "input_tokens": 1, "output_tokens": 1,
-                        "price_source": "config", "pad": filler} for i in range(2000))
-    boundary = ledger.path.stat().st_size
-    ledger.append({"ts": make_ts(at(2025, 2, 1, 9)), "status": "ok", "target": "a/m",
-                   "provider": "a", "cost_usd": 0.5, "input_tokens": 1, "output_tokens": 1,
-                   "price_source": "config"})
-    start = spend.seek_day(ledger.path, ledger.path.stat().st_size, at(2025, 1, 27) - 86400)
-    assert 0 < start <= boundary
+
+    def line(ts, cost):
+        return {"ts": make_ts(ts), "status": "ok", "target": "a/m", "provider": "a", "cost_usd": cost,
+                "input_tokens": 1, "output_tokens": 1, "price_source": "config", "pad": "x" * 200}
+
+    records = [line(old + i, 1.0) for i in range(2000)]
+    records[1000] = line(at(2025, 1, 28, 9), 0.25)  # this week, in the middle of old lines
+    ledger.append_many(records)
+    ledger.append(line(at(2025, 2, 1, 9), 0.5))
     index, _ = spend.catch_up(None, ledger.path, zone, "2025-01-27", lambda t, ts: 0)
-    assert spend.totals(index, windows_at(at(2025, 2, 1, 10), zone)["weekly"]).usd == 0.5
+    assert spend.totals(index, windows_at(at(2025, 2, 1, 10), zone)["weekly"]).usd == 0.75
     assert index["offset"] == ledger.path.stat().st_size
+
+
+def test_an_ab_sample_counts_once_on_the_day_of_its_first_line_in_any_order(tmp_path):
+    zone = zone_for("Europe/Berlin")
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+
+    def line(ts, ab):
+        return {"ts": make_ts(ts), "status": "ok", "target": "a/m", "provider": "a",
+                "cost_usd": 0.1, "input_tokens": 1, "output_tokens": 1, "price_source": "config",
+                "ab_id": ab}
+
+    ledger.append_many([line(at(2025, 2, 1, 0, 0, 2), "s1"), line(at(2025, 2, 1, 9), "s2")]
+                       + [line(at(2025, 2, 1, 10 + n // 60, n % 60), f"x{n}") for n in range(70)])
+    index, _ = spend.catch_up(None, ledger.path, zone, "2025-01-27", lambda t, ts: 0)
+    ledger.append_many([line(at(2025, 1, 31, 23, 59, 58), "s1"), line(at(2025, 2, 1, 9, 1), "s2")])
+    index, _ = spend.catch_up(index, ledger.path, zone, "2025-01-27", lambda t, ts: 0)
+    w = windows_at(at(2025, 2, 1, 12), zone)
+    assert spend.totals(index, w["daily"]).ab == 71  # s1 began yesterday; s2 counts once
+    assert spend.totals(index, w["weekly"]).ab == 72

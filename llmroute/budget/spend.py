@@ -5,16 +5,23 @@ budget state document, see `guard.py`) holding:
 
 * which ledger it describes — device, inode, the byte `offset` read up to — and the budget time
   zone its days are in;
-* per local day, from `from` (the first day any current window needs) on: dollars, metered
-  tokens, A/B samples, and the same dollars/tokens per provider. Days, not records: a window
-  total is a sum over at most 31 small buckets, whatever the ledger's length;
+* per local day, from `from` (the first day any current window needs) on: dollars (as integer
+  picodollars, so a sum does not depend on the order of its terms), metered tokens, A/B samples,
+  and the same dollars/tokens per provider. Days, not records: a window total is a sum over at
+  most 31 small buckets, whatever the ledger's length;
+* `ab_recent`: [ab_id, local day] of each A/B sample counted, the day being the earliest of its
+  lines, so a sample spread over several lines counts once wherever they are in the ledger;
 * `pending`: ledger lines read while the reservation of the call that wrote them may still be
   open (see below).
 
-Each check stats the ledger and reads only the bytes appended since `offset`
-(`ledger.read_from`), so a million-record ledger costs what an empty one does. The index is
-rebuilt from byte 0 when it is missing or unreadable, the ledger shrank or was replaced (other
-inode), the time zone changed, or a window now needs a day older than `from`.
+Each check stats the ledger and reads only the bytes appended since `offset`, through the
+ledger reader shared with `report` (`ledger_fold`), so a million-record ledger costs what an
+empty one does. Nothing assumes the lines are in time order (merged ledgers, clock changes, late
+appends): every line counts in its own day, a line before `from` is outside every window the
+index serves, and a rebuild reads every line of the ledger (a block whose every stamp is older
+than `from` is passed over on that evidence, never on a binary search). The index is rebuilt
+from byte 0 when it is missing or unreadable, the ledger shrank or was replaced (other inode),
+the time zone changed, or a window now needs a day older than `from`.
 
 Counting each call exactly once. The engine appends a call's ledger line and *then* settles its
 reservation; another process may read that line in between. Counting the line and the still-open
@@ -34,17 +41,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ..ledger import read_from, seek_time
+from ..ledger_fold import Call, DayMapper, ReadStats, read_calls
 from .windows import Window, Zone
 
-INDEX_VERSION = 1
-SEEK_MIN_BYTES = 1 << 16  # below this a rebuild just reads the whole ledger
-SEEK_SLACK_S = 86400.0  # how far out of time order a ledger line may be and still be found
-AB_RECENT = 64  # ab_ids remembered to count each A/B sample once, though it spans several lines
+INDEX_VERSION = 2
+PICO = 1e12  # dollars are counted in integer picodollars
 
 Warn = Callable[[str], None]
 OpenFor = Callable[[str, float], int]  # (target id, line epoch) -> open reservations made by then
@@ -83,25 +88,10 @@ def catch_up(index: dict | None, ledger: Path, zone: Zone, from_day: str, open_f
     if stat is None:
         return index, reason
     index["dev"], index["ino"] = stat.st_dev, stat.st_ino
-    if reason is not None and stat.st_size > SEEK_MIN_BYTES:
-        index["offset"] = seek_day(ledger, stat.st_size, zone.midnight(_date(from_day)) - SEEK_SLACK_S)
     if stat.st_size != index["offset"]:
         _fold_from(index, ledger, open_for, zone, warn)
     _prune(index, from_day)
     return index, reason
-
-
-def seek_day(ledger: Path, size: int, epoch: float) -> int:
-    """The offset of a line start at or before the first line stamped `epoch` or later
-    (`ledger.seek_time`: a binary search on the lines' `ts`, so a rebuild of the current windows
-    skips the older part of a long ledger without reading it)."""
-    return seek_time(ledger, size, epoch, min_bytes=SEEK_MIN_BYTES)
-
-
-def _date(day: str):
-    from datetime import date
-
-    return date.fromisoformat(day)
 
 
 def _stale(index: dict | None, stat: os.stat_result | None, zone: Zone, from_day: str) -> str | None:
@@ -121,70 +111,101 @@ def _stale(index: dict | None, stat: os.stat_result | None, zone: Zone, from_day
 
 
 def _fold_from(index: dict, ledger: Path, open_for: OpenFor, zone: Zone, warn: Warn | None) -> None:
-    days_of: dict[str, str] = {}  # "YYYY-MM-DDTHH:MM" -> local day, per catch-up
     from_day = index["from"]
-    for end, record in read_from(ledger, index["offset"], warn=warn):
-        index["offset"] = end
-        line = _spend_line(record, zone, days_of, end)
-        if line is None or line["d"] < from_day:
-            continue
-        waiting = sum(1 for p in index["pending"] if p["target"] == line["target"])
-        if open_for(line["target"], line["ts"]) > waiting:
-            index["pending"].append(line)
-        else:
-            add_line(index, line)
+    days, epochs = DayMapper(zone.tz), _Epochs()
+    first_hour = datetime.fromtimestamp(zone.midnight(date.fromisoformat(from_day)), timezone.utc)
+    stats = ReadStats()
+    firsts = _ab_firsts(index)
+    for _, calls in read_calls(ledger, index["offset"], None, stats,
+                               before_hour=first_hour.strftime("%Y-%m-%dT%H")):
+        for call in calls:
+            line = _spend_line(call, days, epochs)
+            if line is None or line["d"] < from_day:
+                continue
+            waiting = sum(1 for p in index["pending"] if p["target"] == line["target"])
+            if open_for(line["target"], line["ts"]) > waiting:
+                index["pending"].append(line)
+            else:
+                add_line(index, line, firsts)
+    index["offset"] = stats.end_offset
+    stats.warn_bad(ledger.name, warn)
 
 
-def _spend_line(record: dict, zone: Zone, days_of: dict[str, str], offset: int) -> dict | None:
+def _spend_line(call: Call, days: DayMapper, epochs: "_Epochs") -> dict | None:
     """The part of a ledger record that spend totals need, or None if it adds nothing."""
-    ts = record.get("ts")
-    if not isinstance(ts, str):
+    ok = call.status == "ok"
+    cost = round((call.cost_usd or 0.0) * PICO) if ok else 0
+    raw_tokens = (call.input_tokens or 0) + (call.output_tokens or 0) if ok else 0
+    metered = 0 if call.price_source == "free" else raw_tokens
+    if cost == 0 and metered == 0 and not call.ab_id:
         return None
-    day = days_of.get(ts[:16])
+    day, epoch = days(call.ts), epochs(call.ts)
+    if day is None or epoch is None:
+        return None
+    return {"ts": epoch, "d": day, "target": str(call.target), "p": str(call.provider),
+            "u": cost, "t": metered, "k": raw_tokens, "ab": call.ab_id or None}
+
+
+class _Epochs:
+    """Epoch seconds of a ledger stamp (`...T12:00:00.123Z`), each minute worked out once."""
+
+    def __init__(self) -> None:
+        self.minutes: dict[str, float | None] = {}
+
+    def __call__(self, ts: str) -> float | None:
+        if len(ts) < 20 or not ts.endswith("Z"):
+            return _parse(ts)
+        if ts[:16] not in self.minutes:
+            if len(self.minutes) > 100_000:
+                self.minutes.clear()
+            self.minutes[ts[:16]] = _parse(ts[:16])
+        minute = self.minutes[ts[:16]]
+        try:
+            return None if minute is None else minute + float(ts[17:-1])
+        except ValueError:
+            return _parse(ts)
+
+
+def _parse(text: str) -> float | None:
     try:
-        epoch = _epoch(ts)
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
         return None
-    if day is None:
-        day = days_of[ts[:16]] = zone.day_key(epoch)
-    ab_id = record.get("ab_id")
-    ok = record.get("status") == "ok"
-    cost = _number(record.get("cost_usd")) if ok else 0.0
-    raw_tokens = int(_number(record.get("input_tokens")) + _number(record.get("output_tokens"))) if ok else 0
-    metered = 0 if record.get("price_source") == "free" else raw_tokens
-    if cost == 0 and metered == 0 and not ab_id:
-        return None
-    return {"o": offset, "ts": epoch, "d": day, "target": str(record.get("target")),
-            "p": str(record.get("provider")), "u": cost, "t": metered, "k": raw_tokens,
-            "ab": str(ab_id) if ab_id else None}
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def _epoch(ts: str) -> float:
-    if ts.endswith("Z"):
-        ts = ts[:-1] + "+00:00"
-    moment = datetime.fromisoformat(ts)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
-
-
-def _number(value) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
-
-
-def add_line(index: dict, line: dict) -> None:
-    """Count one spend line in its day's bucket."""
-    bucket = index["days"].setdefault(line["d"], {"u": 0.0, "t": 0, "ab": 0, "p": {}})
+def add_line(index: dict, line: dict, firsts: dict[str, list] | None = None) -> None:
+    """Count one spend line in its day's bucket (an A/B sample in the day of its first line;
+    `firsts` is `_ab_firsts(index)`, kept by a caller that adds many lines)."""
+    bucket = _bucket(index, line["d"])
     bucket["u"] += line["u"]
     bucket["t"] += line["t"]
     if line["u"] or line["t"]:
-        per = bucket["p"].setdefault(line["p"], [0.0, 0])
+        per = bucket["p"].setdefault(line["p"], [0, 0])
         per[0] += line["u"]
         per[1] += line["t"]
     ab_id = line.get("ab")
-    if ab_id and ab_id not in index["ab_recent"]:
+    if ab_id:
+        firsts = _ab_firsts(index) if firsts is None else firsts
+        seen = firsts.get(ab_id)
+        if seen is None:
+            seen = firsts[ab_id] = [ab_id, line["d"]]
+            index["ab_recent"].append(seen)
+        elif line["d"] < seen[1]:
+            _bucket(index, seen[1])["ab"] -= 1
+            seen[1] = line["d"]
+        else:
+            return
         bucket["ab"] += 1
-        index["ab_recent"] = (index["ab_recent"] + [ab_id])[-AB_RECENT:]
+
+
+def _ab_firsts(index: dict) -> dict[str, list]:
+    """ab_id -> its [ab_id, day] pair in `ab_recent` (the same list, changed in place)."""
+    return {pair[0]: pair for pair in index["ab_recent"]}
+
+
+def _bucket(index: dict, day: str) -> dict:
+    return index["days"].setdefault(day, {"u": 0, "t": 0, "ab": 0, "p": {}})
 
 
 def settle_line(index: dict, target: str, cost: float, tokens: int) -> bool:
@@ -193,8 +214,9 @@ def settle_line(index: dict, target: str, cost: float, tokens: int) -> bool:
     Lines of one target with equal cost and tokens are interchangeable for the totals, so
     taking the first match is exact. False when no such line is pending (it was already
     counted, or the ledger write never happened)."""
+    pico = round(cost * PICO)
     for position, line in enumerate(index["pending"]):
-        if line["target"] == target and line["u"] == cost and line["k"] == tokens:
+        if line["target"] == target and line["u"] == pico and line["k"] == tokens:
             add_line(index, index["pending"].pop(position))
             return True
     return False
@@ -204,11 +226,12 @@ def reconcile(index: dict, open_counts: dict[str, int]) -> None:
     """Count pending lines that no open reservation stands for any more (oldest first)."""
     kept: list[dict] = []
     seen: dict[str, int] = {}
+    firsts = _ab_firsts(index)
     for line in index["pending"]:
         target = line["target"]
         seen[target] = seen.get(target, 0) + 1
         if seen[target] > open_counts.get(target, 0):
-            add_line(index, line)
+            add_line(index, line, firsts)
         else:
             kept.append(line)
     index["pending"] = kept
@@ -219,6 +242,7 @@ def _prune(index: dict, from_day: str) -> None:
     if from_day > index["from"]:
         index["from"] = from_day
         index["days"] = {d: b for d, b in index["days"].items() if d >= from_day}
+        index["ab_recent"] = [pair for pair in index["ab_recent"] if pair[1] >= from_day]
 
 
 def totals(index: dict, window: Window) -> Totals:
@@ -228,18 +252,17 @@ def totals(index: dict, window: Window) -> Totals:
 
 def totals_by_window(index: dict, windows: dict[str, Window]) -> dict[str, Totals]:
     """Totals of several windows in one pass over the day buckets."""
-    result = {kind: Totals() for kind in windows}
+    sums = {kind: [0, 0, 0, {}] for kind in windows}
     for day, bucket in index["days"].items():
-        inside = [result[kind] for kind, window in windows.items() if window.contains_day(day)]
-        if not inside:
-            continue
-        usd, tokens, ab = bucket["u"], int(bucket["t"]), int(bucket.get("ab", 0))
-        for total in inside:
-            total.usd += usd
-            total.tokens += tokens
-            total.ab += ab
-            for name, (p_usd, p_tokens) in bucket["p"].items():
-                per = total.providers.setdefault(name, [0.0, 0])
-                per[0] += p_usd
-                per[1] += int(p_tokens)
-    return result
+        for kind, window in windows.items():
+            if window.contains_day(day):
+                acc = sums[kind]
+                acc[0] += bucket["u"]
+                acc[1] += int(bucket["t"])
+                acc[2] += int(bucket.get("ab", 0))
+                for name, (p_usd, p_tokens) in bucket["p"].items():
+                    per = acc[3].setdefault(name, [0, 0])
+                    per[0] += p_usd
+                    per[1] += int(p_tokens)
+    return {kind: Totals(usd / PICO, tokens, ab, {name: [u / PICO, t] for name, (u, t) in per.items()})
+            for kind, (usd, tokens, ab, per) in sums.items()}
