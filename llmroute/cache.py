@@ -11,6 +11,14 @@ the messages, the system prompt, the `-m`/`-r` choice, `max_tokens` and `tempera
 misses are counted in a small table of the same database, so `cache stats` can report a hit rate
 across every process that used it. Entries expire `ttl` seconds after they were stored; the
 clock is injected so expiry is tested without waiting.
+
+The cache is disposable, so damage never stops anything:
+- A damaged database (random bytes, a truncated file: SQLite's "file is not a database" or
+  "database disk image is malformed") is set aside as `cache.sqlite3.corrupt-<timestamp>` (its
+  -wal/-shm files with it), with one warning, and the operation runs again on a fresh file.
+  `cache stats` and `cache clear` therefore always work on a damaged cache.
+- Any other failure while asking (read-only directory, disk full, a lock held too long) is one
+  warning, and the prompt is answered without the cache (`CacheHook`).
 """
 
 from __future__ import annotations
@@ -22,11 +30,15 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from .paths import ensure_private_dir
+from .state import stderr_warning
 from .types import Request, Usage
+
+T = TypeVar("T")
 
 FILE_NAME = "cache.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -89,30 +101,39 @@ def cache_key(request: Request, model: str | None, route: str | None) -> str:
 class ResponseCache:
     """One SQLite cache file. Safe to share between threads of a process and between processes.
 
-    The connection is opened on first use, so building a cache object costs nothing."""
+    The connection is opened on first use, so building a cache object costs nothing. `warn`
+    hears (once) that a damaged file was set aside."""
 
-    def __init__(self, path: Path, *, ttl: float, clock: Callable[[], float] = time.time):
+    def __init__(self, path: Path, *, ttl: float, clock: Callable[[], float] = time.time,
+                 warn: Callable[[str], None] = stderr_warning):
         self.path = Path(path)
         self.ttl = float(ttl)
         self.clock = clock
+        self.warn = warn
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
+        self._inode: int | None = None  # of the file our connection opened
+        self.unusable: Exception | None = None  # why asking goes on without it (`CacheHook`)
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path, *, ttl: float, clock: Callable[[], float] = time.time) -> "ResponseCache":
-        return cls(Path(data_dir) / FILE_NAME, ttl=ttl, clock=clock)
+    def for_data_dir(cls, data_dir: Path, *, ttl: float, clock: Callable[[], float] = time.time,
+                     warn: Callable[[str], None] = stderr_warning) -> "ResponseCache":
+        return cls(Path(data_dir) / FILE_NAME, ttl=ttl, clock=clock, warn=warn)
 
     # --- lookups and stores -------------------------------------------------------------
 
     def get(self, key: str) -> CachedAnswer | None:
         """The live entry for `key`, counting a hit or a miss; an expired entry is removed."""
+        return self._recovering(lambda: self._get(key))
+
+    def _get(self, key: str) -> CachedAnswer | None:
         now = self.clock()
         with self._write() as db:
             row = db.execute(
                 "SELECT created, target, route, text, input_tokens, output_tokens FROM entries WHERE key = ?",
                 (key,),
             ).fetchone()
-            if row is not None and row[0] + self.ttl <= now:
+            if row is not None and (not _readable(row) or row[0] + self.ttl <= now):
                 db.execute("DELETE FROM entries WHERE key = ?", (key,))
                 row = None
             _bump(db, "hits" if row is not None else "misses")
@@ -125,6 +146,9 @@ class ResponseCache:
     def put(self, key: str, *, target: str, route: str | None, text: str, usage: Usage | None) -> None:
         """Store (or refresh) an answer; expired entries are swept in the same transaction so
         the file does not grow without bound."""
+        self._recovering(lambda: self._put(key, target, route, text, usage))
+
+    def _put(self, key: str, target: str, route: str | None, text: str, usage: Usage | None) -> None:
         now = self.clock()
         with self._write() as db:
             db.execute(
@@ -138,6 +162,9 @@ class ResponseCache:
     # --- maintenance ----------------------------------------------------------------------
 
     def stats(self) -> CacheStats:
+        return self._recovering(self._stats)
+
+    def _stats(self) -> CacheStats:
         if not self.path.exists():
             return CacheStats(0, 0, 0, 0, 0, self.path)
         now = self.clock()
@@ -145,13 +172,18 @@ class ResponseCache:
             db = self._connect()
             total = db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
             expired = db.execute("SELECT COUNT(*) FROM entries WHERE created <= ?", (now - self.ttl,)).fetchone()[0]
-            counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+            counters = {name: value for name, value in db.execute("SELECT name, value FROM counters")
+                        if isinstance(value, int)}
         return CacheStats(entries=total - expired, expired=expired, hits=counters.get("hits", 0),
                           misses=counters.get("misses", 0), size_bytes=self.size_bytes(), path=self.path)
 
     def clear(self) -> int:
         """Remove every entry and reset the counters; returns how many entries there were.
-        The file is compacted afterwards so `stats` shows the space coming back."""
+        The file is compacted afterwards so `stats` shows the space coming back. A damaged
+        file is set aside (see the module docstring), which leaves an empty cache."""
+        return self._recovering(self._clear)
+
+    def _clear(self) -> int:
         if not self.path.exists():
             return 0
         with self._write() as db:
@@ -175,25 +207,84 @@ class ResponseCache:
 
     def close(self) -> None:
         with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+            self._disconnect()
+
+    # --- damage -----------------------------------------------------------------------------
+
+    def _recovering(self, operation: Callable[[], T]) -> T:
+        """Run `operation`; if it finds the database damaged, set the file aside and run it
+        once more on a fresh one. Other errors are the caller's."""
+        try:
+            return operation()
+        except sqlite3.DatabaseError as error:
+            if not is_corruption(error):
+                raise
+            self._set_aside(error)
+        return operation()
+
+    def _set_aside(self, error: sqlite3.DatabaseError) -> None:
+        """Move the damaged database (and its -wal/-shm) to `<name>.corrupt-<timestamp>`.
+
+        Under a lock file, and only if the path still holds the file our connection opened:
+        when several processes find the damage at once, the first moves it and the others
+        just reconnect, rather than setting aside the fresh file the first one created."""
+        from .locking import locked
+
+        with self._lock:
+            inode, self._inode = self._inode, None
+            self._disconnect()
+        with locked(self.path.with_name(self.path.name + ".lock")):
+            try:
+                current = os.stat(self.path).st_ino
+            except FileNotFoundError:
+                return
+            if inode is not None and current != inode:
+                return  # another process already set it aside
+            stamp = datetime.fromtimestamp(self.clock(), tz=timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+            counter = 1
+            while aside.exists():
+                aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{counter}")
+                counter += 1
+            for suffix in ("-wal", "-shm", ""):  # the database last: its name is what we check
+                try:
+                    os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+                except FileNotFoundError:
+                    pass
+        self.warn(f"the response cache {self.path} was damaged ({error}); kept it as {aside.name} "
+                  "and started an empty one")
 
     # --- plumbing -------------------------------------------------------------------------
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except sqlite3.Error:
+                pass
+            self._connection = None
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             ensure_private_dir(self.path.parent)
             # Create the file 0600 ourselves: SQLite would use the umask, and it gives the
             # -wal/-shm files the database file's permissions.
-            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600))
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            try:
+                self._inode = os.fstat(fd).st_ino
+            finally:
+                os.close(fd)
             db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                  check_same_thread=False)
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            for statement in _SCHEMA:
-                db.execute(statement)
+            try:
+                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")
+                for statement in _SCHEMA:
+                    db.execute(statement)
+            except BaseException:
+                db.close()
+                raise
             self._connection = db
         return self._connection
 
@@ -219,9 +310,33 @@ class _WriteTransaction:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            if exc_type is None:
+                self.db.execute("COMMIT")
+            else:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # keep the error that got us here (a damaged file may refuse this too)
         finally:
             self.cache._lock.release()
+
+
+def is_corruption(error: sqlite3.DatabaseError) -> bool:
+    """SQLite says the file is not a database, or a damaged one (SQLITE_NOTADB, SQLITE_CORRUPT
+    and its extended codes), as opposed to busy, read-only, full or missing."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    text = str(error)
+    return "not a database" in text or "malformed" in text
+
+
+def _readable(row: tuple) -> bool:
+    """An entry with the types this module stores (SQLite itself does not enforce them)."""
+    created, target, route, text, input_tokens, output_tokens = row
+    return (isinstance(created, (int, float)) and isinstance(target, str) and isinstance(text, str)
+            and (route is None or isinstance(route, str))
+            and all(n is None or isinstance(n, int) for n in (input_tokens, output_tokens)))
 
 
 def _bump(db: sqlite3.Connection, name: str) -> None:
@@ -249,7 +364,13 @@ class CacheHook:
 
         engine = self.engine
         started = engine.monotonic()
-        hit = self.cache.get(self.key(request))
+        if self.cache.unusable is not None:
+            return None
+        try:
+            hit = self.cache.get(self.key(request))
+        except (sqlite3.Error, OSError) as error:
+            self._unusable(error)
+            return None
         if hit is None:
             return None
         latency = int((engine.monotonic() - started) * 1000)
@@ -258,7 +379,7 @@ class CacheHook:
         answer = Answer(request_id=_request_id(), text=hit.text, target=attempt.target, route=hit.route,
                         usage=hit.usage, cost_usd=0.0, latency_ms=latency, attempts=[attempt], cached=True)
         log_prompts = engine.config.ledger.log_prompts
-        engine.ledger.append(build_record(
+        engine.record(build_record(
             ts=make_ts(engine.clock()), request_id=answer.request_id, kind=self.options.kind,
             attempt=attempt, route=hit.route, strategy="cache", tags=self.options.tags,
             prompt_hash=prompt_sha256(request.prompt_text), extra=self.options.extra_record,
@@ -268,8 +389,21 @@ class CacheHook:
         return answer
 
     def store(self, request: Request, answer) -> None:
-        self.cache.put(self.key(request), target=answer.target.id, route=answer.route,
-                       text=answer.text, usage=answer.usage)
+        if self.cache.unusable is not None:
+            return
+        try:
+            self.cache.put(self.key(request), target=answer.target.id, route=answer.route,
+                           text=answer.text, usage=answer.usage)
+        except (sqlite3.Error, OSError) as error:
+            self._unusable(error)
+
+    def _unusable(self, error: Exception) -> None:
+        """The cache cannot be used (not damage: that is repaired in `ResponseCache`). Say so
+        once, then answer without it for the rest of the invocation."""
+        self.cache.unusable = error
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        self.engine.warn(f"the response cache {self.cache.path} cannot be used ({reason}); "
+                         "answering without it")
 
 
 def cache_wanted(config, options) -> bool:

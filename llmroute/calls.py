@@ -5,7 +5,7 @@ buffered), `batch` (async), `compare`, `abtest` and sampled A/B (async, no fallb
 `transcribe` (per-minute prices) and `health --deep` (which keeps its own memory). They differ
 only in how many calls they make and whether they fall back, which the engine's fallback loop
 decides. Keeping the life in one place is what makes every call budgeted before it is sent,
-priced by one rule (`pricing.charge`: the provider's own reported cost, then config prices,
+priced by one rule (`catalog.costs.charge`: the provider's own reported cost, then config prices,
 then the built-in table), recorded with the same fields (`records.build_record`) and settled
 exactly once. simonw/llm's `Response` object (timing, usage and logging in one place for every
 plugin) is the model.
@@ -167,7 +167,7 @@ class Call:
         if self.pricer is not None:
             usage, cost, source = self.pricer(result)
         else:
-            from .pricing import charge
+            from .catalog.costs import charge
 
             usage, cost, source = charge(engine.config, self.target, self.site.request.prompt_text, result)
         self.attempt = Attempt(target=self.target, attempt=self.number, status="ok", latency_ms=latency_ms,

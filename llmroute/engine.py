@@ -4,7 +4,9 @@ The engine is the only place that knows the whole flow, and it knows it as funct
 typed values: the planner decides the order, `resilience.run_with_fallback` decides retries and
 fallbacks, providers translate, the ledger records, the routing memory learns, the budget guard
 reserves and settles. It never touches a terminal: text and events go to callbacks the CLI
-supplies, so the same engine serves `ask`, `batch`, `compare` and the tests.
+supplies, so the same engine serves `ask`, `batch`, `compare` and the tests. The one exception
+is `warn` (default: a line on stderr), for what a user must hear whatever the command: a ledger
+or state file that could not be written.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .routing.memory import MemorySnapshot, RoutingMemory
 from .routing.plan import BudgetFilter, Candidate, Plan
 from .routing.planner import PlanInputs, PlanningTable, make_plan
 from .routing.strategies import round_robin_key
+from .state import stderr_warning
 from .types import Answer, Attempt, Request, Result, Target
 
 
@@ -85,6 +88,7 @@ class Engine:
         budget: BudgetGuard | None = None,
         memory: RoutingMemory | None = None,
         cache=None,
+        warn: Callable[[str], None] = stderr_warning,
     ):
         self.config = config
         self.paths = paths
@@ -101,6 +105,7 @@ class Engine:
         self.memory = memory if memory is not None else RoutingMemory(paths.state_dir, clock=clock,
                                                                       windowed=windowed)
         self.ledger = Ledger(ledger_path(config, paths))
+        self.warn = warn
         self._providers: dict[str, Provider] = {}
         self._async_client: httpx.AsyncClient | None = None
         self._async_providers: dict[str, Provider] = {}
@@ -228,7 +233,7 @@ class Engine:
             from .cache import ResponseCache
 
             self._cache = ResponseCache.for_data_dir(self.paths.data_dir, ttl=self.config.cache.ttl,
-                                                     clock=self.clock)
+                                                     clock=self.clock, warn=self.warn)
         return self._cache
 
     def cache_hook(self, options: AskOptions):

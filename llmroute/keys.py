@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 from .config.model import PROVIDER_TYPES, ProviderConfig
 from .errors import KeyringUnavailable
-from .providers.presets import preset_for
+from .catalog.presets import preset_for
 from .redact import mask_key
 
 SERVICE = "llmroute"

@@ -179,3 +179,103 @@ def test_quality_and_feedback_of_the_wrong_shape_are_set_aside(cli, isolated_env
     assert f"{name} was unreadable" in err
     code, out, err = cli("--strategy", "quality", "hello")
     assert_clean(code, err)
+
+
+# --- a damaged or unusable response cache --------------------------------------------------------
+
+
+@pytest.fixture
+def cached_cli(tmp_path, isolated_env):
+    config = tmp_path / "cached.yaml"
+    config.write_text(CONFIG + "cache: {enabled: true}\n")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        return invoke(["--config", str(config), *args])
+
+    return run
+
+
+def _filled_cache(home: Path, entries: int = 300) -> Path:
+    from llmroute.cache import ResponseCache
+
+    cache = ResponseCache.for_data_dir(home, ttl=3600)
+    for i in range(entries):
+        cache.put(f"k{i}", target="demo/small", route=None, text="x" * 400, usage=None)
+    cache.close()
+    path = home / "cache.sqlite3"
+    with sqlite3.connect(path) as db:  # fold the WAL into the file, so damage to it is real damage
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "random bytes":
+        path.write_bytes(bytes((i * 7919 + 13) % 256 for i in range(5000)))
+    elif how == "truncated":
+        path.write_bytes(data[: len(data) // 3])
+    else:  # one page in the middle overwritten
+        path.write_bytes(data[:8192] + b"\xff" * 4096 + data[12288:])
+
+
+DAMAGE = ["random bytes", "truncated", "garbage page"]
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_ask_with_a_damaged_cache_sets_it_aside_and_answers(cached_cli, isolated_env, how):
+    _damage(_filled_cache(isolated_env), how)
+    code, out, err = cached_cli("what is 2+2")
+    assert_clean(code, err)
+    assert out == "echo: what is 2+2\n"
+    assert err.count("\n") == 1 and "cache.sqlite3 was damaged" in err and "kept it as cache.sqlite3.corrupt-" in err
+    assert len(list(isolated_env.glob("cache.sqlite3.corrupt-*[0-9Z]"))) == 1
+    code, out, err = cached_cli("what is 2+2")  # the fresh cache works: a hit, no more warnings
+    assert_clean(code, err)
+    assert out == "echo: what is 2+2\n" and err == ""
+    assert ledger(isolated_env)[-1]["cached"] is True
+
+
+@pytest.mark.parametrize("how, command", [(how, command) for how in DAMAGE for command in ("stats", "clear")
+                                           if (how, command) != ("garbage page", "stats")])
+def test_cache_stats_and_clear_work_on_a_damaged_cache(cached_cli, isolated_env, how, command):
+    """(`stats` may not read the one damaged page at all; then there is nothing to repair.)"""
+    _damage(_filled_cache(isolated_env), how)
+    code, out, err = cached_cli("cache", command)
+    assert_clean(code, err)
+    assert "cache.sqlite3 was damaged" in err
+    assert ("entries:  0" in out) if command == "stats" else ("removed" in out)
+    code, out, err = cached_cli("cache", "stats", "--json")
+    assert_clean(code, err)
+    assert json.loads(out)["entries"] == 0 and err == ""
+
+
+def test_a_cache_that_cannot_be_opened_is_skipped_with_one_warning(cached_cli, isolated_env):
+    (isolated_env / "cache.sqlite3").mkdir(parents=True)  # not a file at all: not damage, unusable
+    code, out, err = cached_cli("hello")
+    assert_clean(code, err)
+    assert out == "echo: hello\n"
+    assert err.count("\n") == 1 and "response cache" in err and "answering without it" in err
+    code, out, err = cached_cli("cache", "stats")
+    assert code == 1 and out == ""
+    assert "cannot use the response cache" in err and "internal error" not in err
+    assert len(err.strip().splitlines()) == 2
+
+
+def test_two_processes_finding_the_same_damage_set_aside_only_the_damaged_file(tmp_path):
+    """The second finder holds a connection to the damaged file; it must not set aside the
+    fresh file the first one already created."""
+    from llmroute.cache import ResponseCache
+
+    path = _filled_cache(tmp_path)
+    _damage(path, "garbage page")
+    warnings: list[str] = []
+    first = ResponseCache(path, ttl=3600, warn=warnings.append)
+    second = ResponseCache(path, ttl=3600, warn=warnings.append)
+    second.stats()  # connected to the damaged file, which still opens
+    first.clear()  # finds the damage, sets the file aside, starts a fresh one
+    first.put("new", target="demo/small", route=None, text="fresh", usage=None)
+    assert second.clear() == 1  # found the damage too, but cleared the fresh file
+    assert len(warnings) == 1
+    assert len([p for p in tmp_path.iterdir() if p.name.endswith("Z")]) == 1
+    first.close()
+    second.close()

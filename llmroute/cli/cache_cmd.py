@@ -1,10 +1,14 @@
 """`llmroute cache stats|clear`: what the response cache holds and how often it answers.
 
 The cache lives in `<data dir>/cache.sqlite3` whether or not it is enabled, so `stats` and
-`clear` work on it either way; neither creates the file when it does not exist.
+`clear` work on it either way; neither creates the file when it does not exist. A damaged file
+is set aside with a warning (`cache.ResponseCache`), so both work on it too; a cache that cannot
+be opened at all (read-only directory, disk full) is one plain error naming the file.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import click
 
@@ -14,6 +18,25 @@ from .context import AppContext
 @click.group("cache")
 def cache_group() -> None:
     """Response cache statistics and clearing."""
+
+
+def _run(app: AppContext, operation: Callable):
+    """`operation(cache)` on the data dir's cache, closed afterwards; a cache that cannot be
+    used is an error that says which file and what to do (exit 1)."""
+    import sqlite3
+
+    from ..errors import LLMRouteError
+
+    cache = _cache(app)
+    try:
+        return operation(cache)
+    except (sqlite3.Error, OSError) as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise LLMRouteError(f"cannot use the response cache {cache.path}: {reason}",
+                            f"make {cache.path.parent} writable; the cache is disposable, so deleting "
+                            f"{cache.path.name} loses nothing else") from None
+    finally:
+        cache.close()
 
 
 def _cache(app: AppContext):
@@ -31,11 +54,7 @@ def _cache(app: AppContext):
 @click.pass_obj
 def stats_command(app: AppContext, as_json: bool) -> None:
     """Entries, hit rate and size on disk."""
-    cache = _cache(app)
-    try:
-        stats = cache.stats()
-    finally:
-        cache.close()
+    stats = _run(app, lambda cache: cache.stats())
     if as_json:
         import json
 
@@ -54,11 +73,7 @@ def stats_command(app: AppContext, as_json: bool) -> None:
 @click.pass_obj
 def clear_command(app: AppContext) -> None:
     """Remove every cached answer and reset the hit/miss counters."""
-    cache = _cache(app)
-    try:
-        removed = cache.clear()
-    finally:
-        cache.close()
+    removed = _run(app, lambda cache: cache.clear())
     click.echo(f"removed {removed} cached answer{'s' if removed != 1 else ''}")
 
 
