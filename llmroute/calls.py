@@ -176,9 +176,12 @@ class Call:
         try:
             self._record(self.attempt, answer=result.text)
         finally:
-            self._settle(cost, tokens)  # a paid call is settled even when the ledger fails
+            # A paid call is settled even when the ledger fails; a state file that cannot be
+            # written is a warning (`Engine.bookkeep`), never a lost answer.
+            engine.bookkeep(lambda: self._settle(cost, tokens))
         if self.learn:
-            engine.memory.record_success(self.target, latency_ms, result.rate_limits, tokens)
+            engine.bookkeep(lambda: engine.memory.record_success(self.target, latency_ms,
+                                                                 result.rate_limits, tokens))
         return self.attempt
 
     def failed(self, error: ProviderError, latency_ms: int, ttft_ms: int | None = None) -> Attempt:
@@ -186,11 +189,13 @@ class Call:
         self.attempt = Attempt(target=self.target, attempt=self.number, status="error",
                                latency_ms=latency_ms, error=error.error_class.value,
                                http_status=error.http_status, message=error.message, ttft_ms=ttft_ms)
-        self.release()
+        engine = self.engine
+        engine.bookkeep(self.release)
         self._record(self.attempt)
         if self.learn and error.error_class is not ErrorClass.INTERRUPTED:
-            self.engine.memory.record_failure(self.target, error.error_class, error.retry_after_s,
-                                              error.rate_limits, RetryPolicy().max_retry_after_s)
+            engine.bookkeep(lambda: engine.memory.record_failure(
+                self.target, error.error_class, error.retry_after_s, error.rate_limits,
+                RetryPolicy().max_retry_after_s))
         return self.attempt
 
     def interrupted(self, latency_ms: int, ttft_ms: int | None = None) -> Attempt:

@@ -7,10 +7,19 @@ reserves and settles. It never touches a terminal: text and events go to callbac
 supplies, so the same engine serves `ask`, `batch`, `compare` and the tests. The one exception
 is `warn` (default: a line on stderr), for what a user must hear whatever the command: a ledger
 or state file that could not be written.
+
+Faults of the machine rather than the provider (SPEC §5):
+- Before the first call, `check_writable` refuses (exit 1, naming the path) when the data
+  directory or the ledger cannot be written: nothing is spent that could not be recorded.
+- A ledger write that still fails later (disk full) does not lose a paid answer: the answer is
+  returned, one warning says calls are not being recorded, and with `ledger.required: true`
+  `check_ledger` (called once the answer is out) turns it into exit 1. Reservations are settled
+  or released either way, and a state file that cannot be updated is a warning (`bookkeep`).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -21,11 +30,11 @@ import httpx
 
 from . import __version__
 from .config.model import Config, ProviderConfig
-from .errors import AllAttemptsFailed, BudgetError, NoProviderError, ProviderError
+from .errors import AllAttemptsFailed, BudgetError, LLMRouteError, NoProviderError, ProviderError
 from .keys import KeyStore
 from .calls import Call, CallSite
-from .ledger import Ledger, ledger_path
-from .paths import Paths
+from .ledger import Ledger, LedgerWriteError, ledger_path
+from .paths import Paths, ensure_private_dir
 from .providers import create_provider, needs_key
 from .providers.base import HttpProvider, Provider
 from .resilience import Failure, RetryPolicy, run_with_fallback
@@ -104,8 +113,12 @@ class Engine:
         windowed = frozenset(p.name for p in config.providers.values() if p.rpm or p.tpm)
         self.memory = memory if memory is not None else RoutingMemory(paths.state_dir, clock=clock,
                                                                       windowed=windowed)
-        self.ledger = Ledger(ledger_path(config, paths))
+        self.ledger = Ledger(ledger_path(config, paths), on_error=self._ledger_failed)
         self.warn = warn
+        self.ledger_error: OSError | None = None  # the first failed ledger write, if any
+        self._ledger_unreported = False  # `ledger.required`, failed, and no error said so yet
+        self._state_warned = False
+        self._checked: set[bool] = set()  # check_writable passed (True: the ledger too)
         self._providers: dict[str, Provider] = {}
         self._async_client: httpx.AsyncClient | None = None
         self._async_providers: dict[str, Provider] = {}
@@ -193,6 +206,7 @@ class Engine:
         """What every way of asking does first (shared with the async engine): a cache hit
         answers at once; else plan, fail when nothing is left to try, and advance the
         round-robin cursor. Returns (cache hook or None, cached answer or None, plan)."""
+        self.check_writable()
         cache = self.cache_hook(options)
         hit = cache.lookup(request) if cache is not None else None
         if hit is not None:
@@ -204,6 +218,72 @@ class Engine:
             # The plan already put this turn's target first; move the cursor for the next call.
             self.memory.advance_round_robin(round_robin_key(plan.route), len(plan.candidates))
         return cache, None, plan
+
+    # --- the machine's faults (SPEC §5) --------------------------------------------------
+
+    def check_writable(self, *, ledger: bool = True) -> None:
+        """Refuse, before any provider call, when what the call would write cannot be written:
+        the state directory (budget reservations, routing memory) and, with `ledger`, the
+        ledger. Raises an exit-1 error naming the path and what to do. Checked once per engine.
+
+        Opening the ledger for append (or checking its directory when it does not exist yet)
+        changes nothing; a full disk is not seen here, and is handled where it happens."""
+        if ledger in self._checked or True in self._checked:
+            return
+        state_dir = self.paths.state_dir
+        try:
+            ensure_private_dir(state_dir)
+            _require_access(state_dir)
+        except OSError as error:
+            raise _unwritable("llmroute's data directory", self.paths.data_dir, error,
+                              "make it writable, or set LLMROUTE_HOME to a writable directory") from None
+        if ledger:
+            path = self.ledger.path
+            try:
+                ensure_private_dir(path.parent)
+                if path.exists() or path.is_symlink():
+                    os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC))
+                else:
+                    _require_access(path.parent)
+            except OSError as error:
+                raise _unwritable("the ledger", path, error,
+                                  "make it writable, or set ledger.path in the config to a writable file") from None
+        self._checked.add(ledger)
+
+    def _ledger_failed(self, error: OSError) -> None:
+        """A ledger append failed after the call it records was made. Remember the first
+        failure and say so once, now, unless `ledger.required` makes it an error at the end."""
+        if self.ledger_error is not None:
+            return
+        self.ledger_error = error
+        if self.config.ledger.required:
+            self._ledger_unreported = True
+            return
+        self.warn(f"could not write the ledger {self.ledger.path} ({_reason(error)}): calls are not "
+                  "being recorded or counted in the budget; free some space or fix ledger.path")
+
+    def check_ledger(self) -> None:
+        """Call once the answer is out: with `ledger.required: true`, a failed ledger write
+        fails the invocation (exit 1) though the answer was delivered."""
+        if self.ledger_error is None or not self.config.ledger.required:
+            return
+        self._ledger_unreported = False
+        raise LedgerWriteError(
+            f"could not write the ledger {self.ledger.path} ({_reason(self.ledger_error)}): "
+            "the answer was delivered but the call is not recorded",
+            "ledger.required is true, so this is an error: free some space or fix ledger.path")
+
+    def bookkeep(self, action: Callable[[], object]) -> None:
+        """Run a state update (routing memory, budget settle or release) after a call was made:
+        an OSError (disk full, read-only) is one warning, never a lost answer. A reservation
+        that could not be dropped expires once this process has exited."""
+        try:
+            action()
+        except OSError as error:
+            if not self._state_warned:
+                self._state_warned = True
+                self.warn(f"could not update llmroute's state in {self.paths.state_dir} ({_reason(error)}); "
+                          "routing memory and budget reservations may lag behind")
 
     def retry_policy(self) -> RetryPolicy:
         defaults = self.config.defaults
@@ -293,6 +373,10 @@ class Engine:
         return {"User-Agent": f"llmroute/{__version__}"}
 
     def close(self) -> None:
+        if self._ledger_unreported:  # `required`, but the command ended before check_ledger
+            self._ledger_unreported = False
+            self.warn(f"could not write the ledger {self.ledger.path} ({_reason(self.ledger_error)}): "
+                      "calls were not recorded")
         for provider in self._providers.values():
             provider.close()
         for client in (self._client, self._plain_client):
@@ -404,7 +488,7 @@ class _Run:
     def release_all(self) -> None:
         """Give back every open reservation (a cancelled run answers nothing)."""
         while self.reserved:
-            self.reserved.popitem()[1].release()
+            self.engine.bookkeep(self.reserved.popitem()[1].release)
 
     def _write_text(self, text: str) -> None:
         self.on_text(text)
@@ -440,3 +524,43 @@ def _all_failed(failures: list[Failure], attempts: list[Attempt], stopped: bool,
         attempts, "run with -v for details, --explain to see why targets were skipped, or `llmroute health`"
         if excluded else "run with -v for details, or check `llmroute health`",
     )
+
+
+def not_a_directory(error: OSError) -> OSError:
+    """Making a directory where a file already is says "File exists"; what the user needs to
+    hear is that the file is in the way: "Not a directory: <that file>"."""
+    if isinstance(error, FileExistsError) and error.filename and not os.path.isdir(error.filename):
+        import errno
+
+        return NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), error.filename)
+    return error
+
+
+def _reason(error: OSError | None) -> str:
+    """The plain words of an OSError ("No space left on device"), without the errno noise."""
+    if error is None:
+        return "unknown error"
+    return error.strerror or str(error) or type(error).__name__
+
+
+def _require_access(directory) -> None:
+    """Raise the OSError that creating a file in `directory` would meet (read-only file system,
+    no permission), without creating anything."""
+    if not os.access(directory, os.W_OK | os.X_OK):
+        import errno
+
+        code = errno.EROFS if _read_only_fs(directory) else errno.EACCES
+        raise OSError(code, os.strerror(code), str(directory))
+
+
+def _read_only_fs(directory) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _unwritable(what: str, path, error: OSError, todo: str) -> LLMRouteError:
+    error = not_a_directory(error)
+    where = f" ({error.filename})" if error.filename and str(error.filename) != str(path) else ""
+    return LLMRouteError(f"cannot write {what} {path}: {_reason(error)}{where}; nothing was sent", todo)

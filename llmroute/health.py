@@ -321,8 +321,11 @@ class HealthChecker:
             self.alert = lambda kind, message, fields: fire_alert(alerts, kind, message, fields, self.warn)
 
     def run(self, subjects: list[Subject], *, deep: bool = False) -> list[HealthRow]:
-        """Probe every subject concurrently and return one row each, worst status first."""
+        """Probe every subject concurrently and return one row each, worst status first.
+        Refuses before probing anything when the results could not be kept (an unwritable
+        data directory, or ledger for `deep`)."""
         engine = self.engine
+        engine.check_writable(ledger=deep)
         key_sources = {s.provider: self._key_source(engine.config.providers[s.provider]) for s in subjects}
         ready = [s for s in subjects if key_sources[s.provider] != "missing"]
         calls = self._reserve_deep_calls(ready) if deep else {}

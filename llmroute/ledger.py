@@ -9,6 +9,10 @@ Why it is built this way:
 * A `kill -9` in the middle of a write can leave a torn last line with no newline. The next
   append first adds the missing newline, so the torn fragment stays one bad line on its own and
   the new record stays readable.
+* A write that fails part-way (disk full, quota, I/O error) is undone before the error is
+  raised: still under the lock, the file is truncated back to its size before the write, so a
+  failed append leaves no torn line behind (the lock guarantees no other writer appended since).
+  What a failed write means for the call being recorded is the caller's decision (`on_error`).
 * Readers never fail on a bad line: a torn or hand-edited line is skipped with one warning.
   `read_from` resumes from a byte offset and never consumes a trailing line that has no newline
   yet (it may still be being written), so incremental indexes stay fast and correct as the
@@ -26,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from .errors import LLMRouteError
 from .paths import ensure_private_dir
 
 FILE_MODE = 0o600
@@ -34,12 +39,26 @@ SCHEMA_VERSION = 1
 Warn = Callable[[str], None]
 
 
+Writer = Callable[[int, memoryview], int]
+
+
+class LedgerWriteError(LLMRouteError):
+    """The ledger could not be written and `ledger.required: true` makes that a failure (exit 1)."""
+
+
 class Ledger:
     """Appends records to one ledger file. Holds no open descriptor between calls, so it is
-    safe to keep for the whole invocation and to share between threads."""
+    safe to keep for the whole invocation and to share between threads.
 
-    def __init__(self, path: Path):
+    `write` is the system call that writes bytes (`os.write`; tests inject one that fails).
+    `on_error`, when given, is handed the `OSError` of a failed append instead of it being
+    raised: the engine uses it to keep a paid answer when the ledger cannot be written."""
+
+    def __init__(self, path: Path, *, write: Writer = os.write,
+                 on_error: Callable[[OSError], None] | None = None):
         self.path = Path(path)
+        self._os_write = write
+        self.on_error = on_error
 
     def append(self, record: dict) -> None:
         """Write one record as one line."""
@@ -48,8 +67,14 @@ class Ledger:
     def append_many(self, records: Iterable[dict]) -> None:
         """Write several records as consecutive lines in a single write (one lock, one syscall)."""
         data = b"".join(encode_record(r) for r in records)
-        if data:
+        if not data:
+            return
+        try:
             self._write(data)
+        except OSError as error:
+            if self.on_error is None:
+                raise
+            self.on_error(error)
 
     def read(self, *, warn: Warn) -> Iterator[dict]:
         """Every readable record in file order (see the module-level `read`)."""
@@ -62,9 +87,14 @@ class Ledger:
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if _needs_newline(fd):
+            size = os.fstat(fd).st_size
+            if _needs_newline(fd, size):
                 data = b"\n" + data
-            _write_all(fd, data)
+            try:
+                _write_all(fd, data, self._os_write)
+            except OSError:
+                _truncate_quietly(fd, size)
+                raise
         finally:
             os.close(fd)  # closing releases the flock
 
@@ -84,17 +114,26 @@ def encode_record(record: dict) -> bytes:
         return json.dumps(full, separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n"
 
 
-def _needs_newline(fd: int) -> bool:
-    size = os.fstat(fd).st_size
+def _needs_newline(fd: int, size: int) -> bool:
     return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes, write: Writer = os.write) -> None:
     """Loop on short writes; we hold the lock, so the pieces stay contiguous."""
     view = memoryview(data)
     while view:
-        written = os.write(fd, view)
+        written = write(fd, view)
         view = view[written:]
+
+
+def _truncate_quietly(fd: int, size: int) -> None:
+    """Undo a partly written append (we hold the lock, so the tail is ours alone). Truncating
+    frees space and so works on a full disk; if even that fails, the torn tail is what a
+    `kill -9` leaves, and the next append isolates it on its own line."""
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        pass
 
 
 def read(path: Path, *, warn: Warn) -> Iterator[dict]:

@@ -179,3 +179,55 @@ def test_concurrent_processes_never_interleave_or_lose_lines(tmp_path):
     for record in records:
         assert record["pad"] == str(record["worker"] % 10) * 5000
     assert sorted((r["worker"], r["i"]) for r in records) == [(w, i) for w in range(20) for i in range(10)]
+
+
+# --- a write that fails part-way (disk full) leaves no torn line ---------------------------------
+
+
+def _full_disk_after(limit: int):
+    """An `os.write` that writes at most `limit` bytes in all, then fails like a full disk."""
+    import errno
+
+    written = [0]
+
+    def write(fd, data):
+        room = limit - written[0]
+        if room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = os.write(fd, bytes(data[:room]))
+        written[0] += n
+        return n
+
+    return write
+
+
+@pytest.mark.parametrize("room", [0, 1, 17])
+def test_a_write_that_fails_part_way_is_truncated_back(tmp_path, room):
+    path = tmp_path / "ledger.jsonl"
+    Ledger(path).append({"kind": "ask", "n": 1})
+    before = path.read_bytes()
+    with pytest.raises(OSError) as failure:
+        Ledger(path, write=_full_disk_after(room)).append({"kind": "ask", "n": 2, "pad": "x" * 100})
+    assert failure.value.strerror == os.strerror(28)
+    assert path.read_bytes() == before  # nothing half-written
+    Ledger(path).append({"kind": "ask", "n": 3})
+    records, warnings = collect(path)
+    assert [r["n"] for r in records] == [1, 3] and warnings == []
+
+
+def test_a_failed_repair_of_a_torn_line_is_undone_too(tmp_path):
+    """The newline that isolates an earlier torn line is part of the failed write: undone."""
+    path = tmp_path / "ledger.jsonl"
+    path.write_bytes(b'{"kind": "ask", "n": 1}\n{"torn')
+    before = path.read_bytes()
+    with pytest.raises(OSError):
+        Ledger(path, write=_full_disk_after(5)).append({"kind": "ask", "n": 2})
+    assert path.read_bytes() == before
+
+
+def test_on_error_receives_the_failure_instead_of_an_exception(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    errors: list[OSError] = []
+    Ledger(path, write=_full_disk_after(0), on_error=errors.append).append({"kind": "ask"})
+    assert len(errors) == 1 and isinstance(errors[0], OSError)
+    assert path.read_bytes() == b""

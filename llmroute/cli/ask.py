@@ -142,6 +142,7 @@ def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, 
             _say_summary(err, answer)
         if ab_id and not answer.cached:
             _run_sample(engine, request, answer, ab_id, err if verbose else None)
+        engine.check_ledger()  # ledger.required: an unrecorded call fails, answer shown (SPEC §5)
     finally:
         engine.close()
 

@@ -4,6 +4,12 @@ Two jobs only. (1) A lazy command group: subcommand modules are imported when in
 first argument that is not a command name makes the invocation an `ask`, so
 `echo hi | llmroute -m openai` works. (2) `main()` turns every `LLMRouteError` into one or two
 plain lines on stderr and the SPEC §12 exit code; a traceback only with `LLMROUTE_DEBUG=1`.
+
+Faults of the machine are not bugs either: an `OSError` that reaches `main` (a data file on a
+full disk or a read-only file system, a path whose parent is a file, no permission) and an
+SQLite error (a database that cannot be used) get the same one or two lines naming the file and
+what to do, exit 1. Bad input the user gave is handled where it is read (exit 2). Only what is
+left — a real bug — is reported as "internal error ... please report it".
 """
 
 from __future__ import annotations
@@ -105,13 +111,68 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(ExitCode.OK)
+    except OSError as error:  # the machine, not llmroute: a full disk, a read-only directory
+        if debug:
+            raise
+        _print_error(os_error_lines(error))
+        sys.exit(ExitCode.PROVIDER)
     except Exception as error:  # a bug: say so plainly, traceback on request
         if debug:
             raise
-        _print_error([f"internal error: {type(error).__name__}: {error}",
-                      "set LLMROUTE_DEBUG=1 for a traceback, and please report it"])
+        _print_error(_database_lines(error) or [
+            f"internal error: {type(error).__name__}: {error}",
+            "set LLMROUTE_DEBUG=1 for a traceback, and please report it"])
         sys.exit(ExitCode.PROVIDER)
     sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+_OS_HINTS = {
+    "ENOSPC": "free some disk space and try again",
+    "EDQUOT": "free some space within your disk quota and try again",
+    "EROFS": "llmroute writes its ledger, state and cache there: make it writable, or set "
+             "LLMROUTE_HOME (and ledger.path) to a writable place",
+    "EACCES": "check its permissions, or set LLMROUTE_HOME (and ledger.path) to a place you can write",
+    "EPERM": "check its permissions and attributes (chattr), or set LLMROUTE_HOME to another place",
+    "ENOTDIR": "a part of that path is a file, not a directory: fix the path (LLMROUTE_HOME, "
+               "ledger.path) or move the file",
+    "EISDIR": "that path is a directory where a file is expected: fix the path or move the directory",
+    "ENOENT": "check that the path exists",
+    "ENAMETOOLONG": "use a shorter path",
+    "ELOOP": "that path has a symbolic link loop: fix the link",
+    "EIO": "the disk reported an I/O error: check it (dmesg) and try again",
+    "EMFILE": "too many open files: raise the limit (ulimit -n) and try again",
+    "ENFILE": "the system is out of file handles: try again later",
+}
+
+
+def os_error_lines(error: OSError) -> list[str]:
+    """What failed and what to do, for an OSError from the file system."""
+    import errno
+
+    if isinstance(error, FileExistsError) and error.filename and not os.path.isdir(error.filename):
+        # making a directory where a file is: the file is in the way
+        error = NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), error.filename)
+    name = errno.errorcode.get(error.errno or 0, "")
+    reason = error.strerror or str(error) or type(error).__name__
+    where = f": {error.filename}" if error.filename else ""
+    if error.filename2:
+        where += f" -> {error.filename2}"
+    hint = _OS_HINTS.get(name, "check the file named above and try again")
+    return [f"{reason}{where}", hint]
+
+
+def _database_lines(error: Exception) -> list[str] | None:
+    """An SQLite error (checked without importing sqlite3 for every error): which data
+    directory and what to do. None for anything else."""
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None or not isinstance(error, sqlite3.Error):
+        return None
+    from ..paths import Paths
+
+    data_dir = Paths.from_env(os.environ).data_dir
+    return [f"a database in {data_dir} could not be used: {error}",
+            "check that the directory is writable and the disk not full; the response cache can "
+            "be reset with `llmroute cache clear`"]
 
 
 def _print_error(lines: list[str]) -> None:

@@ -64,7 +64,7 @@ LIMIT_FIELDS = {
     "tokens_weekly": Field("int", nullable=True, lo=0), "tokens_monthly": Field("int", nullable=True, lo=0),
 }
 CACHE_FIELDS = {"enabled": Field("bool"), "ttl": Field("num", lo=0)}
-LEDGER_FIELDS = {"path": Field("str", nullable=True), "log_prompts": Field("bool")}
+LEDGER_FIELDS = {"path": Field("str", nullable=True), "log_prompts": Field("bool"), "required": Field("bool")}
 ALERTS_FIELDS = {"command": Field("str", nullable=True), "webhook": Field("str", nullable=True)}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOURS = re.compile(r"^\s*(\d{1,2})\s*-\s*(\d{1,2})\s*$")

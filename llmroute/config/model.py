@@ -168,6 +168,7 @@ class AlertsConfig:
 class LedgerConfig:
     path: str | None = None
     log_prompts: bool = False
+    required: bool = False  # a ledger write failure fails the call (exit 1) instead of a warning
 
 
 @dataclass(frozen=True)
