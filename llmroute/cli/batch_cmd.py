@@ -117,8 +117,9 @@ def _drive(engine, items, settings, stream, concurrency: int):
 
     from .. import __version__
     from ..batch import BatchRunner, OrderedWriter, Progress
-    from ..batch_support import BufferedMemory, async_client
     from ..engine_async import AsyncEngine
+    from ..http_pool import async_client
+    from ..routing.buffered_memory import BufferedMemory
 
     progress = Progress(sys.stderr if sys.stderr.isatty() else None, len(items), engine.monotonic)
     memory = engine.memory = BufferedMemory(engine.memory)

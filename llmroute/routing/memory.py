@@ -132,6 +132,19 @@ class RoutingMemory:
         """Read the document once and freeze what the planner needs."""
         return snapshot_from(_safe_read(self.store), self.clock())
 
+    def on_document(self, document: dict, *, clock: Callable[[], float]) -> "RoutingMemory":
+        """This memory (same settings) working on `document`, a state document the caller
+        already holds locked (inside `store.update()`), at the instants `clock` gives: each call
+        changes `document` in place instead of locking and rewriting the file. Lets `batch` fold
+        many outcomes into one write with exactly the effect of recording them one by one."""
+        from contextlib import nullcontext
+        from dataclasses import replace
+        from types import SimpleNamespace
+
+        memory = replace(self, clock=clock)
+        memory.store = SimpleNamespace(read=lambda: document, update=lambda: nullcontext(document))
+        return memory
+
     def record_success(self, target: Target, latency_ms: float, rate_limits: RateLimitInfo | None,
                        tokens: int) -> None:
         """A call answered: close the breaker, fold in the latency, note the request and tokens."""
