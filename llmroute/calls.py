@@ -116,6 +116,7 @@ class Call:
         except KeyboardInterrupt:
             self.interrupted(_ms(monotonic() - started), _first(ttft))
             raise
+        result = _redacted(result, self.engine.secrets())  # a provider may echo a key (SPEC §3)
         self.answered(result, _ms(monotonic() - started), _first(ttft))
         return result
 
@@ -133,24 +134,34 @@ class Call:
         except (KeyboardInterrupt, asyncio.CancelledError):
             self.interrupted(_ms(monotonic() - started), None)
             raise
+        result = _redacted(result, self.engine.secrets())
         self.answered(result, _ms(monotonic() - started), None)
         return result
 
     def _stream(self, provider: "Provider", timeout: float, on_text: Callable[[str], None],
                 on_broken: Callable[[Target, ProviderError], None] | None, started: float,
                 ttft: list[float]) -> Result:
-        parts: list[str] = []
+        from .redact import StreamRedactor
+
+        parts: list[str] = []  # the text shown: keys redacted, a possible key's start held back
         usage = finish = cost = None
+        redactor = StreamRedactor(self.engine.secrets())
+
+        def show(text: str) -> None:
+            if text:
+                parts.append(text)
+                on_text(text)
+
         try:
             for chunk in provider.stream(self.site.request, self.target.model, timeout=timeout):
                 if chunk.text:
                     if not ttft:
                         ttft.append(self.engine.monotonic() - started)
-                    parts.append(chunk.text)
-                    on_text(chunk.text)
+                    show(redactor.feed(chunk.text))
                 usage = chunk.usage or usage
                 finish = chunk.finish_reason or finish
                 cost = chunk.provider_cost_usd if chunk.provider_cost_usd is not None else cost
+            show(redactor.flush())
         except ProviderError as error:
             if parts:
                 error.partial_text = "".join(parts)
@@ -214,6 +225,16 @@ class Call:
             extra={**site.extra, **self.extra}, prompt=site.request.prompt_text if log_prompts else None,
             answer=answer if log_prompts else None,
         ))
+
+
+def _redacted(result: Result, secrets: tuple[str, ...]) -> Result:
+    """The result with every key in its text replaced (`redact.redact`); itself when clean."""
+    from dataclasses import replace
+
+    from .redact import redact
+
+    text = redact(result.text, secrets) if secrets and result.text else result.text
+    return result if text == result.text else replace(result, text=text)
 
 
 def _ms(seconds: float) -> int:

@@ -15,6 +15,8 @@ Faults of the machine rather than the provider (SPEC §5):
   returned, one warning says calls are not being recorded, and with `ledger.required: true`
   `check_ledger` (called once the answer is out) turns it into exit 1. Reservations are settled
   or released either way, and a state file that cannot be updated is a warning (`bookkeep`).
+- Every key resolved in this process is redacted from answers (`secrets`, used by
+  `calls.Call`) before they are shown, recorded or cached.
 """
 
 from __future__ import annotations
@@ -284,6 +286,10 @@ class Engine:
                 self._state_warned = True
                 self.warn(f"could not update llmroute's state in {self.paths.state_dir} ({_reason(error)}); "
                           "routing memory and budget reservations may lag behind")
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every key resolved so far in this process: redacted from what providers send back."""
+        return self.keys.known_values()
 
     def retry_policy(self) -> RetryPolicy:
         defaults = self.config.defaults

@@ -128,6 +128,12 @@ class KeyStore:
             self._memo[memo_key] = self._lookup(config)
         return self._memo[memo_key]
 
+    def known_values(self) -> tuple[str, ...]:
+        """Every key resolved so far in this process: what must be redacted from anything a
+        provider sends back (an answer echoing a key, SPEC §3). Every provider llmroute calls
+        had its key resolved first, so this covers every key that was sent."""
+        return tuple({info.value for info in self._memo.values() if info.value})
+
     def _lookup(self, config: ProviderConfig) -> KeyInfo:
         for variable in _env_candidates(config):
             value = (self._env.get(variable) or "").strip()
