@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(ExitCode.USAGE if isinstance(error, click.UsageError) else error.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort:  # click's form of Ctrl-C (it has already ended the line)
+        sys.stderr.write("llmroute: interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)
     except KeyboardInterrupt:
         sys.stderr.write("\nllmroute: interrupted\n")
