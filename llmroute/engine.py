@@ -238,7 +238,7 @@ class Engine:
             _require_access(state_dir)
         except OSError as error:
             raise _unwritable("llmroute's data directory", self.paths.data_dir, error,
-                              "make it writable, or set LLMROUTE_HOME to a writable directory") from None
+                              "set LLMROUTE_HOME") from None
         if ledger:
             path = self.ledger.path
             try:
@@ -248,8 +248,7 @@ class Engine:
                 else:
                     _require_access(path.parent)
             except OSError as error:
-                raise _unwritable("the ledger", path, error,
-                                  "make it writable, or set ledger.path in the config to a writable file") from None
+                raise _unwritable("the ledger", path, error, "set ledger.path in the config") from None
         self._checked.add(ledger)
 
     def _ledger_failed(self, error: OSError) -> None:
@@ -566,7 +565,19 @@ def _read_only_fs(directory) -> bool:
         return False
 
 
-def _unwritable(what: str, path, error: OSError, todo: str) -> LLMRouteError:
+def _unwritable(what: str, path, error: OSError, setting: str) -> LLMRouteError:
+    """The refusal of `check_writable`: what cannot be written and why, then what to do about
+    that cause (`setting` names the other way out: LLMROUTE_HOME or ledger.path)."""
+    import errno
+
     error = not_a_directory(error)
     where = f" ({error.filename})" if error.filename and str(error.filename) != str(path) else ""
+    if error.errno == errno.ENOTDIR:
+        todo = f"{error.filename or path} is a file, not a directory: move it, or {setting} to another place"
+    elif error.errno == errno.EROFS:
+        todo = f"the file system is read-only: remount it read-write, or {setting} to a writable place"
+    elif error.errno in (errno.ENOSPC, errno.EDQUOT):
+        todo = f"free some disk space, or {setting} to another disk"
+    else:
+        todo = f"make it writable (check its permissions), or {setting} to a writable place"
     return LLMRouteError(f"cannot write {what} {path}: {_reason(error)}{where}; nothing was sent", todo)

@@ -299,3 +299,62 @@ def test_a_really_full_disk_after_the_call_keeps_the_answer(tmp_path, isolated_e
     assert len(err.strip().splitlines()) == 1
     assert kept == line  # no torn line
     assert open_reservations(isolated_env) == {}
+
+
+# --- main(): the machine's faults are messages, bugs are "internal error" --------------------------
+
+
+@pytest.mark.parametrize("args", [["hello"], ["health"], ["budget"], ["--explain", "hello"],
+                                  ["compare", "-t", "demo/small", "hello"]],
+                         ids=["ask", "health", "budget", "explain", "compare"])
+def test_a_file_where_the_state_directory_should_be(config_file, isolated_env, args):
+    isolated_env.mkdir(parents=True, exist_ok=True)
+    (isolated_env / "state").write_text("a file in the way")
+    code, out, err = invoke(["--config", config_file(), *args])
+    assert code == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and "internal error" not in err
+    assert "Not a directory" in lines[0] and str(isolated_env / "state") in err
+    assert "is a file, not a directory" in lines[1]
+
+
+def _failing_budget(monkeypatch, error: Exception) -> None:
+    from llmroute.cli import budget_cmd
+
+    def fail(app, clock=None):
+        raise error
+
+    monkeypatch.setattr(budget_cmd, "budget_status", fail)
+
+
+@pytest.mark.parametrize("error, first, hint", [
+    (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/state/budget.json"),
+     "No space left on device: /data/state/budget.json", "free some disk space"),
+    (OSError(errno.EROFS, os.strerror(errno.EROFS), "/data/state/budget.json.lock"),
+     "Read-only file system: /data/state/budget.json.lock", "LLMROUTE_HOME"),
+    (PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/data/ledger.jsonl"),
+     "Permission denied: /data/ledger.jsonl", "permissions"),
+    (IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), "/data/ledger.jsonl"),
+     "Is a directory: /data/ledger.jsonl", "is a directory where a file is expected"),
+], ids=["ENOSPC", "EROFS", "EACCES", "EISDIR"])
+def test_an_os_error_says_which_file_and_what_to_do(config_file, monkeypatch, error, first, hint):
+    _failing_budget(monkeypatch, error)
+    code, out, err = invoke(["--config", config_file(), "budget"])
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and lines[0] == f"llmroute: {first}" and hint in lines[1]
+
+
+def test_an_sqlite_error_names_the_data_directory(config_file, isolated_env, monkeypatch):
+    import sqlite3
+
+    _failing_budget(monkeypatch, sqlite3.OperationalError("disk I/O error"))
+    code, out, err = invoke(["--config", config_file(), "budget"])
+    assert code == 1 and "internal error" not in err
+    assert f"a database in {isolated_env} could not be used: disk I/O error" in err
+
+
+def test_a_real_bug_is_still_an_internal_error(config_file, monkeypatch):
+    _failing_budget(monkeypatch, KeyError("oops"))
+    code, out, err = invoke(["--config", config_file(), "budget"])
+    assert code == 1 and "internal error: KeyError" in err and "please report it" in err
