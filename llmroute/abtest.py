@@ -28,7 +28,7 @@ from .compare import Caller, CallResult, shared_client
 from .errors import UsageError
 from .judging import judge_pair, manual_verdict
 from .quality import QualityStore
-from .state import StateStore
+from .state import StateStore, sections
 from .stats import format_p, mean, p95, sign_test_p, wilson_interval
 from .types import Request, Target
 
@@ -112,7 +112,7 @@ class ABTestStore:
 
     def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time):
         self.clock = clock
-        self.store = StateStore(Path(state_dir) / "abtest.json", clock=clock)
+        self.store = StateStore(Path(state_dir) / "abtest.json", clock=clock, valid=sections(tests=dict))
 
     def check(self, name: str, a: Target, b: Target) -> None:
         """A name keeps its targets: reusing it for another pair would mix two experiments."""

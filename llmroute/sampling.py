@@ -26,7 +26,7 @@ from .abtest import ABTestStore, ManualJudge, PairResult
 from .judging import judge_pair, manual_verdict
 from .compare import Caller, CallResult, shared_client
 from .quality import QualityStore
-from .state import StateStore
+from .state import StateStore, sections
 from .tokens import estimate_tokens
 from .types import Answer, Message, Request, Target
 
@@ -132,7 +132,8 @@ class PendingStore:
 
     def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time):
         self.clock = clock
-        self.store = StateStore(Path(state_dir) / "abtest_pending.json", clock=clock)
+        self.store = StateStore(Path(state_dir) / "abtest_pending.json", clock=clock,
+                                valid=sections(pairs=dict))
 
     def add(self, request: Request, pair: PairResult) -> None:
         entry = {

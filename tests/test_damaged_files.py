@@ -279,3 +279,15 @@ def test_two_processes_finding_the_same_damage_set_aside_only_the_damaged_file(t
     assert len([p for p in tmp_path.iterdir() if p.name.endswith("Z")]) == 1
     first.close()
     second.close()
+
+
+@pytest.mark.parametrize("name, document, args", [
+    ("abtest.json", {"tests": [1, 2, 3]}, ["abtest", "report"]),
+    ("abtest.json", {"tests": "x"}, ["abtest", "report"]),
+    ("abtest_pending.json", {"pairs": [1, 2, 3]}, ["abtest", "judge", "--judge", "demo/small"]),
+], ids=lambda value: json.dumps(value))
+def test_ab_test_state_of_the_wrong_shape_is_set_aside(cli, isolated_env, name, document, args):
+    damage(isolated_env, name, document)
+    code, out, err = cli(*args)
+    assert_clean(code, err)
+    assert f"{name} was unreadable" in err
