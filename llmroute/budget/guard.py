@@ -38,13 +38,13 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 from ..config.model import Config, ProviderConfig
 from ..errors import BudgetError
 from ..paths import Paths
 from ..catalog.costs import facts_for
+from ..ledger import ledger_path
 from ..state import StateStore, is_json_type, mapping_of
 from ..types import Target
 from . import spend
@@ -75,9 +75,6 @@ def guard_for(config: Config, paths: Paths, *, env: Mapping[str, str] | None = N
     return BudgetGuard(config, paths, env=env, clock=clock, warn=warn)
 
 
-def ledger_path(config: Config, paths: Paths) -> Path:
-    """The ledger the engine writes (`ledger.path` in the config, else `<data>/ledger.jsonl`)."""
-    return Path(config.ledger.path).expanduser() if config.ledger.path else paths.ledger
 
 
 def pid_alive(pid: int) -> bool:
@@ -190,7 +187,13 @@ class BudgetGuard:
         """Why nothing may be tried, naming the limit and its reset; None if the budget is not
         what excluded the targets."""
         budget_excluded = any(e.reason.startswith("budget:") for e in plan.excluded)
-        if self._last_block is None or (not plan.candidates and not budget_excluded):
+        if not plan.candidates and not budget_excluded:
+            return None
+        return self.blocked_error()
+
+    def blocked_error(self) -> BudgetError | None:
+        """The last refusal as an error naming the limit and its reset; None if none refused."""
+        if self._last_block is None:
             return None
         state, snapshot = self._last_block
         used = state.spent + state.reserved
