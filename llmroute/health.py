@@ -411,7 +411,9 @@ class HealthChecker:
             else:
                 provider.probe(timeout=timeout)
         except ProviderError as exc:
-            error = exc
+            # A one-token prompt may be answered with no text at all (a reasoning model spends
+            # the token thinking): the provider answered, so it is up, whatever the record says.
+            error = None if exc.error_class is ErrorClass.EMPTY else exc
         except Exception as exc:  # a health check reports every failure as down, never crashes
             error = ProviderError(ErrorClass.CONNECTION, f"{type(exc).__name__}: {exc}")
             if call is not None and call.attempt is None:

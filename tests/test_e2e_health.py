@@ -64,3 +64,16 @@ def test_all_up_exits_zero_and_deep_is_recorded(tmp_path, isolated_env):
     assert json.loads(result.stdout)[0]["deep"] is True
     records = read_ledger(isolated_env)
     assert [(r["kind"], r["target"], r["status"]) for r in records] == [("health", "fine/fake-model", "ok")]
+
+
+def test_deep_probe_answered_with_no_text_is_up(tmp_path, isolated_env):
+    """A one-token probe may be answered with no text (a reasoning model spends the token):
+    the provider answered, so it is up and its circuit stays closed."""
+    with fake_server(mode="empty") as url:
+        project_config(tmp_path).write_text(
+            "version: 1\nproviders:\n" + openai_provider("quiet", url, 50))
+        result = run_cli(["health", "--deep", "--json"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)[0]
+    assert row["status"] == "up" and row["circuit"] == "closed"
+    assert [r["error"] for r in read_ledger(isolated_env)] == ["empty"]
