@@ -198,7 +198,8 @@ def test_a_torn_4mb_line_is_one_bad_line_read_once(tmp_path, sorted_lines, monke
             seen["lines"] += 1
             return self.decoder.decode(data)
 
-    monkeypatch.setattr(ledger_fold, "_DECODER", Counting(ledger_fold._DECODER))
+    monkeypatch.setitem(ledger_fold._DECODERS, ledger_fold.Call,
+                        Counting(ledger_fold._DECODERS[ledger_fold.Call]))
     warnings: list[str] = []
     window = make_window(today=TODAY, kind="days", days=40)
     got = build_report(ledger, window, "provider", tz=BERLIN, index_path=None,

@@ -45,7 +45,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ..ledger_fold import Call, DayMapper, ReadStats, read_calls
+from ..ledger_fold import DayMapper, ReadStats, SpendCall, read_calls
 from .windows import Window, Zone
 
 INDEX_VERSION = 2
@@ -117,7 +117,7 @@ def _fold_from(index: dict, ledger: Path, open_for: OpenFor, zone: Zone, warn: W
     stats = ReadStats()
     firsts = _ab_firsts(index)
     for _, calls in read_calls(ledger, index["offset"], None, stats,
-                               before_hour=first_hour.strftime("%Y-%m-%dT%H")):
+                               before_hour=first_hour.strftime("%Y-%m-%dT%H"), kind=SpendCall):
         for call in calls:
             line = _spend_line(call, days, epochs)
             if line is None or line["d"] < from_day:
@@ -131,7 +131,7 @@ def _fold_from(index: dict, ledger: Path, open_for: OpenFor, zone: Zone, warn: W
     stats.warn_bad(ledger.name, warn)
 
 
-def _spend_line(call: Call, days: DayMapper, epochs: "_Epochs") -> dict | None:
+def _spend_line(call: SpendCall, days: DayMapper, epochs: "_Epochs") -> dict | None:
     """The part of a ledger record that spend totals need, or None if it adds nothing."""
     ok = call.status == "ok"
     cost = round((call.cost_usd or 0.0) * PICO) if ok else 0

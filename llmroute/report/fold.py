@@ -23,6 +23,7 @@ worker process per CPU (`fold_file`).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -49,9 +50,37 @@ def label(value: str | None) -> str:
     return value if value else "(none)"
 
 
-def _bins(values):
-    """Histogram bin of each latency: bin b holds [RATIO**b, RATIO**(b+1)), under 1 ms is 0."""
-    return map(int, map(mul, map(math.log, map(max, values, repeat(1.0))), repeat(_INV_LOG)))
+def _bin(value: float) -> int:
+    """Histogram bin of a latency: bin b holds [RATIO**b, RATIO**(b+1)); under 1 ms is bin 0."""
+    return int(math.log(max(value, 1.0)) * _INV_LOG)
+
+
+@functools.cache
+def _bin_table(size: int = 1 << 20) -> list[int]:
+    """`_bin` of every whole number of milliseconds below `size`, found bin by bin (a run of
+    equal bins at a time: `_bin` never decreases)."""
+    table: list[int] = []
+    while len(table) < size:
+        value = len(table)
+        b = _bin(value)
+        end = max(value + 1, int(BIN_RATIO ** (b + 1)) - 2)
+        if _bin(end) > b:
+            end = value + 1
+        while _bin(end) <= b:
+            end += 1
+        table.extend([b] * (min(end, size) - value))
+    return table
+
+
+def _bins(values: list) -> tuple[list[int], bool]:
+    """The bins of `values`, and whether they are all whole milliseconds (what the engine
+    writes: then a table gives their bins and their sum is exact)."""
+    if len(values) < 64:  # not worth the table
+        return [*map(_bin, values)], False
+    try:
+        return [*map(_bin_table().__getitem__, values)], True
+    except (TypeError, IndexError):  # a float, or over 17 minutes
+        return [*map(_bin, values)], False
 
 
 class LatencyDigest:
@@ -71,7 +100,7 @@ class LatencyDigest:
                 self.exact.extend(values)
                 return
             self._to_bins()
-        self._count(_bins(values))
+        self._count(_bins(values)[0])
 
     def add_binned(self, count: int, bins) -> None:
         """Add `count` values by their bins (worked out once for the many digests they go in)."""
@@ -105,7 +134,7 @@ class LatencyDigest:
 
     def _to_bins(self) -> None:
         values, self.exact = self.exact or [], None
-        self._count(_bins(values))
+        self._count(_bins(values)[0])
 
     def _count(self, bins) -> None:
         counted, mine = bins if isinstance(bins, dict) else Counter(bins), self.bins
@@ -130,6 +159,7 @@ class Aggregates:
         self.from_day = from_day
         self.days: dict[str, DayAgg] = {}
         self._tracked: dict | bytes = {}
+        self._changed: dict[str, tuple | None] = {}
 
     def day(self, day: str) -> DayAgg:
         agg = self.days.get(day)
@@ -151,25 +181,28 @@ class Aggregates:
         return self._tracked
 
     def track(self, call: Call, cell: tuple) -> None:
-        """Count a record that is not an ok first attempt in its request."""
+        """Note a record that is not an ok first attempt in its request; its request is counted
+        (again) by `count_requests`, once however many of its records a fold meets."""
         ok = call.status == "ok"
         state = (ok, call.attempt, cell, bool(call.cached), not ok)
         if call.request_id is None:  # no id: a request of its own
             self._count_request(state, 1)
-        else:
-            self._apply(call.request_id, state)
-
-    def _apply(self, rid: str, state: tuple) -> None:
-        tracked = self.tracked
-        old = tracked.get(rid)
+            return
+        old = self.tracked.get(call.request_id)
         if old is not None:
-            best = max(old, state, key=_rank)
-            state = (*best[:4], old[4] or state[4])
+            state = _combine(old, state)
             if state == old:
                 return
-            self._count_request(old, -1)
-        tracked[rid] = state
-        self._count_request(state, 1)
+        self._changed.setdefault(call.request_id, old)  # what was counted before, if anything
+        self._tracked[call.request_id] = state
+
+    def count_requests(self) -> None:
+        """Move the counts of every request `track` changed to where they now belong."""
+        for rid, before in self._changed.items():
+            if before is not None:
+                self._count_request(before, -1)
+            self._count_request(self._tracked[rid], 1)
+        self._changed = {}
 
     def _count_request(self, state: tuple, sign: int) -> None:
         ok, attempt, cell, cached, failed = state
@@ -198,11 +231,14 @@ class Aggregates:
                     have.merge(digest)
         tracked = self.tracked
         for rid, state in other.tracked.items():
-            if rid in tracked:  # counted in both parts: once, where it belongs
-                self._count_request(state, -1)
-                self._apply(rid, state)
-            else:
+            mine = tracked.get(rid)
+            if mine is None:
                 tracked[rid] = state
+            else:  # counted in both parts: once, where it belongs
+                self._count_request(mine, -1)
+                self._count_request(state, -1)
+                tracked[rid] = _combine(mine, state)
+                self._count_request(tracked[rid], 1)
 
     def __getstate__(self) -> dict:
         tracked = self._tracked
@@ -212,6 +248,15 @@ class Aggregates:
 
     def __setstate__(self, state: dict) -> None:
         self.from_day, self.days, self._tracked = state["from_day"], state["days"], state["tracked"]
+        self._changed = {}
+
+
+def _combine(a: tuple, b: tuple) -> tuple:
+    """One request's state from two of its records' (or parts'): the better answer (ok, then
+    the highest attempt, then the record's own fields: never the order met), and whether any
+    attempt failed."""
+    best = max(a, b, key=_rank)
+    return (*best[:4], a[4] or b[4])
 
 
 def _rank(state: tuple) -> tuple:
@@ -227,11 +272,12 @@ class Folder:
         self.cells: dict[tuple, list] = {}
 
     def fold(self, calls: list[Call], offset: int, stats: ReadStats) -> None:
-        cells, hours, day_of, from_day = self.cells, self.days.hours, self.days, self.aggs.from_day
+        cells, from_day, day_of = self.cells, self.aggs.from_day, self.days
+        hour_day, cell_of = self.days.hours.get, cells.get
         others = []
         for c in calls:
             ts = c.ts
-            day = hours.get(ts[:13]) or day_of(ts)
+            day = hour_day(ts[:13]) or day_of(ts)
             if day is None:
                 stats.bad(offset)
                 stats.records -= 1
@@ -239,16 +285,18 @@ class Folder:
             if day < from_day:
                 continue
             cell = (day, c.kind, c.provider, c.model, c.target, c.route, c.tags)
-            a = cells.get(cell)
+            a = cell_of(cell)
             if a is None:
                 a = cells[cell] = [0, 0, 0, [], [], 0, 0]
             a[0] += 1
             a[1] += c.input_tokens or 0
             a[2] += c.output_tokens or 0
-            if c.cost_usd:
-                a[3].append(c.cost_usd)
-            if c.latency_ms is not None:
-                a[4].append(c.latency_ms)
+            value = c.cost_usd
+            if value:
+                a[3].append(value)
+            value = c.latency_ms
+            if value is not None:
+                a[4].append(value)
             if c.attempt == 1 and c.status == "ok":
                 a[5] += 1
                 if c.cached:
@@ -263,28 +311,30 @@ class Folder:
         for (day, *combo), (att, tin, tout, costs, lats, simple, cached) in self.cells.items():
             combo = tuple(combo)
             pico = sum(map(round, map(mul, costs, repeat(1e12))))
-            micro = sum(map(round, map(mul, lats, repeat(1000.0))))
+            bins, whole = _bins(lats)
+            micro = sum(lats) * 1000 if whole else sum(map(round, map(mul, lats, repeat(1000.0))))
             c = self.aggs.counters(day, combo)
             c[:] = map(add, c, (att, tin, tout, pico, micro, len(lats), simple, simple, 0, cached))
             if lats:
-                per_day.setdefault(day, []).append((combo, lats))
+                per_day.setdefault(day, []).append((combo, lats, bins))
         for day, cells in per_day.items():
             _add_latencies(self.aggs.day(day).latency, cells)
         self.cells = {}
+        self.aggs.count_requests()
 
 
 def _add_latencies(latency: dict, cells: list) -> None:
-    """Each marginal digest of one day gets the latencies of its cells (combination, values):
-    exact values while small, else bins. Bins are worked out once per cell and counted once per
-    provider/model/target triple, kind, route and tag; the provider, model, target and total
-    digests add up the triples' counts instead of counting every value again."""
+    """Each marginal digest of one day gets the latencies of its cells (combination, values,
+    their bins): exact values while small, else bins, counted once per provider/model/target
+    triple, kind, route and tag; the provider, model, target and total digests add up the
+    triples' counts instead of counting every value again."""
     units: dict[tuple, list] = {}
-    for combo, lats in cells:
-        kind, provider, model, target, route, tags = combo
+    for cell in cells:
+        kind, provider, model, target, route, tags = cell[0]
         tag_units = [("tag", t) for t in dict.fromkeys(tags or ("(none)",))]
         for unit in (("ptm", provider, model, target), ("kind", label(kind)),
                      ("route", label(route)), *tag_units):
-            units.setdefault(unit, []).append((combo, lats))
+            units.setdefault(unit, []).append(cell)
     members: dict[tuple, list] = {}
     for unit in units:
         if unit[0] == "ptm":
@@ -294,22 +344,19 @@ def _add_latencies(latency: dict, cells: list) -> None:
                 members.setdefault(marginal, []).append(unit)
         else:
             members[unit] = [unit]
-    bins: dict[tuple, list] = {}
     counted: dict[tuple, tuple[int, Counter]] = {}
     for marginal, group in members.items():
         digest = latency.get(marginal) or latency.setdefault(marginal, LatencyDigest())
         group_cells = [cell for unit in group for cell in units[unit]]
-        total = sum(len(lats) for _, lats in group_cells)
+        total = sum(len(lats) for _, lats, _ in group_cells)
         if digest.exact is not None and len(digest.exact) + total <= EXACT_LIMIT:
-            digest.add_many([*chain.from_iterable(lats for _, lats in group_cells)])
+            digest.add_many([*chain.from_iterable(lats for _, lats, _ in group_cells)])
             continue
         for unit in group:
             if unit not in counted:
-                for combo, lats in units[unit]:
-                    if combo not in bins:
-                        bins[combo] = [*_bins(lats)]
-                values = chain.from_iterable(bins[combo] for combo, _ in units[unit])
-                counted[unit] = (sum(len(lats) for _, lats in units[unit]), Counter(values))
+                unit_cells = units[unit]
+                counted[unit] = (sum(len(lats) for _, lats, _ in unit_cells),
+                                 Counter(chain.from_iterable(bins for _, _, bins in unit_cells)))
             digest.add_binned(*counted[unit])
 
 
