@@ -32,20 +32,21 @@ import httpx
 
 from . import __version__
 from .config.model import Config, ProviderConfig
-from .errors import AllAttemptsFailed, BudgetError, LLMRouteError, NoProviderError, ProviderError
+from .errors import BudgetError, NoProviderError
 from .keys import KeyStore
-from .calls import Call, CallSite
+from .attempts import PromptRun, all_failed
 from .ledger import Ledger, LedgerWriteError, ledger_path
 from .paths import Paths, ensure_private_dir
 from .providers import create_provider, needs_key
 from .providers.base import HttpProvider, Provider
-from .resilience import Failure, RetryPolicy, run_with_fallback
+from .resilience import RetryPolicy, run_with_fallback
 from .routing.memory import MemorySnapshot, RoutingMemory
-from .routing.plan import BudgetFilter, Candidate, Plan
+from .routing.plan import BudgetFilter, Plan
 from .routing.planner import PlanInputs, PlanningTable, make_plan
 from .routing.strategies import round_robin_key
 from .state import stderr_warning
-from .types import Answer, Attempt, Request, Result, Target
+from .writability import reason, require_access, unwritable
+from .types import Answer, Request, Target
 
 
 @dataclass
@@ -193,7 +194,7 @@ class Engine:
         cache, hit, plan = self.begin(request, options, plan)
         if hit is not None:
             return hit
-        run = _Run(self, request, options, plan, on_text, on_event, on_notice)
+        run = PromptRun(self, request, options, plan, on_text, on_event, on_notice)
         try:
             outcome = run_with_fallback(
                 plan.candidates, run.attempt, self.retry_policy(), sleep=self.sleep, rng=self.rng,
@@ -235,9 +236,9 @@ class Engine:
         state_dir = self.paths.state_dir
         try:
             ensure_private_dir(state_dir)
-            _require_access(state_dir)
+            require_access(state_dir)
         except OSError as error:
-            raise _unwritable("llmroute's data directory", self.paths.data_dir, error,
+            raise unwritable("llmroute's data directory", self.paths.data_dir, error,
                               "set LLMROUTE_HOME") from None
         if ledger:
             path = self.ledger.path
@@ -246,9 +247,9 @@ class Engine:
                 if path.exists() or path.is_symlink():
                     os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC))
                 else:
-                    _require_access(path.parent)
+                    require_access(path.parent)
             except OSError as error:
-                raise _unwritable("the ledger", path, error, "set ledger.path in the config") from None
+                raise unwritable("the ledger", path, error, "set ledger.path in the config") from None
         self._checked.add(ledger)
 
     def _ledger_failed(self, error: OSError) -> None:
@@ -260,7 +261,7 @@ class Engine:
         if self.config.ledger.required:
             self._ledger_unreported = True
             return
-        self.warn(f"could not write the ledger {self.ledger.path} ({_reason(error)}): calls are not "
+        self.warn(f"could not write the ledger {self.ledger.path} ({reason(error)}): calls are not "
                   "being recorded or counted in the budget; free some space or fix ledger.path")
 
     def check_ledger(self) -> None:
@@ -270,7 +271,7 @@ class Engine:
             return
         self._ledger_unreported = False
         raise LedgerWriteError(
-            f"could not write the ledger {self.ledger.path} ({_reason(self.ledger_error)}): "
+            f"could not write the ledger {self.ledger.path} ({reason(self.ledger_error)}): "
             "the answer was delivered but the call is not recorded",
             "ledger.required is true, so this is an error: free some space or fix ledger.path")
 
@@ -283,7 +284,7 @@ class Engine:
         except OSError as error:
             if not self._state_warned:
                 self._state_warned = True
-                self.warn(f"could not update llmroute's state in {self.paths.state_dir} ({_reason(error)}); "
+                self.warn(f"could not update llmroute's state in {self.paths.state_dir} ({reason(error)}); "
                           "routing memory and budget reservations may lag behind")
 
     def secrets(self) -> tuple[str, ...]:
@@ -294,13 +295,13 @@ class Engine:
         defaults = self.config.defaults
         return RetryPolicy(retries=defaults.retries, max_attempts=defaults.max_attempts)
 
-    def conclude(self, run: "_Run", outcome, cache=None) -> Answer:
+    def conclude(self, run: "PromptRun", outcome, cache=None) -> Answer:
         """The answer of a finished fallback loop (stored in the cache hook when there is one),
         or the error that says why there is none (shared by the sync and async paths)."""
         if outcome.value is None:
             if not outcome.failures and run.budget_refusals:
                 raise self.budget.exhausted_error(run.plan) or BudgetError("blocked by budget")
-            raise _all_failed(outcome.failures, run.attempts, outcome.stopped, len(run.plan.excluded))
+            raise all_failed(outcome.failures, run.attempts, outcome.stopped, len(run.plan.excluded))
         result, attempt = outcome.value
         answer = Answer(
             request_id=run.request_id, text=result.text, target=attempt.target, route=run.plan.route,
@@ -380,7 +381,7 @@ class Engine:
     def close(self) -> None:
         if self._ledger_unreported:  # `required`, but the command ended before check_ledger
             self._ledger_unreported = False
-            self.warn(f"could not write the ledger {self.ledger.path} ({_reason(self.ledger_error)}): "
+            self.warn(f"could not write the ledger {self.ledger.path} ({reason(self.ledger_error)}): "
                       "calls were not recorded")
         for provider in self._providers.values():
             provider.close()
@@ -408,176 +409,3 @@ class Engine:
             # The per-invocation cost cap is a budget: refusing every target is exit 4, not 5.
             return BudgetError(f"blocked by --max-cost: {reasons}", "raise --max-cost or lower --max-tokens")
         return NoProviderError(f"nothing to try: {reasons}", "see `llmroute keys list` or run with --explain")
-
-
-class _Run:
-    """The state of one `ask`: its attempts and the reserved calls waiting to be sent. Each
-    attempt is one `calls.Call`; this class only adds what a fallback loop needs around it."""
-
-    def __init__(self, engine: Engine, request: Request, options: AskOptions, plan: Plan,
-                 on_text: Callable[[str], None] | None, on_event: Callable[[str], None],
-                 on_notice: Callable[[str], None]):
-        self.engine = engine
-        self.request = request
-        self.options = options
-        self.plan = plan
-        self.on_text = on_text if options.stream else None
-        self.on_event = on_event
-        self.on_notice = on_notice
-        self.site = CallSite(request, kind=options.kind, route=plan.route, strategy=plan.strategy,
-                             tags=options.tags, extra=options.extra_record)
-        self.request_id = self.site.request_id
-        self.started = engine.monotonic()
-        self.attempts: list[Attempt] = []
-        self.reserved: dict[Target, Call] = {}
-        self.budget_refusals = 0
-        self.text_written = False
-
-    def may_try(self, candidate: Candidate) -> bool:
-        engine = self.engine
-        snapshot = engine._snapshot
-        if snapshot is not None and snapshot.breaker(candidate.target.id).state == "half_open":
-            # One trial call after the cooldown, across all processes: take it or skip.
-            if not engine.memory.claim_trial(candidate.target):
-                self.on_event(f"{candidate.target}: skipped, another process is making its trial call")
-                return False
-        call = Call(engine, self.site, candidate.target)
-        worst = candidate.est_cost_usd or 0.0
-        if not call.reserve(worst, self.plan.estimated_input_tokens + self.request.max_tokens):
-            self.budget_refusals += 1
-            self.on_event(f"{candidate.target}: skipped, the budget does not allow its worst case ${worst:.6f}")
-            return False
-        self.reserved[candidate.target] = call
-        return True
-
-    def call_for(self, candidate: Candidate, number: int) -> Call:
-        """The call `may_try` reserved for this attempt."""
-        call = self.reserved.pop(candidate.target, None) or Call(self.engine, self.site, candidate.target)
-        call.number = number
-        return call
-
-    def attempt(self, candidate: Candidate, number: int) -> tuple[Result, Attempt]:
-        call = self.call_for(candidate, number)
-        try:
-            try:
-                provider = self.engine.provider(candidate.target.provider)
-            except ProviderError as error:
-                call.failed(error, 0)
-                raise
-            stream = self.on_text is not None
-            result = call.send(provider, self.timeout_for(candidate.target),
-                               on_text=self._write_text if stream else None, on_broken=self._broken)
-        finally:
-            if call.attempt is not None:
-                self.attempts.append(call.attempt)
-            else:
-                call.release()
-        return result, call.attempt
-
-    async def aattempt(self, candidate: Candidate, number: int, provider: Provider) -> tuple[Result, Attempt]:
-        """`attempt` over the provider's async transport (batch), buffered."""
-        call = self.call_for(candidate, number)
-        try:
-            result = await call.asend(provider, self.timeout_for(candidate.target))
-        finally:
-            if call.attempt is not None:
-                self.attempts.append(call.attempt)
-            else:
-                call.release()
-        return result, call.attempt
-
-    def timeout_for(self, target: Target) -> float:
-        provider_config = self.engine.config.providers[target.provider]
-        return self.options.timeout or provider_config.timeout or self.engine.config.defaults.timeout
-
-    def release_all(self) -> None:
-        """Give back every open reservation (a cancelled run answers nothing)."""
-        while self.reserved:
-            self.engine.bookkeep(self.reserved.popitem()[1].release)
-
-    def _write_text(self, text: str) -> None:
-        self.on_text(text)
-        self.text_written = True
-
-    def _broken(self, target: Target, error: ProviderError) -> None:
-        self.on_notice(f"\n[{target} failed mid-answer: {error.error_class.value}; "
-                       f"the answer below is from the next target]")
-
-    def on_failure(self, failure: Failure, next_step: str) -> None:
-        error = failure.error
-        status = f" ({error.http_status})" if error.http_status else ""
-        self.on_event(f"attempt {failure.attempt} {failure.candidate.target}: "
-                      f"{error.error_class.value}{status}: {error.message} -> {next_step}")
-
-
-def _all_failed(failures: list[Failure], attempts: list[Attempt], stopped: bool,
-                excluded: int = 0) -> AllAttemptsFailed:
-    parts = []
-    for failure in failures:
-        error = failure.error
-        status = f" {error.http_status}" if error.http_status else ""
-        parts.append(f"{failure.candidate.target} {error.error_class.value}{status}")
-    if stopped:
-        last = failures[-1].error
-        return AllAttemptsFailed(
-            f"the request was refused as invalid by {failures[-1].candidate.target}: {last.message}",
-            attempts, "fix the request (see the message above); other targets would refuse it too",
-        )
-    skipped = f"; {excluded} other target{'s were' if excluded != 1 else ' was'} skipped" if excluded else ""
-    return AllAttemptsFailed(
-        f"every attempt failed ({len(failures)}): " + "; ".join(parts) + skipped,
-        attempts, "run with -v for details, --explain to see why targets were skipped, or `llmroute health`"
-        if excluded else "run with -v for details, or check `llmroute health`",
-    )
-
-
-def not_a_directory(error: OSError) -> OSError:
-    """Making a directory where a file already is says "File exists"; what the user needs to
-    hear is that the file is in the way: "Not a directory: <that file>"."""
-    if isinstance(error, FileExistsError) and error.filename and not os.path.isdir(error.filename):
-        import errno
-
-        return NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), error.filename)
-    return error
-
-
-def _reason(error: OSError | None) -> str:
-    """The plain words of an OSError ("No space left on device"), without the errno noise."""
-    if error is None:
-        return "unknown error"
-    return error.strerror or str(error) or type(error).__name__
-
-
-def _require_access(directory) -> None:
-    """Raise the OSError that creating a file in `directory` would meet (read-only file system,
-    no permission), without creating anything."""
-    if not os.access(directory, os.W_OK | os.X_OK):
-        import errno
-
-        code = errno.EROFS if _read_only_fs(directory) else errno.EACCES
-        raise OSError(code, os.strerror(code), str(directory))
-
-
-def _read_only_fs(directory) -> bool:
-    try:
-        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
-def _unwritable(what: str, path, error: OSError, setting: str) -> LLMRouteError:
-    """The refusal of `check_writable`: what cannot be written and why, then what to do about
-    that cause (`setting` names the other way out: LLMROUTE_HOME or ledger.path)."""
-    import errno
-
-    error = not_a_directory(error)
-    where = f" ({error.filename})" if error.filename and str(error.filename) != str(path) else ""
-    if error.errno == errno.ENOTDIR:
-        todo = f"{error.filename or path} is a file, not a directory: move it, or {setting} to another place"
-    elif error.errno == errno.EROFS:
-        todo = f"the file system is read-only: remount it read-write, or {setting} to a writable place"
-    elif error.errno in (errno.ENOSPC, errno.EDQUOT):
-        todo = f"free some disk space, or {setting} to another disk"
-    else:
-        todo = f"make it writable (check its permissions), or {setting} to a writable place"
-    return LLMRouteError(f"cannot write {what} {path}: {_reason(error)}{where}; nothing was sent", todo)

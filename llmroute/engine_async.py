@@ -1,7 +1,7 @@
 """The async path of one prompt, for `batch`: many prompts in flight over ONE `httpx.AsyncClient`.
 
 It is the engine's flow with awaits where the network is: the same `Engine.plan`, the same
-`_Run` whose attempts are `calls.Call`s (reserve, send, charge, record, learn, settle), sent
+`PromptRun` whose attempts are `calls.Call`s (reserve, send, charge, record, learn, settle), sent
 here with `Call.asend`, the same retry rules (`RetryPolicy.retry_delay`,
 `ErrorClass.stops_fallback`, the context-length rule of `resilience`) and the same conclusion
 (`Engine.conclude`). Only the driver of the fallback loop is a twin of
@@ -20,7 +20,8 @@ from typing import Awaitable, Callable, Sequence, TypeVar
 
 import httpx
 
-from .engine import AskOptions, Engine, _Run
+from .attempts import PromptRun
+from .engine import AskOptions, Engine
 from .errors import ProviderError
 from .providers.base import Provider
 from .resilience import STOP, FallbackLoop, Failure, Outcome, RetryPolicy
@@ -85,7 +86,7 @@ class AsyncEngine:
         cache, hit, plan = engine.begin(request, options, plan)
         if hit is not None:
             return hit
-        run = _Run(engine, request, options, plan, None, on_event, lambda message: None)
+        run = PromptRun(engine, request, options, plan, None, on_event, lambda message: None)
 
         async def attempt(candidate: Candidate, number: int) -> tuple[Result, Attempt]:
             return await run.aattempt(candidate, number, self.provider(candidate.target.provider))
