@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, TextIO
 
 from .engine import AskOptions
-from .errors import BudgetError, LLMRouteError, UsageError
+from .errors import BudgetError, LLMRouteError
+from .prompt_input import PromptLine
 from .types import Answer, Message, Request
 
 NOT_RUN_BUDGET = "not run: budget"
@@ -31,14 +32,8 @@ RATE_WAIT_STEP_S = 1.0
 RATE_WAIT_MAX_S = 600.0
 
 
-@dataclass(frozen=True)
-class BatchItem:
-    """One prompt of the input. `id` is the JSONL `id`, or the 1-based line number."""
-
-    id: object
-    prompt: str
-    system: str | None = None
-    model: str | None = None
+# One prompt of the input: the shared prompt-file line (id, prompt, system, model).
+BatchItem = PromptLine
 
 
 @dataclass
@@ -88,51 +83,6 @@ class BatchSummary:
 
 
 # --- input -----------------------------------------------------------------------------------
-
-
-def parse_items(text: str) -> list[BatchItem]:
-    """Text lines (id = line number, blank lines skipped) or JSONL objects with `prompt` and
-    optional `id`, `system`, `model`; JSONL when the first non-blank line starts with `{`.
-    Problems are usage errors naming the line."""
-    lines = text.splitlines()
-    first = next((line for line in lines if line.strip()), None)
-    if first is None:
-        raise UsageError("the batch input holds no prompts", "give one prompt per line, or JSONL with a \"prompt\" field")
-    jsonl = first.lstrip().startswith("{")
-    items: list[BatchItem] = []
-    seen: set[str] = set()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        item = _json_item(line, number) if jsonl else BatchItem(id=number, prompt=line)
-        key = json.dumps(item.id)
-        if key in seen:
-            raise UsageError(f"line {number}: duplicate id {item.id!r}", "every prompt needs its own id")
-        seen.add(key)
-        items.append(item)
-    return items
-
-
-def _json_item(line: str, number: int) -> BatchItem:
-    try:
-        data = json.loads(line)
-    except ValueError as exc:
-        raise UsageError(f"line {number}: not valid JSON ({exc.msg})", "JSONL input needs one object per line") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"line {number}: expected a JSON object", "e.g. {\"id\": \"a\", \"prompt\": \"hello\"}")
-    prompt = data.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise UsageError(f"line {number}: \"prompt\" must be a non-empty string")
-    item_id = data.get("id", number)
-    if not isinstance(item_id, (str, int)) or isinstance(item_id, bool):
-        raise UsageError(f"line {number}: \"id\" must be a string or an integer")
-    for name in ("system", "model"):
-        if data.get(name) is not None and not isinstance(data[name], str):
-            raise UsageError(f"line {number}: \"{name}\" must be a string")
-    unknown = sorted(set(data) - {"id", "prompt", "system", "model"})
-    if unknown:
-        raise UsageError(f"line {number}: unknown field(s) {', '.join(unknown)}", "fields: id, prompt, system, model")
-    return BatchItem(id=item_id, prompt=prompt, system=data.get("system"), model=data.get("model"))
 
 
 def done_ids(text: str) -> set[str]:

@@ -1,4 +1,5 @@
-"""Assembling the prompt from the argument, piped stdin and `--context` files (SPEC §4).
+"""Assembling the prompt from the argument, piped stdin and `--context` files (SPEC §4), and
+reading prompt files: the one reader of `batch`, `abtest run --prompts` and `route --each-line`.
 
 Rules: the argument alone; stdin alone; or both as `PROMPT\\n\\nSTDIN`. No prompt while stdin is a
 terminal, an empty prompt, or stdin or an argument that is not UTF-8 are usage errors (exit 2).
@@ -8,6 +9,8 @@ question.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable, Sequence
 
@@ -77,3 +80,82 @@ def _read_context(name: str) -> str:
     except OSError as error:
         raise UsageError(f"cannot read context file {name}: {error.strerror}") from None
     return f"--- {path.name} ---\n{text.rstrip()}\n--- end of {path.name} ---"
+
+
+# --- prompt files ------------------------------------------------------------------------------
+
+PROMPT_FIELDS = ("id", "prompt", "system", "model")
+
+
+@dataclass(frozen=True)
+class PromptLine:
+    """One prompt of a prompt file. `id` is the JSONL `id`, or the 1-based line number."""
+
+    id: object
+    prompt: str
+    system: str | None = None
+    model: str | None = None
+
+
+def read_prompt_source(source: str, stdin: BinaryIO | None) -> str:
+    """The text of a prompt file, or of piped stdin for `-`."""
+    name = "stdin" if source == "-" else source
+    try:
+        if source == "-":
+            if stdin is None or stdin.isatty():
+                raise UsageError("no prompts: pipe them in or name a file")
+            data = stdin.read()
+        else:
+            with open(source, "rb") as handle:
+                data = handle.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {source}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{name} is not valid UTF-8", "convert it first, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def parse_prompt_lines(text: str) -> list[PromptLine]:
+    """Text lines (id = line number, blank lines skipped) or JSONL objects with `prompt` and
+    optional `id`, `system`, `model`; JSONL when the first non-blank line starts with `{`.
+    Problems are usage errors naming the line."""
+    lines = text.splitlines()
+    first = next((line for line in lines if line.strip()), None)
+    if first is None:
+        raise UsageError("the input holds no prompts", "give one prompt per line, or JSONL with a \"prompt\" field")
+    jsonl = first.lstrip().startswith("{")
+    items: list[PromptLine] = []
+    seen: set[str] = set()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        item = _json_line(line, number) if jsonl else PromptLine(id=number, prompt=line)
+        key = json.dumps(item.id)
+        if key in seen:
+            raise UsageError(f"line {number}: duplicate id {item.id!r}", "every prompt needs its own id")
+        seen.add(key)
+        items.append(item)
+    return items
+
+
+def _json_line(line: str, number: int) -> PromptLine:
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise UsageError(f"line {number}: not valid JSON ({exc.msg})", "JSONL input needs one object per line") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"line {number}: expected a JSON object", "e.g. {\"id\": \"a\", \"prompt\": \"hello\"}")
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise UsageError(f"line {number}: \"prompt\" must be a non-empty string")
+    item_id = data.get("id", number)
+    if not isinstance(item_id, (str, int)) or isinstance(item_id, bool):
+        raise UsageError(f"line {number}: \"id\" must be a string or an integer")
+    for name in ("system", "model"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise UsageError(f"line {number}: \"{name}\" must be a string")
+    unknown = sorted(set(data) - set(PROMPT_FIELDS))
+    if unknown:
+        raise UsageError(f"line {number}: unknown field(s) {', '.join(unknown)}", "fields: " + ", ".join(PROMPT_FIELDS))
+    return PromptLine(id=item_id, prompt=prompt, system=data.get("system"), model=data.get("model"))

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from llmroute.batch import (NOT_RUN_BUDGET, BatchItem, BatchRunner, BatchSettings, OrderedWriter,
-                            Progress, done_ids, parse_items, pending_items)
+                            Progress, done_ids, pending_items)
+from llmroute.prompt_input import parse_prompt_lines as parse_items
 from llmroute.config.load import load_config
 from llmroute.engine import AskOptions, Engine
 from llmroute.engine_async import AsyncEngine, arun_with_fallback

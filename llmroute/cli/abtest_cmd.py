@@ -97,42 +97,11 @@ def _progress(total: int):
 
 
 def read_prompts(source: str) -> list[str]:
-    """Prompts from a file or stdin: one per line, or JSONL objects with `prompt`."""
-    import json
+    """Prompts from a file or stdin: one per line, or JSONL objects with `prompt` (the shared
+    prompt-file reader; `id`, `system` and `model` are accepted and not used here)."""
+    from ..prompt_input import parse_prompt_lines, read_prompt_source
 
-    from ..errors import UsageError
-
-    if source == "-":
-        stream = getattr(sys.stdin, "buffer", None)
-        if stream is None or stream.isatty():
-            raise UsageError("no prompts: pipe them in or give --prompts FILE")
-        data = stream.read()
-    else:
-        try:
-            data = open(source, "rb").read()
-        except OSError as error:
-            raise UsageError(f"cannot read {source}: {error.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{source}: not UTF-8 text") from None
-    prompts = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("{"):
-            try:
-                item = json.loads(line)
-            except ValueError:
-                raise UsageError(f"{source}:{number}: not valid JSON") from None
-            if not isinstance(item, dict) or not isinstance(item.get("prompt"), str) or not item["prompt"].strip():
-                raise UsageError(f"{source}:{number}: a JSON line needs a non-empty \"prompt\" string")
-            prompts.append(item["prompt"])
-        else:
-            prompts.append(line)
-    if not prompts:
-        raise UsageError("no prompts given")
-    return prompts
+    return [line.prompt for line in parse_prompt_lines(read_prompt_source(source, getattr(sys.stdin, "buffer", None)))]
 
 
 @abtest_group.command("report")

@@ -233,10 +233,11 @@ def _input_tokens_json(count, estimate: int, target) -> dict:
 
 
 def _explain_each_line(app: AppContext, options: dict) -> None:
-    """Plan every line of stdin: one JSON line out per prompt line, for studying routing."""
+    """Plan every prompt of stdin (a prompt file: text lines or JSONL, as `batch` reads it):
+    one JSON line out per prompt, for studying routing."""
     import json
 
-    from ..prompt_input import read_stdin
+    from ..prompt_input import parse_prompt_lines, read_stdin
 
     stdin = getattr(sys.stdin, "buffer", None)
     text = read_stdin(stdin, stdin is None or stdin.isatty())
@@ -245,15 +246,14 @@ def _explain_each_line(app: AppContext, options: dict) -> None:
 
         raise UsageError("--each-line reads prompts from stdin, one per line", "e.g. llmroute route --each-line < prompts.txt")
     engine = None
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        config, request, ask_options = _build(app, options, line)
+    for item in parse_prompt_lines(text):
+        config, request, ask_options = _build(app, options, item.prompt)
         ask_options.explain = True
         engine = engine or app.engine(config)
         plan = engine.plan(request, ask_options)
         tokens = _input_tokens_json(*_input_tokens(request, plan))
-        click.echo(json.dumps({"prompt": line, **plan.to_json(), "input_tokens": tokens}, ensure_ascii=False))
+        click.echo(json.dumps({"id": item.id, "prompt": item.prompt, **plan.to_json(), "input_tokens": tokens},
+                              ensure_ascii=False))
 
 
 def _warn_config(config) -> None:

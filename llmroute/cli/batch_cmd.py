@@ -38,32 +38,15 @@ def batch_command(ctx: click.Context, source: str, concurrency: int, out_path: s
     Results are JSONL in input order: id, text, target, usage, cost_usd, error. Exit 0 when
     every prompt was answered, 1 when any failed, 4 when the budget stopped the batch,
     130 when interrupted."""
-    from ..batch import parse_items
+    from ..prompt_input import parse_prompt_lines, read_prompt_source
 
     app: AppContext = ctx.obj
     if resume and not out_path:
         raise click.UsageError("--resume needs --out FILE (the results of the earlier run)")
     if config_path:
         app.config_path_option = config_path
-    items = parse_items(_read_source(source))
+    items = parse_prompt_lines(read_prompt_source(source, getattr(sys.stdin, "buffer", None)))
     ctx.exit(_run(app, items, concurrency, out_path, resume, options))
-
-
-def _read_source(source: str) -> str:
-    from ..errors import UsageError
-
-    try:
-        if source == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(source, "rb") as handle:
-                data = handle.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read {source}: {exc.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{'stdin' if source == '-' else source} is not valid UTF-8") from None
 
 
 def _run(app: AppContext, items, concurrency: int, out_path: str | None, resume: bool, options: dict) -> int:
