@@ -44,6 +44,7 @@ from .budget.alerts import fire_alert
 from .errors import ErrorClass, ProviderError, UsageError
 from .calls import Call, CallSite
 from .state import StateStore, is_json_type, sections
+from .stats import p95
 from .types import Message, Request, Target
 
 if TYPE_CHECKING:
@@ -201,9 +202,7 @@ def stats_for(samples: list[Sample]) -> Stats:
         weights, total = [1.0] * len(samples), float(len(samples))
     uptime = sum(w for w, s in zip(weights, samples) if s.ok) / total
     error_rate = sum(1 for s in samples if not s.ok) / len(samples)
-    answered = sorted(s.latency_ms for s in samples if s.ok)
-    p95 = answered[max(math.ceil(0.95 * len(answered)) - 1, 0)] if answered else None
-    return Stats(len(samples), uptime, error_rate, p95)
+    return Stats(len(samples), uptime, error_rate, p95([s.latency_ms for s in samples if s.ok]))
 
 
 def _midpoint_weights(times: list[float]) -> list[float]:

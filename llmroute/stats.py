@@ -53,18 +53,20 @@ def mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0..100) with linear interpolation between order statistics (the
-    common "type 7" definition used by numpy and spreadsheets); None for no values."""
-    if not values:
-        return None
+def nearest_rank(q: float, count: int) -> int:
+    """The 1-based rank of the q-th percentile (0..100) among `count` values, nearest-rank: the
+    smallest value with at least q% of the values at or below it. llmroute's one percentile
+    definition (report, health, abtest): the answer is always a latency that was observed."""
     if not 0 <= q <= 100:
         raise ValueError("q must be within 0..100")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return max(1, math.ceil(q * count / 100 - 1e-9))
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100), nearest-rank; None for no values."""
+    if not values:
+        return None
+    return sorted(values)[nearest_rank(q, len(values)) - 1]
 
 
 def p95(values: Sequence[float]) -> float | None:

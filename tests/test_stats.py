@@ -49,10 +49,12 @@ def test_sign_test_is_exact_for_large_n_and_rejects_negatives():
         stats.sign_test_p(-1, 3)
 
 
-def test_percentiles_interpolate_like_numpy():
+def test_percentiles_are_nearest_rank():
     values = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
-    assert stats.p95(values) == pytest.approx(95.5)
-    assert stats.percentile(values, 50) == pytest.approx(55)
+    assert stats.p95(values) == 100
+    assert stats.percentile(values, 50) == 50
+    assert stats.percentile(values, 90) == 90 and stats.percentile(values, 91) == 100
+    assert stats.p95([100, 200, 300, 400]) == 400
     assert stats.percentile([7], 95) == 7
     assert stats.p95([]) is None
     assert stats.mean([]) is None and stats.mean([1, 2, 3]) == 2

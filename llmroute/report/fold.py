@@ -36,6 +36,7 @@ from operator import add, mul
 from pathlib import Path
 
 from ..ledger_fold import Call, DayMapper, ReadStats, line_starts, read_calls
+from ..stats import nearest_rank
 
 ATT, TIN, TOUT, COST, LAT_US, LAT_N, REQ, OK, FALLBACK, CACHED = range(10)
 N_COUNTERS = 10
@@ -122,7 +123,7 @@ class LatencyDigest:
         """Nearest-rank percentile (`q` in 0..1); None when empty."""
         if not self.count:
             return None
-        rank = max(1, math.ceil(q * self.count - 1e-9))
+        rank = nearest_rank(q * 100, self.count)
         if self.exact is not None:
             return sorted(self.exact)[rank - 1]
         seen = 0
