@@ -148,7 +148,7 @@ class Engine:
     def key_for(self, provider: ProviderConfig) -> str | None:
         """The key to send, if any. Keyless providers (mock, local, Ollama, local OpenAI-compatible
         servers) skip the lookup unless the config names a key source: probing the OS keyring
-        costs ~0.5 s."""
+        (D-Bus, a keyring daemon) is the slowest step of a local prompt."""
         if needs_key(provider) or provider.key_env or provider.key_cmd:
             return self.keys.resolve(provider).value
         return None
@@ -360,7 +360,7 @@ class Engine:
 
     def client_for(self, url: str) -> httpx.Client:
         """The shared client for a URL. Plain-HTTP URLs (local servers) get a client that never
-        builds a TLS context: loading the CA bundle costs ~60 ms per invocation, and a client
+        builds a TLS context: loading the CA bundle is a large part of start-up, and a client
         used only for http:// never negotiates TLS. Everything else gets the verifying client."""
         if url.startswith("http://") and not self._client_injected:
             if self._plain_client is None:

@@ -48,8 +48,8 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = False) -> None:
     The temporary file is made in the same directory (so `os.replace` is a rename on one file
     system), created 0600, and removed if anything fails. The rename alone is what makes a
     `kill -9` at any moment harmless. `durable` adds fsyncs of the file and its directory so the
-    new content also survives a power loss; that costs ~10 ms per write on the disks we measure
-    on, so state files — caches that are rebuilt from the ledger when lost — do without it."""
+    new content also survives a power loss; that is a disk round trip per write, so state files
+    — caches that are rebuilt from the ledger when lost — do without it."""
     import tempfile
 
     ensure_private_dir(path.parent)

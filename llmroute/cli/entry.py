@@ -1,6 +1,6 @@
 """The console script's first stop: `llmroute --version` and `llmroute --help` without click.
 
-Importing click costs ~50 ms on the machines we measure on, half of the 100 ms start-up budget,
+Importing click is a large share of the 100 ms start-up budget (bench/startup.py measures it),
 and these two are the invocations people and tools run to see whether llmroute is there and what
 it offers. They are answered here from `commands.py` (the same table and text the click group
 uses; a test renders both and compares them byte for byte); everything else goes to

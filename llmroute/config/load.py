@@ -100,7 +100,7 @@ def parse_config(text: str, source: Path | None = None) -> Config:
 
     display = str(source) if source is not None else "<config>"
     try:
-        # libyaml's composer when PyYAML was built with it: same node tree and marks, ~10x faster.
+        # libyaml's composer when PyYAML was built with it: same node tree and marks, in C.
         root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -12,8 +12,8 @@ from .transport import needs_key
 
 __all__ = ["create_provider", "needs_key", "provider_class"]
 
-if TYPE_CHECKING:  # httpx costs ~70 ms to import: commands that only read config (`report`,
-    # which validates against the presets) must not pay it for a type annotation.
+if TYPE_CHECKING:  # httpx is a heavy import: commands that only read config (`report`, which
+    # validates against the presets) must not pay for it for a type annotation.
     import httpx
 
     from .base import Provider

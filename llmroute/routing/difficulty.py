@@ -44,7 +44,8 @@ _CODE_SUFFIXES = (";", "{", "}", "):", "=>", "*/")
 _CODE_INFIX = ("=>", "->", "::", "!=", "==", "&&", "||")
 _LATEX = re.compile(r"\\(?:frac|int|sum|sqrt|lim|prod|alpha|beta|theta|pi|infty|partial|cdot|"
                     r"mathbb|begin|le|ge|neq)\b|\$[^$\n]{1,200}\$")
-# Anchored on the operator (rare) rather than on digits/letters (common): ~10x faster.
+# Anchored on the operator (rare) rather than on digits/letters (common), so the scan seldom
+# starts a match attempt (bench/difficulty.py measures the score).
 _EQUATION = re.compile(r"[-+*/^×÷=] ?\(?-?\d")
 _MATH_SYMBOL = re.compile(r"[∫∑√π≤≥≠∞±∂∆]")
 # Numbered/bulleted items and multiple-choice options ("A." / "(b)") mark multi-part tasks.

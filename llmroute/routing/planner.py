@@ -71,7 +71,7 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
     options, excluded = _filter(inputs, selection, tokens, memory)
     options, tier_excluded = _apply_tier(selection, options)
     # Difficulty only orders `auto` between two or more targets; scoring it otherwise would
-    # spend the regex set's compile time (~10 ms per process) for nothing. --explain always shows it.
+    # spend the regex set's compile time (once per process) for nothing. --explain always shows it.
     difficulty = _difficulty(prompt, request.system) \
         if inputs.explain or (selection.strategy == "auto" and len(options) > 1) else None
     ctx = StrategyContext(
