@@ -181,21 +181,26 @@ class Aggregates:
             self._tracked = safe_loads(self._tracked)
         return self._tracked
 
-    def track(self, call: Call, cell: tuple) -> None:
-        """Note a record that is not an ok first attempt in its request; its request is counted
-        (again) by `count_requests`, once however many of its records a fold meets."""
-        ok = call.status == "ok"
-        state = (ok, call.attempt, cell, bool(call.cached), not ok)
-        if call.request_id is None:  # no id: a request of its own
-            self._count_request(state, 1)
-            return
-        old = self.tracked.get(call.request_id)
-        if old is not None:
-            state = _combine(old, state)
-            if state == old:
-                return
-        self._changed.setdefault(call.request_id, old)  # what was counted before, if anything
-        self._tracked[call.request_id] = state
+    def track(self, calls: list[tuple[Call, tuple]]) -> None:
+        """Note records (with their cells) that are not an ok first attempt in their request;
+        each request is counted (again) by `count_requests`, once however many of its records
+        a fold meets."""
+        tracked, changed = self.tracked, self._changed
+        for call, cell in calls:
+            ok = call.status == "ok"
+            state = (ok, call.attempt, cell, bool(call.cached), not ok)
+            rid = call.request_id
+            if rid is None:  # no id: a request of its own
+                self._count_request(state, 1)
+                continue
+            old = tracked.get(rid)
+            if old is not None:
+                state = _combine(old, state)
+                if state == old:
+                    continue
+            if rid not in changed:
+                changed[rid] = old  # what was counted before this fold, if anything
+            tracked[rid] = state
 
     def count_requests(self) -> None:
         """Move the counts of every request `track` changed to where they now belong."""
@@ -304,8 +309,8 @@ class Folder:
                     a[6] += 1
             else:
                 others.append((c, cell))
-        for c, cell in others:
-            self.aggs.track(c, cell)
+        if others:
+            self.aggs.track(others)
 
     def flush(self) -> None:
         per_day: dict[str, list] = {}
