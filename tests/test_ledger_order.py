@@ -75,10 +75,10 @@ def write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def report(path: Path, kind: str, by: str, index: Path | None = None, **kw):
+def report(path: Path, kind: str, by: str, index: Path | None = None, limits=LIMITS, **kw):
     window = make_window(today=TODAY, kind=kind, **kw)
     return build_report(path, window, by, tz=BERLIN, index_path=index, warn=lambda m: None,
-                        limits=LIMITS, workers=1)
+                        limits=limits, workers=1)
 
 
 def figures(r) -> tuple:
@@ -242,3 +242,27 @@ def test_budget_totals_of_a_shuffled_ledger_equal_the_sorted_ones(tmp_path, sort
         index, reason = spend.catch_up(index, ledger, zone, first, never_open)
         assert reason is None  # caught up, not rebuilt
     assert budget_totals(index) == expected
+
+
+def test_the_index_forgets_days_no_window_needs_and_keeps_answering_the_same(tmp_path, sorted_lines):
+    """An index built for a long window keeps only the days recent windows can need once a
+    report asks for less (62 days before the first day needed); the figures stay those of a
+    fresh report."""
+    from llmroute.report.fold import safe_loads
+
+    rng = random.Random(2)
+    september = datetime(2026, 9, 2, tzinfo=timezone.utc).timestamp()
+    old = [line(september + 3600 * i + n, f"old{i}", n, n == 2, rng) for i in range(200) for n in (1, 2)]
+    ledger, index = write(tmp_path / "ledger.jsonl", shuffled(old + sorted_lines)), tmp_path / "idx.pickle"
+    unlimited = Limits()
+    report(ledger, "since", "provider", index, unlimited, since="2026-09-01")
+    whole = safe_loads(index.read_bytes())["aggregates"]
+    assert whole.from_day == "2026-09-01" and any(s[2][0] < "2026-09-24" for s in whole.tracked.values())
+    got = report(ledger, "today", "provider", index, unlimited)  # needs Nov 25: keeps Sep 24 on
+    kept = safe_loads(index.read_bytes())["aggregates"]
+    assert got.scan.start_offset > 0  # pruned, not rebuilt
+    assert kept.from_day == "2026-09-24" and min(kept.days) >= "2026-09-24"
+    assert kept.tracked and all(state[2][0] >= "2026-09-24" for state in kept.tracked.values())
+    for kind, kw in WINDOWS:
+        assert figures(report(ledger, kind, "tag", index, unlimited, **kw)) == figures(
+            report(ledger, kind, "tag", None, unlimited, **kw))

@@ -175,6 +175,13 @@ class Aggregates:
             mine = counters[combo] = [0] * N_COUNTERS
         return mine
 
+    def drop_before(self, day: str) -> None:
+        """Forget the days before `day` (no window this index serves needs them any more) and
+        the requests answered in them, as a fold starting at `day` would never have met them."""
+        self.from_day = day
+        self.days = {d: agg for d, agg in self.days.items() if d >= day}
+        self._tracked = {rid: s for rid, s in self.tracked.items() if s[2][0] >= day}
+
     @property
     def tracked(self) -> dict:
         if isinstance(self._tracked, bytes):

@@ -2,7 +2,8 @@
 
 It stores the `Aggregates` of the ledger's first `offset` bytes (every record of local day
 `from_day` or later, wherever its line is) with what identifies that ledger: device, inode, the
-offset reached and a hash of the first bytes. The next run folds only the bytes appended since
+offset reached and a hash of the first bytes. Days more than `KEEP_DAYS` before the first one a
+report needs are dropped, so it stays as small as the windows it serves. The next run folds only the bytes appended since
 `offset`. Nothing here assumes time order: an appended line lands in its own day, a line older
 than `from_day` is outside every window this index can answer (a report that needs older days
 rebuilds it), and a line of a request seen before moves that request's counts (`fold.py`).
@@ -22,7 +23,7 @@ import os
 import pickle
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 
 from ..ledger_fold import DayMapper, ReadStats, Warn
@@ -31,6 +32,7 @@ from .fold import Aggregates, fold_file, safe_loads
 # Bump whenever the pickled classes change shape: an older index is then rebuilt.
 INDEX_VERSION = 3
 HEAD_BYTES = 4096
+KEEP_DAYS = 62  # days kept before the first one a report needs (a month and a week fit)
 
 
 @dataclass
@@ -66,11 +68,15 @@ def load_aggregates(ledger: Path, index_path: Path | None, *, from_day: str, tz:
     st = os.stat(ledger)
     cached, reason = _usable(index_path, ledger, st, from_day, tz_key(tz))
     aggs, start = cached if cached is not None else (Aggregates(from_day), 0)
+    keep = (date.fromisoformat(from_day) - timedelta(KEEP_DAYS)).isoformat()
+    pruned = aggs.from_day < keep
+    if pruned:  # the index stays as small as the windows it serves
+        aggs.drop_before(keep)
     before = midnight_utc(date.fromisoformat(aggs.from_day), tz)[:13]
     stats = fold_file(ledger, aggs, start=start, days=DayMapper(tz), before_hour=before,
                       workers=workers)
     stats.warn_bad(ledger.name, warn)
-    if index_path is not None and (cached is None or stats.end_offset != start):
+    if index_path is not None and (cached is None or pruned or stats.end_offset != start):
         _write(index_path, ledger, aggs, st, stats.end_offset, tz_key(tz), warn)
     return IndexOutcome(aggs, stats, cached is None, reason)
 
