@@ -359,7 +359,7 @@ class CacheHook:
 
     def lookup(self, request: Request):
         from .ledger import make_ts, prompt_sha256
-        from .records import build_record
+        from .ledger.records import build_record
         from .types import Answer, Attempt, Target
 
         engine = self.engine

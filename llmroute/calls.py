@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from .errors import ErrorClass, ProviderError
 from .ledger import make_ts, prompt_sha256
-from .records import build_record
+from .ledger.records import build_record
 from .resilience import RetryPolicy
 from .types import Attempt, Request, Result, Target, Usage
 

@@ -20,8 +20,6 @@ scores are recomputed and published to the routing memory (`state/routing.json`,
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -127,52 +125,19 @@ def _votes(doc: dict) -> Iterator[dict]:
 
 # --- finding the answer a vote is about -------------------------------------------------------
 
-def find_answer(ledger_path: Path, request_id: str | None, *, block: int = 1 << 16) -> tuple[str, str] | None:
+def find_answer(ledger_path: Path, request_id: str | None) -> tuple[str, str] | None:
     """(request_id, target) of the answer a `feedback` vote is about, searching the ledger from
-    its end so "the last answer" costs one block read however long the ledger is.
+    its end (`ledger.reader.reverse_calls`).
 
     `request_id` None means the most recent successful `kind: ask` record; otherwise the
     successful record of that request (its answering target). None when not found."""
-    for record in _reverse_records(Path(ledger_path), block):
-        if record.get("status") != "ok" or not isinstance(record.get("target"), str):
+    from .ledger.reader import reverse_calls
+
+    for call in reverse_calls(Path(ledger_path)):
+        if call.status != "ok" or not call.target:
             continue
-        if request_id is None and record.get("kind") == "ask":
-            return str(record.get("request_id")), record["target"]
-        if request_id is not None and record.get("request_id") == request_id:
-            return request_id, record["target"]
+        if request_id is None and call.kind == "ask":
+            return str(call.request_id), call.target
+        if request_id is not None and call.request_id == request_id:
+            return request_id, call.target
     return None
-
-
-def _reverse_records(path: Path, block: int) -> Iterator[dict]:
-    """Ledger records from the last line to the first; unreadable lines are skipped."""
-    try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
-        return
-    with handle:
-        position = handle.seek(0, os.SEEK_END)
-        rest = b""
-        while position > 0:
-            step = min(block, position)
-            position -= step
-            handle.seek(position)
-            data = handle.read(step) + rest
-            lines = data.split(b"\n")
-            rest = lines[0]
-            for raw in reversed(lines[1:]):
-                record = _decode(raw)
-                if record is not None:
-                    yield record
-        record = _decode(rest)
-        if record is not None:
-            yield record
-
-
-def _decode(raw: bytes) -> dict | None:
-    if not raw.strip():
-        return None
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) else None

@@ -101,9 +101,9 @@ def test_index_buckets_records_by_local_day(tmp_path):
 def test_rebuild_reads_every_line_of_a_ledger_out_of_time_order(tmp_path, monkeypatch):
     """A long old part with a recent line in its middle (a merged ledger): the rebuild finds it,
     passing over only blocks whose every line is stamped before the first day needed."""
-    from llmroute import ledger_fold
+    from llmroute.ledger import reader as ledger_reader
 
-    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(ledger_reader, "CHUNK_BYTES", 16 << 10)
     zone = zone_for("Europe/Berlin")
     ledger = Ledger(tmp_path / "ledger.jsonl")
     old = at(2024, 11, 1, 12)

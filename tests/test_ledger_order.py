@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from llmroute import ledger_fold
+from llmroute.ledger import reader as ledger_reader
 from llmroute.config.model import Limits
 from llmroute.report import GROUPINGS, build_report, local_today, make_window, resolve_tz
 
@@ -104,7 +104,7 @@ def test_the_ledger_has_what_the_tests_need(sorted_lines):
         by_request.setdefault(record.get("request_id"), []).append(record)
     days = {r["ts"][:10] for rs in by_request.values() for r in rs if len(rs) > 1}
     assert any(len(rs) == 3 for rs in by_request.values()) and len(days) > 20
-    local_day = ledger_fold.DayMapper(BERLIN)
+    local_day = ledger_reader.DayMapper(BERLIN)
     assert any(len({local_day(r["ts"]) for r in rs}) == 2 for rs in by_request.values())
 
 
@@ -198,8 +198,8 @@ def test_a_torn_4mb_line_is_one_bad_line_read_once(tmp_path, sorted_lines, monke
             seen["lines"] += 1
             return self.decoder.decode(data)
 
-    monkeypatch.setitem(ledger_fold._DECODERS, ledger_fold.Call,
-                        Counting(ledger_fold._DECODERS[ledger_fold.Call]))
+    monkeypatch.setitem(ledger_reader._DECODERS, ledger_reader.Call,
+                        Counting(ledger_reader._DECODERS[ledger_reader.Call]))
     warnings: list[str] = []
     window = make_window(today=TODAY, kind="days", days=40)
     got = build_report(ledger, window, "provider", tz=BERLIN, index_path=None,

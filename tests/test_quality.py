@@ -72,14 +72,16 @@ def _write_ledger(path, records):
 
 def test_find_answer_last_ask_and_by_request_id(tmp_path):
     ledger = tmp_path / "ledger.jsonl"
-    records = [{"request_id": f"r{i}", "kind": "ask", "status": "ok", "target": f"p/m{i}"} for i in range(500)]
-    records += [{"request_id": "c1", "kind": "compare", "status": "ok", "target": "p/c"},
-                {"request_id": "r9999", "kind": "ask", "status": "error", "target": "p/failed"}]
+    ts = "2026-01-01T00:00:00.000Z"
+    records = [{"ts": ts, "request_id": f"r{i}", "kind": "ask", "status": "ok", "target": f"p/m{i}"}
+               for i in range(500)]
+    records += [{"ts": ts, "request_id": "c1", "kind": "compare", "status": "ok", "target": "p/c"},
+                {"ts": ts, "request_id": "r9999", "kind": "ask", "status": "error", "target": "p/failed"}]
     _write_ledger(ledger, records)
     with open(ledger, "a") as handle:
         handle.write("{torn line\n")
-    assert find_answer(ledger, None, block=64) == ("r499", "p/m499")
-    assert find_answer(ledger, "r3", block=64) == ("r3", "p/m3")
+    assert find_answer(ledger, None) == ("r499", "p/m499")
+    assert find_answer(ledger, "r3") == ("r3", "p/m3")
     assert find_answer(ledger, "c1") == ("c1", "p/c")
     assert find_answer(ledger, "nope") is None
     assert find_answer(tmp_path / "missing.jsonl", None) is None

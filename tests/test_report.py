@@ -311,8 +311,8 @@ def test_html_is_self_contained(ledger, tmp_path):
 
 # --- the fold: typed decoding, requests, days, bad lines, worker processes -----------------
 
-from llmroute import ledger_fold  # noqa: E402
-from llmroute.ledger_fold import DayMapper  # noqa: E402
+from llmroute.ledger import reader as ledger_reader  # noqa: E402
+from llmroute.ledger.reader import DayMapper  # noqa: E402
 from llmroute.report import fold as fold_mod  # noqa: E402
 from llmroute.report.fold import Aggregates  # noqa: E402
 
@@ -417,7 +417,7 @@ def test_requests_count_where_answered_attempts_where_spent(tmp_path):
 
 
 def test_parallel_fold_equals_serial(tmp_path, monkeypatch):
-    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(ledger_reader, "CHUNK_BYTES", 16 << 10)
     path = tmp_path / "p.jsonl"
     lines = _many_lines(2000)
     lines.insert(700, '{"v":1,"ts":"2026-11-21T10:00:00.000Z", torn')
@@ -434,7 +434,7 @@ def test_parallel_fold_falls_back_to_one_process(tmp_path, monkeypatch):
         raise OSError("no semaphores here")
 
     monkeypatch.setattr(fold_mod, "ProcessPoolExecutor", no_processes)
-    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(ledger_reader, "CHUNK_BYTES", 16 << 10)
     path = tmp_path / "f.jsonl"
     path.write_text("\n".join(_many_lines(1000)) + "\n")
     fallback, stats = _fold(path, workers=2)
@@ -444,7 +444,7 @@ def test_parallel_fold_falls_back_to_one_process(tmp_path, monkeypatch):
 def test_old_blocks_passed_over_but_not_one_with_a_late_line(tmp_path, monkeypatch):
     """A block is passed over only when every one of its lines is stamped before the first
     day needed: a late line anywhere (out of time order) keeps its block read."""
-    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 8 << 10)
+    monkeypatch.setattr(ledger_reader, "CHUNK_BYTES", 8 << 10)
     path = tmp_path / "k.jsonl"
     old = [rec(f"2026-10-{1 + i // 100:02d}T{i % 24:02d}:00:00.000Z", cost=1.0) for i in range(600)]
     old[300] = rec("2026-11-24T12:00:00.000Z", cost=5.0)  # out of order, inside an old block
@@ -499,7 +499,7 @@ def test_garbage_timestamp_is_a_bad_line(tmp_path):
 def test_lines_longer_than_a_block_and_a_torn_tail(tmp_path, monkeypatch):
     """A line longer than a block is read whole; a final line without its newline is left
     for later."""
-    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(ledger_reader, "CHUNK_BYTES", 256)
     long_line = json.loads(_many_lines(1)[0])
     long_line["prompt_sha256"] = "x" * 1000
     lines = _many_lines(40)
@@ -511,7 +511,7 @@ def test_lines_longer_than_a_block_and_a_torn_tail(tmp_path, monkeypatch):
     assert stats.bad_lines == 0 and stats.records == 41 and stats.end_offset == len(body)
     whole = tmp_path / "whole.jsonl"
     whole.write_text(body)
-    monkeypatch.setattr(ledger_fold, "CHUNK_BYTES", 8 << 20)
+    monkeypatch.setattr(ledger_reader, "CHUNK_BYTES", 8 << 20)
     assert _summary(aggs) == _summary(_fold(whole)[0])
 
 

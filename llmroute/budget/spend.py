@@ -15,7 +15,7 @@ budget state document, see `guard.py`) holding:
   open (see below).
 
 Each check stats the ledger and reads only the bytes appended since `offset`, through the
-ledger reader shared with `report` (`ledger_fold`), so a million-record ledger costs what an
+ledger reader shared with `report` (`ledger.reader`), so a million-record ledger costs what an
 empty one does. Nothing assumes the lines are in time order (merged ledgers, clock changes, late
 appends): every line counts in its own day, a line before `from` is outside every window the
 index serves, and a rebuild reads every line of the ledger (a block whose every stamp is older
@@ -45,7 +45,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ..ledger_fold import DayMapper, ReadStats, SpendCall, read_calls
+from ..ledger.reader import DayMapper, ReadStats, SpendCall, read_calls
 from .windows import Window, Zone
 
 INDEX_VERSION = 2

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..config.model import Limits
 from ..errors import UsageError
-from ..ledger_fold import ReadStats, Warn
+from ..ledger.reader import ReadStats, Warn
 from .fold import (
     ATT, CACHED, COST, FALLBACK, LAT_N, LAT_US, N_COUNTERS, OK, REQ, TIN, TOUT,
     Aggregates, LatencyDigest, label,

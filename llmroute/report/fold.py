@@ -1,4 +1,4 @@
-"""The report's fold: ledger calls (`ledger_fold.Call`) into per-day aggregates (SPEC §10).
+"""The report's fold: ledger calls (`ledger.reader.Call`) into per-day aggregates (SPEC §10).
 
 `Aggregates` holds, per local day and combination (kind, provider, model, target, route, tags),
 the counters every grouping, total and budget line is a sum of, and per day and marginal value
@@ -35,7 +35,7 @@ from itertools import chain, repeat
 from operator import add, mul
 from pathlib import Path
 
-from ..ledger_fold import Call, DayMapper, ReadStats, line_starts, read_calls
+from ..ledger.reader import Call, DayMapper, ReadStats, line_starts, read_calls
 from ..stats import nearest_rank
 
 ATT, TIN, TOUT, COST, LAT_US, LAT_N, REQ, OK, FALLBACK, CACHED = range(10)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 
-from ..ledger_fold import DayMapper, ReadStats, Warn
+from ..ledger.reader import DayMapper, ReadStats, Warn
 from .fold import Aggregates, fold_file, safe_loads
 
 # Bump whenever the pickled classes change shape: an older index is then rebuilt.

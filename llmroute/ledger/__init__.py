@@ -1,6 +1,10 @@
 """The JSONL ledger: one line per provider call, appended safely by many processes (SPEC §5).
 
-Why it is built this way:
+The ledger owns its facts: where it is (`ledger_path`), how a record is built
+(`records.build_record`, one builder for every kind of call), how it is written (here) and how
+it is read (`reader`: one tolerant, typed reader for every total, exact in any line order).
+
+Why writing is built this way:
 
 * Many llmroute processes append at once (`xargs -P 8`). Each record is written with one
   `os.write` of a whole line on an `O_APPEND` descriptor while holding an exclusive `flock` of
@@ -13,10 +17,8 @@ Why it is built this way:
   raised: still under the lock, the file is truncated back to its size before the write, so a
   failed append leaves no torn line behind (the lock guarantees no other writer appended since).
   What a failed write means for the call being recorded is the caller's decision (`on_error`).
-* Readers never fail on a bad line: a torn or hand-edited line is skipped with one warning.
-  `read_from` resumes from a byte offset and never consumes a trailing line that has no newline
-  yet (it may still be being written), so incremental indexes stay fast and correct as the
-  ledger grows.
+* Readers never fail on a bad line (`reader`): a torn or hand-edited line is skipped and
+  counted, and a trailing line without its newline is left for a later read.
 """
 
 from __future__ import annotations
@@ -25,18 +27,16 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
-from .errors import LLMRouteError
-from .paths import ensure_private_dir
+from ..errors import LLMRouteError
+from ..paths import ensure_private_dir
 
 FILE_MODE = 0o600
 SCHEMA_VERSION = 1
 
-Warn = Callable[[str], None]
 
 
 Writer = Callable[[int, memoryview], int]
@@ -75,10 +75,6 @@ class Ledger:
             if self.on_error is None:
                 raise
             self.on_error(error)
-
-    def read(self, *, warn: Warn) -> Iterator[dict]:
-        """Every readable record in file order (see the module-level `read`)."""
-        return read(self.path, warn=warn)
 
     def _write(self, data: bytes) -> None:
         ensure_private_dir(self.path.parent)
@@ -136,105 +132,10 @@ def _truncate_quietly(fd: int, size: int) -> None:
         pass
 
 
-def read(path: Path, *, warn: Warn) -> Iterator[dict]:
-    """Stream the records of a ledger file line by line, in file order.
-
-    A missing file has no records. A line that is not valid UTF-8 JSON, or not a JSON object,
-    is skipped with one warning: `ledger.jsonl:LINE: skipped an unreadable record`. A last line
-    without a newline is still read (a hand-edited file may lack one)."""
-    path = Path(path)
-    try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
-        return
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            record = _decode(raw)
-            if record is None:
-                if raw.strip():
-                    warn(f"{path.name}:{number}: skipped an unreadable record")
-                continue
-            yield record
-
-
-def read_from(path: Path, offset: int = 0, *, warn: Warn | None = None) -> Iterator[tuple[int, dict]]:
-    """Yield `(end_offset, record)` for each complete line starting at byte `offset`.
-
-    `end_offset` is where the next line starts, so an index can store it and resume later
-    with `read_from(path, end_offset)`. A trailing line without a newline is not consumed: it
-    may be a write in progress, and it will be read on a later call once complete. Unreadable
-    lines are skipped (with a warning naming their byte offset when `warn` is given)."""
-    path = Path(path)
-    try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
-        return
-    with handle:
-        handle.seek(offset)
-        position = offset
-        for raw in handle:
-            if not raw.endswith(b"\n"):
-                return
-            start, position = position, position + len(raw)
-            record = _decode(raw)
-            if record is None:
-                if warn is not None and raw.strip():
-                    warn(f"{path.name}: skipped an unreadable record at byte {start}")
-                continue
-            yield position, record
-
-
-def _decode(raw: bytes) -> dict | None:
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def make_ts(epoch: float) -> str:
     """`2025-01-31T12:00:00.123Z`: UTC, millisecond precision, as the ledger stores it."""
     moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_ts(text: str) -> float:
-    """Epoch seconds from an ISO-8601 timestamp; `Z` or an offset, naive means UTC.
-
-    Raises ValueError for anything else, so a caller can treat the record as unreadable."""
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
-
-
-_TS_FIELD = re.compile(rb'"ts": ?"([^"\n]+)"')
-
-
-def seek_time(path: Path, size: int, epoch: float, *, min_bytes: int = 1 << 16) -> int:
-    """The offset of a line start at or before the first line stamped `epoch` or later.
-
-    The ledger is appended in time order (concurrent writers disagree by milliseconds; callers
-    pass `epoch` with a day of slack), so a binary search on the lines' `ts` lets a reader that
-    needs only recent days skip the older part of a long ledger without reading it. A line whose
-    stamp cannot be read counts as "late enough", so nothing readable is ever skipped for it."""
-    low, high = 0, size
-    with open(path, "rb") as handle:
-        while high - low > min_bytes:
-            middle = (low + high) // 2
-            handle.seek(middle)
-            handle.readline()  # finish the line we landed in
-            start = handle.tell()
-            found = _TS_FIELD.search(handle.readline())
-            try:
-                stamp = parse_ts(found.group(1).decode()) if found else None
-            except (ValueError, UnicodeDecodeError):
-                stamp = None
-            if stamp is None or stamp >= epoch:
-                high = middle
-            else:
-                low = start
-    return low
 
 
 def prompt_sha256(text: str) -> str:

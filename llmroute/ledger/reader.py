@@ -222,3 +222,30 @@ class DayMapper:
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["tz"])
+
+
+def reverse_calls(path: Path, *, block: int = 1 << 16) -> Iterator[Call]:
+    """The ledger's records from its last line to its first, decoded like every other read (bad
+    lines skipped): "the last answer" costs one block read however long the ledger is."""
+    decode = _DECODERS[Call].decode
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        position = handle.seek(0, 2)
+        rest = b""
+        while True:
+            step = min(block, position)
+            position -= step
+            handle.seek(position)
+            lines = (handle.read(step) + rest).split(b"\n")
+            rest = lines[0] if position else b""
+            for raw in reversed(lines[1:] if position else lines):
+                if raw.strip():
+                    try:
+                        yield decode(raw)
+                    except msgspec.DecodeError:  # torn, not JSON, or a field of the wrong type
+                        continue
+            if not position:
+                return

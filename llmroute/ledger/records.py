@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from .types import Attempt
+from ..types import Attempt
 
 
 def build_record(
