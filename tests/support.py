@@ -102,3 +102,20 @@ def trust(path: Path, home: Path | None = None) -> Path:
 
     TrustStore(home or Path(os.environ["LLMROUTE_HOME"])).trust(path)
     return path
+
+
+def invoke(args: list[str], input: bytes | str | None = None) -> tuple[int, str, str]:
+    """Run `llmroute ARGS` in this process through the real `main` wrapper (errors become their
+    lines and exit codes): (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from llmroute.cli.main import main
+
+    with CliRunner().isolation(input=input) as streams:
+        try:
+            main(args)
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else 1
+        else:
+            code = 0
+    return code, streams[0].getvalue().decode(), streams[1].getvalue().decode()

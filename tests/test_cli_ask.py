@@ -10,10 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from llmroute.cli.main import main
-from .support import project_config, run_cli
+from .support import project_config, run_cli, invoke
 
 MOCK_CONFIG = """\
 version: 1
@@ -37,19 +35,6 @@ defaults:
 ledger:
   log_prompts: true
 """
-
-
-def invoke(args: list[str], input: bytes | str | None = None) -> tuple[int, str, str]:
-    runner = CliRunner()
-    with runner.isolation(input=input) as streams:
-        try:
-            main(args)
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
-        else:
-            code = 0
-    out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-    return code, out, err
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from llmroute.budget.spend import INDEX_VERSION
-from llmroute.cli.main import main
+from .support import invoke
 
 CONFIG = """\
 version: 1
@@ -40,18 +39,6 @@ budget:
 ledger:
   log_prompts: true
 """
-
-
-def invoke(args: list[str], input: str | None = None) -> tuple[int, str, str]:
-    runner = CliRunner()
-    with runner.isolation(input=input) as streams:
-        try:
-            main(args)
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
-        else:
-            code = 0
-    return code, streams[0].getvalue().decode(), streams[1].getvalue().decode()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from llmroute import health
 from llmroute.config.model import AlertsConfig, Config, ModelConfig, ProviderConfig
@@ -20,7 +19,7 @@ from llmroute.health import (HealthChecker, HealthHistory, Outcome, Sample, Stat
 from llmroute.keys import KeyStore
 from llmroute.paths import Paths
 from llmroute.types import Result, Target, Usage
-from .support import project_config
+from .support import project_config, invoke
 
 HOUR = 3600.0
 
@@ -322,20 +321,6 @@ def test_failing_alert_command_is_a_warning(tmp_path):
 
 
 # --- CLI --------------------------------------------------------------------------------------
-
-
-def invoke(args: list[str]) -> tuple[int, str, str]:
-    from llmroute.cli.main import main
-
-    runner = CliRunner()
-    with runner.isolation() as streams:
-        try:
-            main(args)
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
-        else:
-            code = 0
-    return code, streams[0].getvalue().decode(), streams[1].getvalue().decode()
 
 
 MOCK = ("version: 1\nproviders:\n  demo:\n    type: mock\n    models: {m: {}}\n"

@@ -7,28 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from llmroute import tokens
-from llmroute.cli.main import main
 from llmroute.tokens import count_tokens, estimate_tokens
 
-from .support import run_cli
+from .support import run_cli, invoke
 
 EMOJI = "🙂🙃😀 " * 30  # the fast estimate is about half the exact count
 XS = "x" * 200  # the fast estimate is above the exact count
-
-
-def invoke(args: list[str], input: bytes | str | None = None) -> tuple[int, str, str]:
-    runner = CliRunner()
-    with runner.isolation(input=input) as streams:
-        try:
-            main(args)
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
-        else:
-            code = 0
-    return code, streams[0].getvalue().decode(), streams[1].getvalue().decode()
 
 
 def fields(out: str) -> dict[str, str]:

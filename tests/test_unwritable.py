@@ -18,11 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import llmroute.engine as engine_module
 from llmroute.budget.guard import BudgetGuard
-from llmroute.cli.main import main
 from llmroute.config.load import parse_config
 from llmroute.engine import AskOptions, Engine
 from llmroute.keys import KeyStore
@@ -30,7 +28,7 @@ from llmroute.ledger import Ledger, LedgerWriteError
 from llmroute.paths import Paths
 from llmroute.types import Message, Request
 
-from .support import fake_server, run_cli
+from .support import fake_server, run_cli, invoke
 
 CONFIG = """\
 version: 1
@@ -46,18 +44,6 @@ routes:
 budget:
   daily: 5
 """
-
-
-def invoke(args: list[str], input: str | None = None) -> tuple[int, str, str]:
-    runner = CliRunner()
-    with runner.isolation(input=input) as streams:
-        try:
-            main(args)
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
-        else:
-            code = 0
-    return code, streams[0].getvalue().decode(), streams[1].getvalue().decode()
 
 
 def disk_full(fd, data):
