@@ -79,10 +79,7 @@ class PromptRun:
             result = call.send(provider, self.timeout_for(candidate.target),
                                on_text=self._write_text if stream else None, on_broken=self._broken)
         finally:
-            if call.attempt is not None:
-                self.attempts.append(call.attempt)
-            else:
-                call.release()
+            self._keep(call)
         return result, call.attempt
 
     async def aattempt(self, candidate: Candidate, number: int, provider: Provider) -> tuple[Result, Attempt]:
@@ -91,11 +88,16 @@ class PromptRun:
         try:
             result = await call.asend(provider, self.timeout_for(candidate.target))
         finally:
-            if call.attempt is not None:
-                self.attempts.append(call.attempt)
-            else:
-                call.release()
+            self._keep(call)
         return result, call.attempt
+
+    def _keep(self, call: Call) -> None:
+        """After a send, answered or not: its attempt joins the run's; a call that never got
+        as far as an attempt gives its reservation back."""
+        if call.attempt is not None:
+            self.attempts.append(call.attempt)
+        else:
+            call.release()
 
     def timeout_for(self, target: Target) -> float:
         provider_config = self.engine.config.providers[target.provider]
