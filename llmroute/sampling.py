@@ -1,28 +1,41 @@
 """Sampled A/B inside ordinary use (SPEC §8): now and then, also ask the other target.
 
 The CLI calls `decide_sample` BEFORE the routed call, so the routed answer's records carry the
-`ab_id` too (through `AskOptions.extra_record`), then `run_sample` after it. A prompt is sampled
-when `abtest.sample_rate` > 0, the pair is configured, the prompt has at least
+`ab_id` too (through `AskOptions.extra_record`), then `start_sample` once it has the answer. A
+prompt is sampled when `abtest.sample_rate` > 0, the pair is configured, the prompt has at least
 `abtest.min_tokens` tokens, and a draw from the injected random source falls under the rate.
-`run_sample` then also needs the routed answer to come from one of the pair and the budget to
-accept a reservation for the second call's worst case; a refused reservation means no call at
-all. The second call is the identical request, a ledger record `kind: abtest` with the same
-`ab_id`. With `abtest.judge` the pair is judged at once (both orders); otherwise it waits in
-`state/abtest_pending.json` (question and both answers, kept in the private data dir) for
-`llmroute abtest judge`.
+The second call also needs the routed answer to come from one of the pair and the budget to
+accept a reservation for its worst case; a refused reservation means no call at all. It is the
+identical request, a ledger record `kind: abtest` with the same `ab_id`. With `abtest.judge`
+the pair is judged at once (both orders); otherwise it waits in `state/abtest_pending.json`
+(question and both answers, kept in the private data dir) for `llmroute abtest judge`.
+
+The user must not wait for the second call (`$(llmroute …)` returns when the answer is out), so
+`start_sample` runs in the user's process only up to the reservation: it reserves the second
+call's worst case, writes a job (a 0600 JSON file under `state/sampled/`: the request, the
+routed answer, the target, the reservation, which config to use) and starts
+`python -m llmroute.sampling_worker JOB` in a new session with its stdio on /dev/null, so it
+holds neither the terminal nor the caller's pipes, then hands the reservation over to it
+(`BudgetGuard.hand_over`). The worker (`resume_sample`) sends the call with that reservation,
+records, judges or queues, and settles or releases it; if it is killed, the reservation expires
+with it as every reservation of a dead process does. `run_sample` does the same in-process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
+import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .abtest import ABTestStore, ManualJudge, PairResult
+from .calls import Call, CallSite
 from .judging import judge_pair, manual_verdict
 from .compare import Caller, CallResult, shared_client
 from .quality import QualityStore
@@ -35,8 +48,12 @@ if TYPE_CHECKING:
 
     from .config.model import Config
     from .engine import AskOptions, Engine
+    from .paths import Paths
 
 MAX_PENDING = 1000  # oldest pending pairs drop off first
+TAGS = ("abtest:sampled",)
+JOB_DIR = "sampled"  # under the state dir: jobs handed to background workers
+JOB_VERSION = 1
 
 
 def sampled_name(a: Target, b: Target) -> str:
@@ -65,15 +82,27 @@ class SampleOutcome:
     queued: bool
 
 
-def run_sample(engine: "Engine", request: Request, answer: Answer, ab_id: str, *,
-               aclient: "httpx.AsyncClient | None" = None) -> SampleOutcome | None:
-    """Send the identical request to the other target of the pair and judge or queue the pair.
-    None when nothing was sent (the answer is not from the pair, or the budget said no)."""
-    pair = engine.config.abtest.targets
+def other_target(config: "Config", answer: Answer) -> Target | None:
+    """The target of the pair that did not answer; None when the answer is not from the pair."""
+    pair = config.abtest.targets
     if len(pair) != 2 or answer.target not in pair:
         return None
-    other_target = pair[1] if answer.target == pair[0] else pair[0]
-    return asyncio.run(_sample(engine, request, answer, ab_id, other_target, aclient))
+    return pair[1] if answer.target == pair[0] else pair[0]
+
+
+def run_sample(engine: "Engine", request: Request, answer: Answer, ab_id: str, *,
+               aclient: "httpx.AsyncClient | None" = None) -> SampleOutcome | None:
+    """Send the identical request to the other target of the pair and judge or queue the pair,
+    in this process. None when nothing was sent (the answer is not from the pair, or the budget
+    said no)."""
+    other = other_target(engine.config, answer)
+    if other is None:
+        return None
+    call = _prepare(engine, request, other, ab_id)
+    if call is None:
+        return None
+    a, b = engine.config.abtest.targets
+    return asyncio.run(_complete(engine, call, _routed(answer), (a, b), engine.config.abtest.judge, aclient))
 
 
 def maybe_sample(engine: "Engine", request: Request, answer: Answer, options: "AskOptions",
@@ -89,34 +118,199 @@ def maybe_sample(engine: "Engine", request: Request, answer: Answer, options: "A
     return outcome.ab_id if outcome is not None and outcome.other.status != "skipped" else None
 
 
-async def _sample(engine: "Engine", request: Request, answer: Answer, ab_id: str, other: Target,
-                  aclient) -> SampleOutcome | None:
+# --- the background second call ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """Which config a worker loads: the file the user's process read (absolute; None = the
+    built-in default config), and whether it is a project config, which the worker reads only
+    while the trust record still matches it (SPEC §1.1)."""
+
+    path: str | None
+    project: bool = False
+
+    @classmethod
+    def of(cls, config: "Config", explicit: str | None, env: Mapping[str, str], cwd: Path,
+           paths: "Paths") -> "ConfigFile":
+        """For the config the CLI loaded with these discovery inputs (`--config`, environment,
+        working directory)."""
+        from .paths import find_config
+
+        if config.source is None:
+            return cls(None)
+        source = os.path.abspath(config.source)
+        choice = find_config(explicit, env, cwd, paths)
+        project = (choice.origin == "project" and choice.path is not None
+                   and os.path.abspath(choice.path) == source)
+        return cls(source, project)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A second call handed to a background worker."""
+
+    ab_id: str
+    target: Target
+    pid: int
+    job: Path
+
+
+Spawn = Callable[[Path, "Mapping[str, str] | None"], int]
+_WORKERS: list = []  # the workers this process started (subprocess.Popen)
+
+
+def spawn_worker(job: Path, env: Mapping[str, str] | None = None) -> int:
+    """Start the worker for `job`, detached: a new session (no terminal, no signals from the
+    user's Ctrl-C) and stdio on /dev/null, so it holds none of the caller's pipes open. Returns
+    its process id."""
+    import subprocess
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmroute.sampling_worker", str(job)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, close_fds=True, env=dict(env) if env is not None else None)
+    # Never waited for; kept so that a long-lived process reaps the finished ones (a zombie
+    # would look alive to the budget guard and hold its reservation until MAX_AGE_S).
+    _WORKERS[:] = [p for p in _WORKERS if p.poll() is None] + [process]
+    return process.pid
+
+
+def start_sample(engine: "Engine", request: Request, answer: Answer, ab_id: str, *,
+                 config_file: ConfigFile, env: Mapping[str, str] | None = None,
+                 spawn: Spawn = spawn_worker) -> Started | None:
+    """Reserve the second call here, then hand it to a background worker (module docstring).
+    None when nothing is to be sent (the answer is not from the pair, or the budget said no)."""
+    other = other_target(engine.config, answer)
+    if other is None:
+        return None
+    call = _prepare(engine, request, other, ab_id)
+    if call is None:
+        return None
     a, b = engine.config.abtest.targets
     judge = engine.config.abtest.judge
+    job = {
+        "v": JOB_VERSION, "ab_id": ab_id,
+        "paths": {"data": str(engine.paths.data_dir), "config": str(engine.paths.config_dir)},
+        "config": {"path": config_file.path, "project": config_file.project},
+        "request": _request_json(request), "other": other.id, "request_id": call.site.request_id,
+        "extra": dict(call.site.extra), "pair": [a.id, b.id], "judge": judge.id if judge else None,
+        "routed": _routed(answer).to_json(),
+        "handle": asdict(call.handle) if is_dataclass(call.handle) else None,
+        "tokens_reserved": call.tokens_reserved,
+    }
+    from .paths import write_private
+
+    path = engine.paths.state_dir / JOB_DIR / f"{ab_id}.json"
+    try:
+        write_private(path, json.dumps(job, ensure_ascii=False))
+        pid = spawn(path, env)
+    except BaseException:
+        engine.bookkeep(call.release)
+        path.unlink(missing_ok=True)
+        raise
+    hand_over = getattr(engine.budget, "hand_over", None)
+    if call.handle is not None and hand_over is not None:
+        engine.bookkeep(lambda: hand_over(call.handle, pid))
+    return Started(ab_id, other, pid, path)
+
+
+def read_job(path: Path) -> dict:
+    """A worker's job, removed from disk once read (it holds the prompt and an answer)."""
+    try:
+        job = json.loads(Path(path).read_text(encoding="utf-8"))
+    finally:
+        Path(path).unlink(missing_ok=True)
+    if not isinstance(job, dict) or job.get("v") != JOB_VERSION:
+        raise ValueError(f"{path}: not a sampled A/B job")
+    return job
+
+
+def resume_sample(engine: "Engine", job: dict, *,
+                  aclient: "httpx.AsyncClient | None" = None) -> SampleOutcome | None:
+    """The worker's part: send the job's call under the reservation the user's process made,
+    then judge or queue the pair. None when the target is no longer in the config (the
+    reservation is then released unsent)."""
+    request = _request_from(job["request"])
+    other = Target.parse(job["other"])
+    site = CallSite(request, kind="abtest", tags=TAGS, extra=job["extra"], request_id=job["request_id"])
+    call = Call(engine, site, other)
+    call.handle = _handle_from(engine, job.get("handle"))
+    call.tokens_reserved = int(job.get("tokens_reserved") or 0)
+    if engine.config.providers.get(other.provider) is None or engine.config.model(other) is None:
+        engine.bookkeep(call.release)
+        return None
+    a, b = (Target.parse(t) for t in job["pair"])
+    judge = Target.parse(job["judge"]) if job.get("judge") else None
+    return asyncio.run(_complete(engine, call, _result_from(job["routed"]), (a, b), judge, aclient))
+
+
+def _handle_from(engine: "Engine", raw: object) -> object | None:
+    if not isinstance(raw, dict) or engine.budget is None:
+        return None  # nothing reserved, or no budget here: a stale reservation expires with us
+    from .budget.guard import Handle
+
+    return Handle(raw.get("id"), str(raw.get("target")), str(raw.get("provider")))
+
+
+def _request_json(request: Request) -> dict:
+    return {"messages": [[m.role, m.content] for m in request.messages], "system": request.system,
+            "max_tokens": request.max_tokens, "temperature": request.temperature}
+
+
+def _request_from(raw: dict) -> Request:
+    return Request(messages=tuple(Message(role, content) for role, content in raw["messages"]),
+                   system=raw.get("system"), max_tokens=int(raw["max_tokens"]),
+                   temperature=raw.get("temperature"))
+
+
+def _result_from(raw: dict) -> CallResult:
+    return CallResult(Target.parse(raw["target"]), raw["status"], raw["request_id"], raw["text"],
+                      int(raw["latency_ms"]), int(raw["input_tokens"]), int(raw["output_tokens"]),
+                      raw.get("cost_usd"))
+
+
+# --- the second call and its pair ------------------------------------------------------------------
+
+
+def _prepare(engine: "Engine", request: Request, other: Target, ab_id: str) -> Call | None:
+    """The second call, reserved; None when it may not go (no key, no price, budget)."""
+    a, b = engine.config.abtest.targets
     extra = {"ab_id": ab_id, "abtest": sampled_name(a, b)}
+    prepared = Caller(engine, None, tags=TAGS).prepare(other, request, kind="abtest", extra=extra)  # type: ignore[arg-type]
+    return None if isinstance(prepared, CallResult) else prepared
+
+
+def _routed(answer: Answer) -> CallResult:
+    return CallResult(answer.target, "ok", answer.request_id, answer.text, answer.latency_ms,
+                      answer.usage.input_tokens if answer.usage else 0,
+                      answer.usage.output_tokens if answer.usage else 0, answer.cost_usd)
+
+
+async def _complete(engine: "Engine", call: Call, routed: CallResult, pair: tuple[Target, Target],
+                    judge: Target | None, aclient) -> SampleOutcome:
+    """Send the reserved second call, then judge the pair (or queue it for a judge)."""
+    a, b = pair
+    ab_id = str(call.site.extra["ab_id"])
+    request = call.site.request
     async with shared_client(aclient) as client:
-        caller = Caller(engine, client, tags=("abtest:sampled",))
-        prepared = caller.prepare(other, request, kind="abtest", extra=extra)
-        if isinstance(prepared, CallResult):
-            return None
-        result = await caller.send(prepared)
+        caller = Caller(engine, client, tags=TAGS)
+        result = await caller.send(call)
         if not result.ok:
             return SampleOutcome(ab_id, result, None, False)
-        routed = CallResult(answer.target, "ok", answer.request_id, answer.text, answer.latency_ms,
-                            answer.usage.input_tokens if answer.usage else 0,
-                            answer.usage.output_tokens if answer.usage else 0, answer.cost_usd)
-        results = (routed, result) if answer.target == a else (result, routed)
-        pair = PairResult(ab_id, results[0], results[1], None)
+        results = (routed, result) if routed.target == a else (result, routed)
+        pair_result = PairResult(ab_id, results[0], results[1], None)
         if judge is None:
-            PendingStore(engine.paths.state_dir, clock=engine.clock).add(request, pair)
+            PendingStore(engine.paths.state_dir, clock=engine.clock).add(request, pair_result)
             return SampleOutcome(ab_id, result, None, True)
-        verdict = await judge_pair(caller, judge, request, pair.a.text, pair.b.text, extra)
+        verdict = await judge_pair(caller, judge, request, pair_result.a.text, pair_result.b.text,
+                                   dict(call.site.extra))
     if verdict.outcome is None:  # the judge failed: keep the pair for `abtest judge`
-        PendingStore(engine.paths.state_dir, clock=engine.clock).add(request, pair)
+        PendingStore(engine.paths.state_dir, clock=engine.clock).add(request, pair_result)
         return SampleOutcome(ab_id, result, None, True)
-    pair.outcome = verdict.outcome
-    _store(engine, a, b, [pair])
-    return SampleOutcome(ab_id, result, pair.outcome, False)
+    pair_result.outcome = verdict.outcome
+    _store(engine, a, b, [pair_result])
+    return SampleOutcome(ab_id, result, pair_result.outcome, False)
 
 
 def _store(engine: "Engine", a: Target, b: Target, pairs: list[PairResult]) -> None:

@@ -7,6 +7,7 @@ and §12: each is a short message and the right exit code, never a traceback.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -219,10 +220,15 @@ def test_sampled_ab_runs_the_other_target_with_the_same_ab_id(tmp_path, isolated
         "abtest:\n  sample_rate: 1.0\n  min_tokens: 1\n  targets: [a/m, b/m]\n")
     code, out, _ = invoke(["a question long enough"])
     assert code == 0 and out == "from a\n"  # the user gets the routed answer only
+    pending_file = isolated_env / "state" / "abtest_pending.json"
+    for _ in range(600):  # the second call runs in a background process (SPEC §8): bounded wait
+        if pending_file.exists():
+            break
+        time.sleep(0.1)
     records = ledger(isolated_env)
     assert [(r["kind"], r["target"]) for r in records] == [("ask", "a/m"), ("abtest", "b/m")]
     assert records[0]["ab_id"] and records[0]["ab_id"] == records[1]["ab_id"]
-    pending = json.loads((isolated_env / "state" / "abtest_pending.json").read_text())
+    pending = json.loads(pending_file.read_text())
     assert records[0]["ab_id"] in json.dumps(pending)
 
 

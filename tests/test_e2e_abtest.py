@@ -113,3 +113,64 @@ def test_feedback_on_the_last_answer_shows_in_the_report(tmp_path, isolated_env)
     assert run_cli(["feedback", "nope", "up"], cwd=tmp_path).returncode == 2
     report = run_cli(["abtest", "report"], cwd=tmp_path)
     assert "solo/m: 0 up, 1 down" in report.stdout.decode()
+
+
+def _wait_for(predicate, what: str, seconds: float = 60.0):
+    """Poll until `predicate()` gives something truthy (a bound, not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def test_sampled_ab_exits_with_the_answer_and_finishes_the_pair_in_the_background(tmp_path, isolated_env):
+    from llmroute.budget.guard import pid_alive
+
+    from .support import project_config
+
+    beta_log = tmp_path / "beta.log"
+    with ExitStack() as stack:
+        servers = {"alpha": stack.enter_context(fake_server("openai", reply="GOOD answer")),
+                   "beta": stack.enter_context(fake_server("openai", "slow:3000", reply="weak answer", log=beta_log)),
+                   "judge": stack.enter_context(fake_server("openai", "judge-content"))}
+        lines = ["version: 1", "defaults: {strategy: priority}", "providers:"]
+        for name, url in servers.items():
+            lines += [f"  {name}:", "    type: openai", f"    base_url: {url}/v1",
+                      "    models:", "      m: {input: 0.5, output: 1.5}"]
+        lines += ["routes:", "  default: [alpha/m]", "budget: {daily: 5}",
+                  "abtest: {sample_rate: 1.0, min_tokens: 1, targets: [alpha/m, beta/m], judge: judge/m}"]
+        project_config(tmp_path).write_text("\n".join(lines) + "\n")  # trusted: the worker must read it too
+        # stdout and stderr are pipes read to EOF: a worker holding them would hold this call too.
+        done = run_cli(["explain the difference between a list and a tuple"], cwd=tmp_path)
+        assert done.returncode == 0, done.stderr.decode()
+        assert done.stdout.decode() == "GOOD answer\n"
+        # The user's process is gone while beta still holds its answer: only the routed record
+        # exists, and the second call's reservation, made by the user's process, now belongs to
+        # a live worker.
+        records = read_ledger(isolated_env)
+        assert [r["kind"] for r in records] == ["ask"]
+        ab_id = records[0]["ab_id"]
+        reservations = json.loads((isolated_env / "state" / "budget.json").read_text())["reservations"]
+        [held] = reservations.values()
+        assert held["target"] == "beta/m" and pid_alive(held["pid"])
+
+        def finished():
+            records = read_ledger(isolated_env)
+            budget = json.loads((isolated_env / "state" / "budget.json").read_text())
+            judged = sum(r["kind"] == "judge" for r in records) == 2
+            return records if judged and not budget["reservations"] else None
+
+        records = _wait_for(finished, "the background pair")
+    assert sorted(r["kind"] for r in records) == ["abtest", "ask", "judge", "judge"]
+    assert {r["ab_id"] for r in records} == {ab_id}
+    [second] = [r for r in records if r["kind"] == "abtest"]
+    assert second["target"] == "beta/m" and second["status"] == "ok"
+    sent = [json.loads(line)["body"] for line in beta_log.read_text().splitlines()]
+    assert [m["content"] for m in sent[0]["messages"]][-1] == "explain the difference between a list and a tuple"
+    assert not list((isolated_env / "state" / "sampled").iterdir())  # the job file is gone
+    report = json.loads(run_cli(["abtest", "report", "--json"], cwd=tmp_path).stdout)
+    [test] = report["tests"]
+    assert test["a"]["wins"] == 1  # alpha's GOOD answer won the judged pair

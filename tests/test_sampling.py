@@ -125,3 +125,157 @@ def test_maybe_sample_decides_when_the_options_carry_no_ab_id(isolated_env):
     assert maybe_sample(engine, LONG, answer, options, engine.config, Draw(0.99)) is None
     ab_id = maybe_sample(engine, LONG, answer, options, engine.config, Draw(0.0), aclient=fakes.client())
     assert ab_id and ab_id in PendingStore(engine.paths.state_dir).items()
+
+
+# --- the second call in a background worker --------------------------------------------------------
+
+BUDGET = "budget: {daily: 5}\n"
+
+
+def _guarded_engine(home, fakes, text):
+    from llmroute.budget.guard import guard_for
+    from llmroute.paths import Paths
+
+    config = parse_config(text)
+    return _engine_with_sync_fakes(home, fakes, text, budget=guard_for(config, Paths(home, home)))
+
+
+def _reservations(home) -> dict:
+    import json
+
+    return json.loads((home / "state" / "budget.json").read_text())["reservations"]
+
+
+class Spawned:
+    """A stand-in worker: a live process we control, started where the real one would be."""
+
+    def __init__(self):
+        self.jobs = []
+        self.processes = []
+
+    def __call__(self, job, env):
+        import subprocess
+        import sys
+
+        self.jobs.append(job)
+        self.processes.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]))
+        return self.processes[-1].pid
+
+    def kill(self):
+        for process in self.processes:
+            process.kill()
+            process.wait()
+
+
+def test_start_sample_reserves_here_and_hands_the_reservation_to_the_worker(isolated_env):
+    import os
+    import stat
+
+    from llmroute.sampling import ConfigFile, start_sample
+
+    fakes = FakeProviders({"good": "GOOD answer", "bad": "weak answer", "j": "judge"})
+    engine = _guarded_engine(isolated_env, fakes, config_text(["good", "bad", "j"], ab_section(judge="j/m") + BUDGET))
+    answer, _ = routed_answer(engine, "ab6")
+    spawned = Spawned()
+    try:
+        started = start_sample(engine, LONG, answer, "ab6", config_file=ConfigFile("/some/config.yaml"),
+                               spawn=spawned)
+        assert started.target == T("bad/m") and started.pid == spawned.processes[0].pid
+        assert [name for name, _ in fakes.calls] == ["good"]  # nothing sent here
+        [held] = _reservations(isolated_env).values()
+        assert held["target"] == "bad/m" and held["pid"] == started.pid != os.getpid()
+        [job] = spawned.jobs
+        assert stat.S_IMODE(job.stat().st_mode) == 0o600 and job.parent == isolated_env / "state" / "sampled"
+        import json
+
+        data = json.loads(job.read_text())
+        assert (data["ab_id"], data["other"], data["judge"]) == ("ab6", "bad/m", "j/m")
+        assert data["config"] == {"path": "/some/config.yaml", "project": False}
+        assert data["routed"]["text"] == "GOOD answer" and data["handle"]["target"] == "bad/m"
+    finally:
+        spawned.kill()
+    # A killed worker's reservation expires as any dead process's does.
+    engine.budget.snapshot()
+    assert _reservations(isolated_env) == {}
+
+
+def test_the_worker_sends_under_the_handed_over_reservation_and_settles_it(isolated_env):
+    from llmroute.sampling import ConfigFile, read_job, resume_sample, start_sample
+
+    fakes = FakeProviders({"good": "GOOD answer", "bad": "weak answer", "j": "judge"})
+    text = config_text(["good", "bad", "j"], ab_section(judge="j/m") + BUDGET)
+    engine = _guarded_engine(isolated_env, fakes, text)
+    answer, _ = routed_answer(engine, "ab7")
+    spawned = Spawned()
+    try:
+        start_sample(engine, LONG, answer, "ab7", config_file=ConfigFile(None), spawn=spawned)
+        job = read_job(spawned.jobs[0])
+        assert not spawned.jobs[0].exists()  # read once, then gone
+        worker = _guarded_engine(isolated_env, fakes, text)
+        outcome = resume_sample(worker, job, aclient=fakes.client())
+    finally:
+        spawned.kill()
+    assert outcome.other.target == T("bad/m") and outcome.outcome == "a"
+    records = ledger(isolated_env)
+    assert sorted(r["kind"] for r in records) == ["abtest", "ask", "judge", "judge"]
+    assert {r["ab_id"] for r in records} == {"ab7"}
+    [second] = [r for r in records if r["kind"] == "abtest"]
+    assert second["request_id"] == job["request_id"]
+    assert _reservations(isolated_env) == {}  # settled, not left to expire
+    prompts = [p for name, p in fakes.calls if name in ("good", "bad")]
+    assert prompts[0] == prompts[1]
+
+
+def test_start_sample_sends_nothing_when_the_budget_refuses(isolated_env):
+    from llmroute.sampling import ConfigFile, start_sample
+
+    fakes = FakeProviders({"good": "GOOD answer", "bad": "weak answer"})
+    engine = _engine_with_sync_fakes(isolated_env, fakes, config_text(["good", "bad"], ab_section()),
+                                     budget=FakeBudget(refuse={"bad/m"}))
+    answer, _ = routed_answer(engine, "ab8")
+    spawned = Spawned()
+    assert start_sample(engine, LONG, answer, "ab8", config_file=ConfigFile(None), spawn=spawned) is None
+    assert spawned.jobs == []
+
+
+def test_a_failed_spawn_releases_the_reservation_and_removes_the_job(isolated_env):
+    import pytest
+
+    from llmroute.sampling import ConfigFile, start_sample
+
+    fakes = FakeProviders({"good": "GOOD answer", "bad": "weak answer"})
+    engine = _guarded_engine(isolated_env, fakes, config_text(["good", "bad"], ab_section() + BUDGET))
+    answer, _ = routed_answer(engine, "ab9")
+
+    def cannot(job, env):
+        raise OSError("no processes left")
+
+    with pytest.raises(OSError):
+        start_sample(engine, LONG, answer, "ab9", config_file=ConfigFile(None), spawn=cannot)
+    assert _reservations(isolated_env) == {}
+    assert list((isolated_env / "state" / "sampled").iterdir()) == []
+
+
+def test_the_worker_reads_a_project_config_only_while_it_is_still_trusted(tmp_path, isolated_env):
+    from llmroute.paths import Paths
+    from llmroute.sampling import ConfigFile
+    from llmroute.sampling_worker import load_job_config
+
+    from .support import project_config
+
+    text = config_text(["good", "bad"], ab_section())
+    path = project_config(tmp_path).write_text(text)
+    paths = Paths(isolated_env, isolated_env)
+    spec = ConfigFile.of(_loaded(None, tmp_path, paths), None, {}, tmp_path, paths)
+    assert spec == ConfigFile(str(path), True)
+    named = ConfigFile.of(_loaded(str(path), tmp_path, paths), str(path), {}, tmp_path, paths)
+    assert named == ConfigFile(str(path), False)  # `--config` is the user's own choice: no trust needed
+    assert set(load_job_config(spec.__dict__, {}, paths).providers) == {"good", "bad"}
+    path.write_text(text + "# edited after the user's process read it\n")
+    assert load_job_config(spec.__dict__, {}, paths) is None
+
+
+def _loaded(explicit, cwd, paths):
+    from llmroute.config.defaults import discover_and_load
+
+    return discover_and_load(explicit, {}, cwd, paths)

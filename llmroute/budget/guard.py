@@ -183,6 +183,16 @@ class BudgetGuard:
             doc["reservations"].pop(handle.id, None)
             self._reconcile(doc)
 
+    def hand_over(self, handle: Handle, pid: int) -> None:
+        """Make process `pid` the owner of an open reservation (sampled A/B's background call
+        settles or releases it): it now expires when that process is gone, not this one."""
+        if handle.id is None:
+            return
+        with self.store.update() as doc:
+            reservation = doc.get("reservations", {}).get(handle.id)
+            if reservation is not None:
+                reservation["pid"] = int(pid)
+
     def exhausted_error(self, plan) -> BudgetError | None:
         """Why nothing may be tried, naming the limit and its reset; None if the budget is not
         what excluded the targets."""

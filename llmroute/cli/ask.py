@@ -137,11 +137,11 @@ def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, 
             on_event=(lambda m: err(click.style(m, dim=True) if app.color(sys.stderr) else m)) if verbose else (lambda m: None),
             on_notice=(lambda m: None) if quiet else err,
         )
+        if ab_id and not answer.cached:  # reserved before the answer is out, sent in the background
+            _run_sample(app, engine, request, answer, ab_id, err if verbose else None)
         _write_answer(stdout, answer, written, as_json)
         if verbose:
             _say_summary(err, answer)
-        if ab_id and not answer.cached:
-            _run_sample(engine, request, answer, ab_id, err if verbose else None)
         engine.check_ledger()  # ledger.required: an unrecorded call fails, answer shown (SPEC §5)
     finally:
         engine.close()
@@ -182,19 +182,21 @@ def _decide_sample(config, request, ask_options) -> str | None:
     return ab_id
 
 
-def _run_sample(engine, request, answer, ab_id: str, say) -> None:
-    """The second call of a sampled pair, after the user already has the answer. It never fails
-    the prompt: a problem here is reported with -v and otherwise only lands in the ledger."""
-    from ..sampling import run_sample
+def _run_sample(app, engine, request, answer, ab_id: str, say) -> None:
+    """The second call of a sampled pair: reserved here, sent by a detached background process
+    (`sampling.start_sample`), so this one exits with its answer. It never fails the prompt: a
+    problem here is reported with -v and otherwise only lands in the ledger."""
+    from ..sampling import ConfigFile, start_sample
 
     try:
-        outcome = run_sample(engine, request, answer, ab_id)
+        config_file = ConfigFile.of(engine.config, app.config_path_option, app.env, app.cwd, app.paths)
+        started = start_sample(engine, request, answer, ab_id, config_file=config_file, env=app.env)
     except Exception as error:  # the user's answer is delivered; the sample is best effort
         if say:
             say(f"sampled A/B skipped: {type(error).__name__}: {error}")
         return
-    if say and outcome is not None:
-        say(f"sampled A/B {ab_id}: {outcome.other.target} {outcome.other.status}")
+    if say and started is not None:
+        say(f"sampled A/B {ab_id}: {started.target} runs in the background (pid {started.pid})")
 
 
 def _explain(app: AppContext, options: dict) -> None:
