@@ -146,12 +146,12 @@ class Engine:
         return zone_for(name).to_local(self.clock())
 
     def key_for(self, provider: ProviderConfig) -> str | None:
-        """The key to send, if any. Keyless providers (mock, local, Ollama, local OpenAI-compatible
-        servers) skip the lookup unless the config names a key source: probing the OS keyring
-        (D-Bus, a keyring daemon) is the slowest step of a local prompt."""
-        if needs_key(provider) or provider.key_env or provider.key_cmd:
-            return self.keys.resolve(provider).value
-        return None
+        """The key to send, if any: a key that is found is always sent, keyless provider or not
+        (SPEC §4; a LiteLLM proxy on localhost checks the OPENAI_API_KEY it is given).
+        `KeyStore.for_call` keeps this cheap for local servers at their default address: their
+        key variable and `key_cmd` are read, the OS keyring (the slowest step of a local
+        prompt) is not."""
+        return self.keys.for_call(provider).value
 
     def plan(self, request: Request, options: AskOptions) -> Plan:
         inputs = PlanInputs(

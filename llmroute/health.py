@@ -361,15 +361,16 @@ class HealthChecker:
         return sorted(rows, key=lambda r: (STATUS_ORDER.index(r.status), r.provider))
 
     def _key_source(self, config: "ProviderConfig") -> str:
-        """env | keyring | cmd; "not needed" for keyless providers; "missing" when one is needed
-        and none is found (such a provider is reported as `no key`, never probed)."""
+        """Where the key the probe carries comes from: env | keyring | cmd, for keyless providers
+        too when one is found (it is sent, SPEC §4); "not needed" for a keyless provider without
+        one; "missing" when one is needed and none is found (such a provider is reported as
+        `no key`, never probed)."""
         from .providers import needs_key
 
-        required = needs_key(config)
-        if not (required or config.key_env or config.key_cmd):
-            return "not needed"
-        source = self.engine.keys.resolve(config).source
-        return "missing" if source == "none" and required else source
+        key = self.engine.keys.for_call(config)
+        if key.value:
+            return key.source
+        return "missing" if needs_key(config) else "not needed"
 
     def _reserve_deep_calls(self, subjects: list[Subject]) -> dict[str, Call]:
         """A deep probe is a paid prompt: each is one `calls.Call`, reserved against the budget

@@ -8,6 +8,12 @@ and a failing `key_cmd` is reported by its exit status only, never by its output
 The keyring is optional in practice: headless Linux usually has no backend, and a locked or
 broken one raises. Resolution treats any keyring failure as "no key there" and moves on;
 only `set` insists on a working backend and then says how to use `key_env` instead.
+
+`resolve` answers "where does this provider's key come from" (all three sources, for `keys
+list` and for providers that need a key); `for_call` answers "which key do calls to it carry"
+(SPEC §4: a key that is found is always sent, to loopback and private hosts too). They differ
+only for a keyless local server at its own default address, whose keyring entry is not looked
+up: see `consults_keyring`.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any, Callable, Mapping
 from .config.model import PROVIDER_TYPES, ProviderConfig
 from .errors import KeyringUnavailable
 from .catalog.presets import preset_for
+from .providers.transport import needs_key
 from .redact import mask_key
 
 SERVICE = "llmroute"
@@ -74,6 +81,22 @@ def _env_candidates(config: ProviderConfig) -> tuple[str, ...]:
     return (config.name.upper().replace("-", "_") + "_API_KEY",)
 
 
+def consults_keyring(config: ProviderConfig) -> bool:
+    """Whether the key calls to this provider carry may come from the keyring.
+
+    Yes for every provider that needs a key, and for a keyless one the user pointed somewhere
+    with its own `base_url` (a LiteLLM proxy or company gateway on localhost, Ollama cloud): such
+    a server may well check the key, and `llmroute keys set NAME` is how one stores it. No for
+    a keyless local server at its format's or preset's own default address (Ollama at
+    localhost:11434, the llamacpp/vllm/lmstudio/ollama-openai presets) and for the in-process
+    `local` and `mock` types: they need no key, and asking the OS keyring is the slowest step
+    of a local prompt (≈0.1 s just to find there is no backend; a D-Bus round trip, or an
+    unlock prompt, with one), paid on every invocation of a local-only setup. Their key
+    variable and `key_cmd` are still read — both cost nothing unless configured — so a local
+    server started with `--api-key` gets its key from the environment or a command."""
+    return needs_key(config) or bool(config.base_url and config.type not in ("local", "mock"))
+
+
 def _default_run_cmd(command: str) -> str:
     """Run a key command through the shell; its stdout (stripped) is the key.
 
@@ -114,6 +137,7 @@ class KeyStore:
         self._keyring = keyring
         self._run_cmd = run_cmd
         self._memo: dict[tuple, KeyInfo] = {}
+        self._commands: dict[tuple[str, str], KeyInfo] = {}  # (provider, key_cmd) → its answer
         self._warnings: list[str] = []
 
     @property
@@ -123,9 +147,18 @@ class KeyStore:
 
     def resolve(self, config: ProviderConfig) -> KeyInfo:
         """The key for a provider: key_env (set and non-empty), then keyring, then key_cmd."""
-        memo_key = (config.name, _env_candidates(config), config.key_cmd)
+        return self._resolve(config, keyring=True)
+
+    def for_call(self, config: ProviderConfig) -> KeyInfo:
+        """The key calls to this provider carry, whether or not it needs one (SPEC §4): what
+        `resolve` finds, except that the keyring is skipped where `consults_keyring` says so.
+        `models` and `health` show this, so their key column says what is actually sent."""
+        return self._resolve(config, keyring=consults_keyring(config))
+
+    def _resolve(self, config: ProviderConfig, keyring: bool) -> KeyInfo:
+        memo_key = (config.name, _env_candidates(config), config.key_cmd, keyring)
         if memo_key not in self._memo:
-            self._memo[memo_key] = self._lookup(config)
+            self._memo[memo_key] = self._lookup(config, keyring)
         return self._memo[memo_key]
 
     def known_values(self) -> tuple[str, ...]:
@@ -134,16 +167,20 @@ class KeyStore:
         had its key resolved first, so this covers every key that was sent."""
         return tuple({info.value for info in self._memo.values() if info.value})
 
-    def _lookup(self, config: ProviderConfig) -> KeyInfo:
+    def _lookup(self, config: ProviderConfig, keyring: bool) -> KeyInfo:
         for variable in _env_candidates(config):
             value = (self._env.get(variable) or "").strip()
             if value:
                 return KeyInfo(value, "env")
-        value = self._keyring_get(config.name)
+        value = self._keyring_get(config.name) if keyring else None
         if value:
             return KeyInfo(value, "keyring")
         if config.key_cmd:
-            return self._from_command(config)
+            # `resolve` and `for_call` may both reach the command: it runs once per process.
+            command = (config.name, config.key_cmd)
+            if command not in self._commands:
+                self._commands[command] = self._from_command(config)
+            return self._commands[command]
         return NO_KEY
 
     def _keyring_get(self, name: str) -> str | None:

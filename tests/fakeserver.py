@@ -11,7 +11,10 @@ Modes: `ok`, `error:STATUS` (the format's own error body), `ratelimit:SECONDS` (
 a Go duration), `slow:MS` (answers after a delay), `midstream` (a stream that breaks after some
 text), `garbage` (200 with a body that is not JSON), `empty` (a well-formed answer, buffered or
 streamed, that carries no text), `judge-first`/`judge-content` (answer `A`, `B` or `TIE` for
-judge prompts). Every request is appended to `--log` as one JSON line.
+judge prompts). Every request is appended to `--log` as one JSON line, with the credential it
+carried (`key`: the `Authorization: Bearer` token, `x-api-key` or `x-goog-api-key`, else null).
+`--require-key KEY` answers every request that does not carry KEY with the format's 401, as a
+LiteLLM proxy or company gateway with a master key does.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Behaviour:
         self.reply = args.reply
         self.latency_ms = args.latency_ms
         self.log = args.log
+        self.require_key = getattr(args, "require_key", None)
         self.count = 0
 
 
@@ -102,13 +106,30 @@ class Handler:
         b.count += 1
         if b.log:
             with open(b.log, "a") as log:
-                log.write(json.dumps({"path": self.path, "body": body, "n": b.count}) + "\n")
+                log.write(json.dumps({"path": self.path, "body": body, "n": b.count,
+                                      "key": self._presented_key()}) + "\n")
         return b.count
+
+    def _presented_key(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        return self.headers.get("x-api-key") or self.headers.get("x-goog-api-key")
+
+    def _refused_key(self) -> bool:
+        """With `--require-key`, a request without that key gets a 401 (True: answered)."""
+        required = self.behaviour.require_key
+        if required is None or self._presented_key() == required:
+            return False
+        self._error(401)
+        return True
 
     # --- requests -------------------------------------------------------------------------
 
     def do_GET(self) -> None:
         self._record({})
+        if self._refused_key():
+            return
         b = self.behaviour
         if b.mode.startswith("error:"):
             return self._error(int(b.mode.split(":")[1]))
@@ -124,6 +145,8 @@ class Handler:
     def do_POST(self) -> None:
         body = self._body()
         self._record(body)
+        if self._refused_key():
+            return
         b = self.behaviour
         if b.latency_ms:
             self.sleep(b.latency_ms / 1000)
@@ -419,6 +442,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--lifetime", type=float, default=120.0)
     parser.add_argument("--log", default=None)
+    parser.add_argument("--require-key", default=None)
     asyncio.run(_serve(parser.parse_args()))
 
 

@@ -26,12 +26,16 @@ def llmroute_binary() -> str:
 
 @contextmanager
 def fake_server(fmt: str = "openai", mode: str = "ok", *, reply: str = "fake answer to: {prompt}",
-                latency_ms: int = 0, log: Path | None = None, lifetime: float = 120.0) -> Iterator[str]:
-    """Start tests/fakeserver.py; yield its base URL; stop it by PID."""
+                latency_ms: int = 0, log: Path | None = None, lifetime: float = 120.0,
+                require_key: str | None = None) -> Iterator[str]:
+    """Start tests/fakeserver.py; yield its base URL; stop it by PID. `require_key`: the server
+    answers 401 to any request that does not carry that key."""
     args = [sys.executable, str(TESTS / "fakeserver.py"), "--format", fmt, "--mode", mode,
             "--reply", reply, "--latency-ms", str(latency_ms), "--lifetime", str(lifetime)]
     if log is not None:
         args += ["--log", str(log)]
+    if require_key is not None:
+        args += ["--require-key", require_key]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     try:
         port = int(process.stdout.readline().strip())

@@ -94,6 +94,8 @@ def list_command(obj) -> None:
     for provider in config.providers.values():
         info = store.resolve(provider)
         shown = info.masked or ("-" if needs_key(provider) else "(not needed)")
+        if info.value and store.for_call(provider).value != info.value:
+            shown += f" (not sent to a local server at its default address; use {key_env_for(provider)})"
         rows.append([provider.name, key_env_for(provider), info.source, shown])
     for warning in store.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -22,7 +22,7 @@ def model_rows(app: AppContext) -> list[dict]:
         provider = config.providers[target.provider]
         model = provider.models[target.model]
         if target.provider not in key_sources:
-            key_sources[target.provider] = keys.resolve(provider).source if needs_key(provider) else "not needed"
+            key_sources[target.provider] = key_column(keys.for_call(provider), needs_key(provider))
         facts = facts_for(config, target)
         breaker = snapshot.breaker(target.id)
         learned = snapshot.quality.get(target.id)
@@ -70,6 +70,15 @@ def models_command(app: AppContext, as_json: bool) -> None:
         r["tier"] or "-", _quality(r), r["key"], r["circuit"] + ("" if r["enabled"] else " (disabled)"),
     ] for r in rows]
     click.echo(tabulate(table, headers=["target", "in $/1M", "out $/1M", "context", "tier", "quality", "key", "circuit"]))
+
+
+def key_column(key, required: bool) -> str:
+    """Where the key calls to a provider carry comes from (env | keyring | cmd), so a key that
+    is found and sent is never shown as "not needed" (SPEC §4); with none: "none" when one is
+    needed (the target is filtered), "not needed" when the provider does without."""
+    if key.value:
+        return key.source
+    return "none" if required else "not needed"
 
 
 def _price(value: float | None) -> str:

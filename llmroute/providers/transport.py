@@ -54,9 +54,12 @@ def refused_key_host(config: ProviderConfig) -> str | None:
 
 
 def sends_key(config: ProviderConfig) -> bool:
-    """Whether calls to this provider carry a key once it may be called: one that needs a key
-    has one by then (else it is filtered as "no key"), and a keyless one sends the key its
-    config names a source for (SPEC §4: a key that is found is always sent)."""
+    """Whether the config alone says calls to this provider carry a key once it may be called:
+    one that needs a key has one by then (else it is filtered as "no key"), and one whose
+    config names a key source needs it. A keyless provider may still find a key at run time
+    (its default variable; the keyring when it has its own base_url) and then sends it too
+    (SPEC §4, `keys.KeyStore.for_call`); where that one must not go, the provider layer
+    refuses the call (`base.HttpProvider._check_transport`), so it never leaks either."""
     return needs_key(config) or bool(config.key_env or config.key_cmd)
 
 
@@ -74,10 +77,12 @@ def insecure_key_reason(config: ProviderConfig) -> str | None:
 
 
 def needs_key(config: ProviderConfig) -> bool:
-    """Whether a provider cannot be called without a key. Ollama, local and mock never need one;
-    an OpenAI-compatible local server (a keyless preset such as llamacpp, or a base_url on a
-    loopback/private host with no key variable named) does not either; an explicit `key_env` or
-    `key_cmd` always means the user expects one."""
+    """Whether a provider cannot be called without a key: only whether a *missing* key filters
+    the target ("no key"). A key that is found is sent either way (SPEC §4).
+
+    Ollama, local and mock never need one; an OpenAI-compatible local server (a keyless preset
+    such as llamacpp, or a base_url on a loopback/private host with no key variable named) does
+    not either; an explicit `key_env` or `key_cmd` always means the user expects one."""
     if config.type in LOCAL_TYPES:
         return False
     if config.key_env or config.key_cmd:
