@@ -15,7 +15,7 @@ import pytest
 from llmroute.config.model import Limits
 from llmroute.errors import UsageError
 from llmroute.report import build_report, local_today, make_window, midnight_utc, resolve_tz
-from llmroute.report.fold import EXACT_LIMIT, LatencyDigest
+from llmroute.report.fold import EXACT_LIMIT, LatencyDigest, _bin
 from llmroute.report.html import render_html
 from llmroute.report.render import render, render_chart, render_csv, render_json
 
@@ -194,6 +194,40 @@ def test_digest_merge_switches_to_bins():
     a.merge(b)
     assert a.exact is None and a.count == 2 * EXACT_LIMIT
     assert a.percentile(0.95) == pytest.approx(20.0, rel=0.02)
+
+
+def test_p95_of_identical_latencies_is_that_latency_once_binned():
+    one_block = LatencyDigest()
+    one_block.add_many([100.0] * (EXACT_LIMIT + 36))
+    assert one_block.exact is None and one_block.percentile(0.95) == 100.0
+    merged = LatencyDigest()
+    for _ in range(5):
+        part = LatencyDigest()
+        part.add_many([100.0] * EXACT_LIMIT)
+        merged.merge(part)
+    assert merged.exact is None and merged.percentile(0.95) == 100.0
+    binned = LatencyDigest()
+    binned.add_binned(3, [_bin(100.0)] * 3, 100.0, 100.0)
+    assert binned.percentile(0.95) == 100.0
+
+
+def test_binned_p95_stays_within_the_values_seen():
+    d = LatencyDigest()
+    d.add_many([100.0] * 50 + [101.0] * 50)  # one bin, whose midpoint is 99.9
+    assert d.exact is None and 100.0 <= d.percentile(0.95) <= 101.0
+
+
+def test_report_p95_of_many_equal_latencies_through_the_index(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    path.write_text("".join(rec(f"2026-11-25T08:{i // 60:02d}:{i % 60:02d}.000Z", lat=100) + "\n"
+                            for i in range(200)))
+    index = tmp_path / "index.pickle"
+    first = report(path, "today", index=index)
+    path.open("a").write(rec("2026-11-25T09:00:00.000Z", lat=100) + "\n")
+    again = report(path, "today", index=index)  # the digests come back from the pickle
+    for r in (first, again):
+        assert r.totals.p95_latency_ms == 100.0 and r.rows[0].p95_latency_ms == 100.0
+    assert again.totals.attempts == 201
 
 
 def test_report_p95(ledger):

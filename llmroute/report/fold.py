@@ -16,7 +16,8 @@ Costs and latencies are summed as integers (picodollars, microseconds): sums do 
 the order of additions either.
 
 A digest keeps exact latencies while it holds at most `EXACT_LIMIT` of them, then a log-scale
-histogram (bins 2% wide, ~1% error); it depends only on the multiset of values. Memory is
+histogram (bins 2% wide, ~1% error) and the exact least and greatest value, which bound what it
+answers; it depends only on the multiset of values. Memory is
 bounded by days x combinations, not by records. A read of more than `PARALLEL_MIN_BYTES` uses a
 worker process per CPU (`fold_file`).
 """
@@ -85,17 +86,25 @@ def _bins(values: list) -> tuple[list[int], bool]:
 
 
 class LatencyDigest:
-    """Latencies of one group: exact while small, a log-scale histogram when large."""
+    """Latencies of one group: exact while small, a log-scale histogram when large. The least
+    and greatest values are kept exactly, and a percentile read from the histogram is clamped
+    between them: a bin's midpoint never lies outside the values seen (equal values give back
+    exactly that value)."""
 
-    __slots__ = ("exact", "bins", "count")
+    __slots__ = ("exact", "bins", "count", "lo", "hi")
 
     def __init__(self) -> None:
         self.exact: list[float] | None = []
         self.bins: dict[int, int] = {}
         self.count = 0
+        self.lo: float | None = None
+        self.hi: float | None = None
 
     def add_many(self, values: list[float]) -> None:
+        if not values:
+            return
         self.count += len(values)
+        self._span(min(values), max(values))
         if self.exact is not None:
             if len(self.exact) + len(values) <= EXACT_LIMIT:
                 self.exact.extend(values)
@@ -103,11 +112,13 @@ class LatencyDigest:
             self._to_bins()
         self._count(_bins(values)[0])
 
-    def add_binned(self, count: int, bins) -> None:
-        """Add `count` values by their bins (worked out once for the many digests they go in)."""
+    def add_binned(self, count: int, bins, lo: float, hi: float) -> None:
+        """Add `count` values by their bins (worked out once for the many digests they go in),
+        with the least and greatest of them."""
         if self.exact is not None:
             self._to_bins()
         self.count += count
+        self._span(lo, hi)
         self._count(bins)
 
     def merge(self, other: "LatencyDigest") -> None:
@@ -118,6 +129,8 @@ class LatencyDigest:
             self._to_bins()
         self._count(other.bins)
         self.count += other.count
+        if other.lo is not None:
+            self._span(other.lo, other.hi)
 
     def percentile(self, q: float) -> float | None:
         """Nearest-rank percentile (`q` in 0..1); None when empty."""
@@ -130,8 +143,12 @@ class LatencyDigest:
         for b in sorted(self.bins):
             seen += self.bins[b]
             if seen >= rank:
-                return BIN_RATIO ** (b + 0.5)
+                return min(max(BIN_RATIO ** (b + 0.5), self.lo), self.hi)
         return None
+
+    def _span(self, lo: float, hi: float) -> None:
+        self.lo = lo if self.lo is None or lo < self.lo else self.lo
+        self.hi = hi if self.hi is None or hi > self.hi else self.hi
 
     def _to_bins(self) -> None:
         values, self.exact = self.exact or [], None
@@ -357,7 +374,7 @@ def _add_latencies(latency: dict, cells: list) -> None:
                 members.setdefault(marginal, []).append(unit)
         else:
             members[unit] = [unit]
-    counted: dict[tuple, tuple[int, Counter]] = {}
+    counted: dict[tuple, tuple[int, Counter, float, float]] = {}
     for marginal, group in members.items():
         digest = latency.get(marginal) or latency.setdefault(marginal, LatencyDigest())
         group_cells = [cell for unit in group for cell in units[unit]]
@@ -369,7 +386,9 @@ def _add_latencies(latency: dict, cells: list) -> None:
             if unit not in counted:
                 unit_cells = units[unit]
                 counted[unit] = (sum(len(lats) for _, lats, _ in unit_cells),
-                                 Counter(chain.from_iterable(bins for _, _, bins in unit_cells)))
+                                 Counter(chain.from_iterable(bins for _, _, bins in unit_cells)),
+                                 min(min(lats) for _, lats, _ in unit_cells),
+                                 max(max(lats) for _, lats, _ in unit_cells))
             digest.add_binned(*counted[unit])
 
 
