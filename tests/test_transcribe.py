@@ -108,3 +108,119 @@ def test_known_transcription_models_need_no_mode(tmp_path):
     found = {t.id for t in transcription_targets(config, None)}
     assert found == {"openai/whisper-1", "openai/gpt-4o-transcribe", "groq/whisper-large-v3", "mine/my-stt"}
     assert config.providers["openai"].models["gpt-4o-mini"].mode == "chat"
+
+
+# --- content by magic bytes ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("head, kind", [
+    (b"RIFF\x24\x08\x00\x00WAVEfmt ", "wav"),
+    (b"ID3\x04\x00\x00\x00\x00\x00\x00", "mp3"),
+    (b"\xff\xfb\x90\x64\x00\x00\x00\x00", "mp3"),  # an MPEG-1 layer III frame, no tag
+    (b"fLaC\x00\x00\x00\x22", "flac"),
+    (b"OggS\x00\x02\x00\x00", "ogg"),
+    (b"\x00\x00\x00\x20ftypM4A \x00\x00", "m4a/mp4"),
+    (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81", "webm"),
+    (b"\x00\x00\x01\xba\x44\x00\x04\x00", "mpeg"),
+])
+def test_audio_containers_are_recognised_by_their_magic_bytes(head, kind):
+    from llmroute.transcribe import sniff_audio
+
+    assert sniff_audio(head) == kind
+
+
+@pytest.mark.parametrize("head", [b"hello, this is text", b"%PDF-1.7\n", b"\x89PNG\r\n\x1a\n", b"{\"a\": 1}",
+                                  b"\xff\xff\xff\xff"])
+def test_other_content_is_not_audio(head):
+    from llmroute.transcribe import sniff_audio
+
+    assert sniff_audio(head) is None
+
+
+def test_a_text_file_renamed_wav_is_refused(tmp_path):
+    path = tmp_path / "meeting.wav"
+    path.write_text("these are my meeting notes, not a recording\n")
+    with pytest.raises(UsageError, match="meeting.wav is not an audio file"):
+        check_audio(path)
+    assert check_audio(make_wav(tmp_path / "real.wav")) > 0
+
+
+@pytest.mark.e2e
+def test_a_renamed_text_file_exits_2_and_is_never_uploaded(tmp_path):
+    log = tmp_path / "server.log"
+    fake = tmp_path / "notes.wav"
+    fake.write_text("not audio at all\n")
+    with fake_server(reply="hello world", log=log) as url:
+        project_config(tmp_path).write_text(config_text(url, url))
+        result = run_cli(["transcribe", str(fake)], cwd=tmp_path)
+    assert result.returncode == 2 and b"not an audio file" in result.stderr
+    assert not log.exists() or log.read_text() == ""
+
+
+# --- which targets: a route, a provider, a target --------------------------------------------------
+
+def _sent_models(log: Path) -> list[str]:
+    import json
+    import re
+
+    bodies = [json.loads(line)["body"].get("_raw", "") for line in log.read_text().splitlines()]
+    return [re.search(r'name="model"\r\n\r\n([^\r]+)', raw).group(1) for raw in bodies]
+
+
+@pytest.mark.e2e
+def test_a_route_name_uses_its_transcription_targets_in_order(tmp_path, isolated_env):
+    audio = make_wav(tmp_path / "hello.wav", 2.0)
+    with fake_server(mode="error:500") as bad, fake_server(reply="hello world") as good:
+        project_config(tmp_path).write_text(
+            config_text(bad, good) + "routes:\n  speech: [first/whisper-1, second/whisper-1]\n")
+        result = run_cli(["transcribe", "-m", "speech", str(audio)], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == "hello world\n"
+    records = [r for r in read_ledger(isolated_env) if r["kind"] == "transcribe"]
+    assert [(r["target"], r["status"]) for r in records] == [("first/whisper-1", "error"), ("second/whisper-1", "ok")]
+
+
+def groq_config(url: str, *models: str) -> str:
+    listed = "".join(f"      {m}: {{}}\n" for m in models)
+    return (f"version: 1\nproviders:\n  groq:\n    type: openai\n    preset: groq\n    base_url: {url}/v1\n"
+            f"    models:\n{listed}")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("models", [("llama-3.1-8b-instant", "whisper-large-v3"), ("llama-3.1-8b-instant",)])
+def test_a_provider_name_picks_its_transcription_model_not_its_chat_model(tmp_path, isolated_env, models):
+    audio = make_wav(tmp_path / "hello.wav", 2.0)
+    log = tmp_path / "groq.log"
+    with fake_server(reply="hello world", log=log) as url:
+        project_config(tmp_path).write_text(groq_config(url, *models))
+        result = run_cli(["transcribe", "-m", "groq", str(audio)], cwd=tmp_path, env={"GROQ_API_KEY": "gsk-test"})
+    assert result.returncode == 0, result.stderr
+    assert _sent_models(log) == ["whisper-large-v3"]
+    [record] = [r for r in read_ledger(isolated_env) if r["kind"] == "transcribe"]
+    assert record["target"] == "groq/whisper-large-v3" and record["price_source"].startswith("builtin:")
+
+
+def test_targets_for_routes_providers_and_the_built_in_default_config():
+    from llmroute.config.defaults import default_config
+    from llmroute.config.load import parse_config
+    from llmroute.transcribe import transcription_targets
+
+    config = parse_config(
+        "version: 1\nproviders:\n"
+        "  openai:\n    type: openai\n    models: {gpt-4o-mini: {}, whisper-1: {}, gpt-4o-transcribe: {}}\n"
+        "  groq:\n    type: openai\n    models: {llama-3.1-8b-instant: {}}\n"
+        "  mistral:\n    type: openai\n    models: {mistral-small-latest: {}}\n"
+        "routes:\n  speech: [openai/gpt-4o-transcribe, openai/gpt-4o-mini, openai/whisper-1]\n"
+        "  chat: [openai/gpt-4o-mini]\n")
+    ids = lambda option: [t.id for t in transcription_targets(config, option)]  # noqa: E731
+    assert ids("speech") == ["openai/gpt-4o-transcribe", "openai/whisper-1"]
+    assert ids("openai") == ["openai/whisper-1", "openai/gpt-4o-transcribe"]
+    assert ids("groq") == ["groq/whisper-large-v3"]  # not configured, known to be served there
+    assert ids("openai/whisper-1") == ["openai/whisper-1"]
+    for option, message in (("chat", "holds no transcription target"), ("mistral", "has no transcription model"),
+                            ("openai/gpt-4o-mini", "is not a transcription model"), ("nope", "unknown")):
+        with pytest.raises(UsageError, match=message):
+            transcription_targets(config, option)
+    builtin = default_config({"OPENAI_API_KEY": "sk-x", "GROQ_API_KEY": "gsk-x"}, lambda name: False,
+                             lambda: False, lambda: False)
+    assert [t.id for t in transcription_targets(builtin, None)] == ["groq/whisper-large-v3", "openai/whisper-1"]
+    assert [t.id for t in transcription_targets(builtin, "groq")] == ["groq/whisper-large-v3"]

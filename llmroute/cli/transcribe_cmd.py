@@ -12,7 +12,7 @@ from .context import AppContext
 
 @click.command("transcribe")
 @click.argument("audio", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-m", "--model", metavar="TARGET", help="Pin a transcription target (e.g. groq/whisper-large-v3).")
+@click.option("-m", "--model", metavar="TARGET|ROUTE", help="A transcription target (groq/whisper-large-v3), a provider (its transcription model) or a route (its transcription targets, in order).")
 @click.option("--language", metavar="xx", help="ISO-639-1 language of the audio (e.g. en, de).")
 @click.option("--format", "response_format", type=click.Choice(["text", "json", "srt", "vtt"]), default="text",
               show_default=True, help="Output format.")
@@ -21,8 +21,10 @@ from .context import AppContext
 @click.pass_obj
 def transcribe_command(app: AppContext, audio: Path, model: str | None, language: str | None,
                        response_format: str, timeout: float | None, verbose: bool) -> None:
-    """Transcribe AUDIO (flac, m4a, mp3, mp4, mpeg, mpga, oga, ogg, wav, webm; at most 25 MiB)
-    with the configured models that have `mode: transcription`, falling back across them."""
+    """Transcribe AUDIO (flac, m4a, mp3, mp4, mpeg, mpga, oga, ogg, wav, webm; at most 25 MiB,
+    checked by its content too) with the configured transcription models (whisper-1,
+    whisper-large-v3, gpt-4o-transcribe, ... or any marked `mode: transcription`), falling back
+    across them."""
     from ..transcribe import transcribe
 
     if language is not None and (len(language) != 2 or not language.isalpha()):
