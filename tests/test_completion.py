@@ -97,3 +97,45 @@ def test_completer_swallows_any_error():
         parent = None
 
     assert complete_model(Exploding(), None, "") == []
+
+
+def test_compare_abtest_and_health_complete_targets(config, monkeypatch):
+    targets = ["openai/gpt-4o-mini", "anthropic/claude-haiku"]
+    assert complete(monkeypatch, "llmroute compare -t ") == targets
+    assert complete(monkeypatch, "llmroute compare hi -t x -t an") == ["anthropic/claude-haiku"]
+    assert complete(monkeypatch, "llmroute compare --route s") == ["strong"]
+    assert complete(monkeypatch, "llmroute compare --judge op") == ["openai/gpt-4o-mini"]
+    assert complete(monkeypatch, "llmroute abtest run -a ") == targets
+    assert complete(monkeypatch, "llmroute abtest run -a openai/gpt-4o-mini -b an") == ["anthropic/claude-haiku"]
+    assert complete(monkeypatch, "llmroute abtest run --judge an") == ["anthropic/claude-haiku"]
+    assert complete(monkeypatch, "llmroute abtest judge --judge op") == ["openai/gpt-4o-mini"]
+    assert complete(monkeypatch, "llmroute health ") == ["openai", "anthropic", *targets]
+    assert complete(monkeypatch, "llmroute health openai an") == ["anthropic", "anthropic/claude-haiku"]
+
+
+def test_transcribe_model_completes_transcription_targets_providers_and_routes(tmp_path, monkeypatch):
+    project_config(tmp_path).write_text(CONFIG.replace(
+        "      claude-haiku: {}\n",
+        "      claude-haiku: {}\n  groq:\n    type: mock\n    models:\n"
+        "      whisper-large-v3: {mode: transcription}\n      llama: {}\n") + "  speech: [groq/whisper-large-v3]\n")
+    everything = ["groq/whisper-large-v3", "groq", "speech"]
+    assert complete(monkeypatch, "llmroute transcribe a.wav -m ") == everything
+    assert complete(monkeypatch, "llmroute transcribe --model g") == everything[:2]
+
+
+def test_feedback_completes_last_verdicts_and_recent_request_ids(config, monkeypatch, isolated_env):
+    from llmroute.ledger import Ledger
+
+    ledger = Ledger(isolated_env / "ledger.jsonl")
+    for rid, status in (("r-old", "ok"), ("r-failed", "error"), ("r-new", "ok")):
+        ledger.append({"ts": "2026-11-25T08:00:00.000Z", "request_id": rid, "kind": "ask",
+                       "status": status, "target": "openai/gpt-4o-mini"})
+    assert complete(monkeypatch, "llmroute feedback ") == ["last", "up", "down", "r-new", "r-old"]
+    assert complete(monkeypatch, "llmroute feedback r-") == ["r-new", "r-old"]
+    assert complete(monkeypatch, "llmroute feedback last ") == ["up", "down"]
+    assert complete(monkeypatch, "llmroute feedback r-new d") == ["down"]
+    assert complete(monkeypatch, "llmroute feedback r-new up ") == []
+
+
+def test_feedback_completion_without_a_ledger_still_offers_the_words(monkeypatch):
+    assert complete(monkeypatch, "llmroute feedback ") == ["last", "up", "down"]

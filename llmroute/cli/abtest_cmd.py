@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .completers import complete_feedback, complete_target
 from .context import AppContext
 
 
@@ -15,10 +16,11 @@ def abtest_group() -> None:
 
 
 @abtest_group.command("run")
-@click.option("-a", "target_a", required=True, metavar="TARGET", help="Target A.")
-@click.option("-b", "target_b", required=True, metavar="TARGET", help="Target B.")
+@click.option("-a", "target_a", required=True, metavar="TARGET", shell_complete=complete_target, help="Target A.")
+@click.option("-b", "target_b", required=True, metavar="TARGET", shell_complete=complete_target, help="Target B.")
 @click.option("--prompts", default="-", show_default=True, metavar="FILE|-", help="One prompt per line, or JSONL with `prompt`.")
-@click.option("--judge", metavar="TARGET", help="The target that judges each pair (default: abtest.judge).")
+@click.option("--judge", metavar="TARGET", shell_complete=complete_target,
+              help="The target that judges each pair (default: abtest.judge).")
 @click.option("--manual", is_flag=True, help="Judge each pair yourself at the terminal.")
 @click.option("--name", default="default", show_default=True, help="Test name the results are kept under.")
 @click.option("-P", "--concurrency", type=click.IntRange(1, 64), default=4, show_default=True, help="Prompts at a time.")
@@ -148,7 +150,7 @@ def _print_reports(app: AppContext, reports, as_json: bool) -> None:
 
 
 @abtest_group.command("judge")
-@click.option("--judge", metavar="TARGET", help="The judge (default: abtest.judge).")
+@click.option("--judge", metavar="TARGET", shell_complete=complete_target, help="The judge (default: abtest.judge).")
 @click.option("--manual", is_flag=True, help="Judge the pending pairs yourself.")
 @click.option("--config", "config_path", metavar="PATH", help="Config file.")
 @click.pass_context
@@ -170,7 +172,8 @@ def judge_command(ctx, judge, manual, config_path) -> None:
 
 
 @click.command("feedback")
-@click.argument("args", nargs=-1, required=True, metavar="[REQUEST_ID|last] up|down")
+@click.argument("args", nargs=-1, required=True, metavar="[REQUEST_ID|last] up|down",
+                shell_complete=complete_feedback)
 @click.pass_context
 def feedback_command(ctx, args) -> None:
     """Record a person's verdict on an answer ("last" = the latest answer)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from .completers import complete_route, complete_target
 from .context import AppContext
 
 EXCERPT = 48
@@ -16,8 +17,9 @@ EXCERPT = 48
 
 @click.command("compare")
 @click.argument("prompt", nargs=-1)
-@click.option("-t", "--target", "targets", multiple=True, metavar="TARGET", help="A target to compare (repeatable).")
-@click.option("--route", metavar="R", help="Compare every target of this route.")
+@click.option("-t", "--target", "targets", multiple=True, metavar="TARGET", shell_complete=complete_target,
+              help="A target to compare (repeatable).")
+@click.option("--route", metavar="R", shell_complete=complete_route, help="Compare every target of this route.")
 @click.option("--all", "all_targets", is_flag=True, help="Compare every enabled target.")
 @click.option("-s", "--system", metavar="TEXT", help="System prompt (shared by all targets).")
 @click.option("--context", "context_files", multiple=True, metavar="FILE", help="Shared context file placed before the prompt (repeatable).")
@@ -26,7 +28,8 @@ EXCERPT = 48
 @click.option("--timeout", type=click.FloatRange(min=0.1), metavar="S", help="Seconds per call.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per target.")
-@click.option("--judge", metavar="TARGET", help="Rank the answers pairwise with this judge.")
+@click.option("--judge", metavar="TARGET", shell_complete=complete_target,
+              help="Rank the answers pairwise with this judge.")
 @click.option("--config", "config_path", metavar="PATH", help="Config file.")
 @click.pass_context
 def compare_command(ctx: click.Context, prompt, targets, route, all_targets, system, context_files, max_tokens,

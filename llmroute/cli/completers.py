@@ -27,14 +27,19 @@ def _config_path(ctx: click.Context) -> str | None:
     return None
 
 
+def _quiet_app(ctx: click.Context):
+    """The AppContext the completed command would get, printing nothing."""
+    from .context import AppContext
+
+    app = AppContext.from_process(_config_path(ctx))
+    app.notices = False
+    return app
+
+
 def load_config_quietly(ctx: click.Context):
     """The config the completed command would use, or None when it cannot be loaded."""
     try:
-        from .context import AppContext
-
-        app = AppContext.from_process(_config_path(ctx))
-        app.notices = False
-        return app.load_config()
+        return _quiet_app(ctx).load_config()
     except BaseException:  # a completion must never break the user's shell
         return None
 
@@ -72,11 +77,59 @@ def _providers(config) -> Iterable[str]:
     return list(config.providers)
 
 
+def _transcription(config) -> Iterable[str]:
+    """What `transcribe -m` takes: transcription targets, their providers (`-m PROVIDER` picks
+    the provider's transcription model) and the routes that hold one."""
+    from ..transcribe import is_transcription, transcription_targets
+
+    targets = transcription_targets(config, None)
+    routes = [name for name, members in config.routes.items()
+              if any(is_transcription(config, t) for t in members)]
+    return [*(t.id for t in targets), *dict.fromkeys(t.provider for t in targets), *routes]
+
+
 complete_target = _safe(_targets)
 complete_route = _safe(_routes)
 complete_provider = _safe(_providers)
 complete_model = _safe(lambda config: [*_routes(config), *_targets(config)])
 complete_target_or_provider = _safe(lambda config: [*_providers(config), *_targets(config)])
+complete_transcription = _safe(_transcription)
+
+VERDICTS = ("up", "down")
+RECENT_IDS = 10  # request ids offered by `feedback` completion, newest first
+RECENT_SCAN = 500  # ledger records looked at, from the end, to find them
+
+
+def complete_feedback(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """`llmroute feedback [REQUEST_ID|last] up|down`: first `last`, the verdicts and the ids of
+    the latest answers in the ledger; after an id (or `last`), the verdicts."""
+    try:
+        given = list((ctx.params or {}).get(param.name) or ())
+        if not given:
+            words = ["last", *VERDICTS, *_recent_request_ids(ctx)]
+        elif len(given) == 1 and given[0] not in VERDICTS:
+            words = list(VERDICTS)
+        else:
+            words = []
+        return [word for word in words if word.startswith(incomplete)]
+    except BaseException:
+        return []
+
+
+def _recent_request_ids(ctx: click.Context) -> list[str]:
+    """Request ids of the latest answered records, newest first (a few blocks from the ledger's
+    end, however long it is)."""
+    from ..ledger import ledger_path
+    from ..ledger.reader import reverse_calls
+
+    app = _quiet_app(ctx)
+    ids: dict[str, None] = {}
+    for seen, call in enumerate(reverse_calls(ledger_path(app.load_config(), app.paths))):
+        if seen >= RECENT_SCAN or len(ids) >= RECENT_IDS:
+            break
+        if call.status == "ok" and call.request_id:
+            ids.setdefault(call.request_id, None)
+    return list(ids)
 
 
 def complete_strategy(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:

@@ -13,6 +13,7 @@ import time
 
 import click
 
+from .completers import complete_target_or_provider
 from .context import AppContext
 
 CLEAR = "\x1b[H\x1b[2J"
@@ -21,7 +22,8 @@ COLORS = {"up": "green", "degraded": "yellow", "down": "red", "no key": "magenta
 
 
 @click.command("health")
-@click.argument("names", nargs=-1, metavar="[TARGET|PROVIDER]...")
+@click.argument("names", nargs=-1, metavar="[TARGET|PROVIDER]...",
+                shell_complete=complete_target_or_provider)
 @click.option("--deep", is_flag=True, help="Send a one-token prompt instead of listing models (recorded in the ledger).")
 @click.option("--watch", "watch", type=click.FloatRange(min=0.5), metavar="SECONDS",
               help="Probe again every SECONDS until Ctrl-C, refreshing in place on a terminal.")

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
+from .completers import complete_transcription
 from .context import AppContext
 
 
 @click.command("transcribe")
 @click.argument("audio", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-m", "--model", metavar="TARGET|ROUTE", help="A transcription target (groq/whisper-large-v3), a provider (its transcription model) or a route (its transcription targets, in order).")
+@click.option("-m", "--model", metavar="TARGET|ROUTE", shell_complete=complete_transcription, help="A transcription target (groq/whisper-large-v3), a provider (its transcription model) or a route (its transcription targets, in order).")
 @click.option("--language", metavar="xx", help="ISO-639-1 language of the audio (e.g. en, de).")
 @click.option("--format", "response_format", type=click.Choice(["text", "json", "srt", "vtt"]), default="text",
               show_default=True, help="Output format.")
