@@ -180,3 +180,60 @@ def test_show_builtin_default(tmp_path):
     assert result.exit_code == 0
     assert "built-in default config" in result.stdout and "sk-ant-secret-test" not in result.stdout
     assert yaml.safe_load(result.stdout)["routes"]["default"][0] == "anthropic/claude-haiku-4-5"
+
+
+HARD_CODING_PROMPT = ("Implement a thread-safe LRU cache in Java with O(1) get and put, and write unit "
+                      "tests for eviction under concurrent access.")
+
+
+def test_init_routes_small_and_large_targets_of_every_provider_with_a_key(tmp_path, monkeypatch):
+    """SPEC §11: the starter's default route holds small and large targets of each provider
+    with a key, so `auto` sends a hard prompt to a large one (not to a small or local model)."""
+    import json
+
+    from llmroute.config.load import load_config
+
+    from .support import invoke
+
+    keys = {"OPENAI_API_KEY": "sk-test", "ANTHROPIC_API_KEY": "sk-ant-test"}
+    result = run(tmp_path, "config", "init", env=keys)
+    assert result.exit_code == 0, result.stderr
+    target = tmp_path / "conf" / "config.yaml"
+    config = load_config(target)
+    assert config.warnings == ()
+    assert set(config.providers) == {"openai", "anthropic"}
+    route = config.routes["default"]
+    for provider in ("openai", "anthropic"):
+        tiers = {config.model(t).tier for t in route if t.provider == provider}
+        assert tiers == {"small", "large"}, provider
+    assert "openai, anthropic (keys found)" in result.stderr
+    check = run(tmp_path, "config", "check", env=keys)
+    assert check.exit_code == 0 and check.stdout.startswith("ok: 2 providers"), check.stderr
+
+    for name, value in keys.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = invoke(["--config", str(target), "--explain", "--json", HARD_CODING_PROMPT])
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["rule"] is None and plan["difficulty"] >= 0.5  # `auto` decides, not the rule
+    first = plan["candidates"][0]["target"]
+    assert config.model(config.resolve_target(first)).tier == "large"
+
+
+def test_init_without_keys_writes_examples_with_both_tiers(tmp_path):
+    from llmroute.config.load import parse_config
+    from llmroute.config.starter import render_starter, starter_config
+    from llmroute.config.defaults import KNOWN_PROVIDERS
+
+    starter = parse_config(STARTER_CONFIG)
+    assert {starter.model(t).tier for t in starter.routes["default"]} == {"small", "large"}
+    assert "ollama" not in starter.providers  # not answering: shown commented out, never tried first
+    with_ollama = parse_config(starter_config({"CO_API_KEY": "x"}, lambda name: False, lambda: True))
+    assert [t.id for t in with_ollama.routes["default"]] == [
+        "cohere/command-r7b-12-2024", "cohere/command-a-03-2025", "ollama/llama3.2"]
+    assert with_ollama.providers["cohere"].key_env == "CO_API_KEY"
+    everything = parse_config(render_starter([(known, None) for known in KNOWN_PROVIDERS], ollama=False))
+    assert everything.warnings == ()  # every model has a built-in price
+    for known in KNOWN_PROVIDERS:
+        tiers = {everything.model(t).tier for t in everything.routes["default"] if t.provider == known.name}
+        assert tiers == {"small", "large"}, known.name

@@ -425,8 +425,8 @@ def test_default_config_from_env_keyring_ollama_and_local():
     assert config.providers["openai"].key_env is None
     assert config.providers["ollama"].free and config.providers["local"].free
     route = [t.id for t in config.routes["default"]]
-    assert route == ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5", "openai/gpt-4o",
-                     "anthropic/claude-sonnet-4-5", "cohere/command-a-03-2025",
+    assert route == ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5", "cohere/command-r7b-12-2024",
+                     "openai/gpt-4o", "anthropic/claude-sonnet-4-5", "cohere/command-a-03-2025",
                      "ollama/llama3.2", "local/smollm2-135m"]
     assert config.providers["openai"].models["gpt-4o"].tier == "large"
 

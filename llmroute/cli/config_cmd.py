@@ -38,16 +38,23 @@ def config_group() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.pass_obj
 def init_command(obj: Any, target: Path | None, force: bool) -> None:
-    """Write a commented starter config to edit."""
-    from ..config.starter import STARTER_CONFIG
+    """Write a commented starter config to edit: a small and a large model of every provider
+    whose key is set (environment or keyring), so `auto` has both to choose from."""
+    from ..config import defaults
+    from ..config.starter import providers_with_keys, render_starter
     from ..paths import write_private
 
     path = (target or obj.paths.default_config).expanduser()
     if path.exists() and not force:
         raise UsageError(f"config file already exists: {path}", "use --force to overwrite it")
-    write_private(path, STARTER_CONFIG)
+    keyed = providers_with_keys(obj.env, defaults.keyring_has_key)
+    write_private(path, render_starter(keyed, ollama=defaults.probe_ollama()))
     click.echo(f"wrote {path}")
-    click.echo("next: store a key with `llmroute keys set openai`, then `llmroute config check`", err=True)
+    if keyed:
+        click.echo(f"with {', '.join(known.name for known, _ in keyed)} (keys found); "
+                   "next: `llmroute config check`", err=True)
+    else:
+        click.echo("next: store a key with `llmroute keys set openai`, then `llmroute config check`", err=True)
 
 
 @config_group.command("path")

@@ -34,7 +34,8 @@ class _Known:
 
 
 # In "cheap first" order: the default route lists small models of these providers in this
-# order, then their large models.
+# order, then their large models. Each has a small and a large one, so `auto` can send easy
+# prompts to the first and hard ones to the second (`config init` writes the same pairs).
 KNOWN_PROVIDERS: tuple[_Known, ...] = (
     _Known("groq", "openai", ("GROQ_API_KEY",),
            (("llama-3.1-8b-instant", "small"), ("llama-3.3-70b-versatile", "large")), preset="groq"),
@@ -43,11 +44,12 @@ KNOWN_PROVIDERS: tuple[_Known, ...] = (
     _Known("openai", "openai", ("OPENAI_API_KEY",), (("gpt-4o-mini", "small"), ("gpt-4o", "large"))),
     _Known("mistral", "openai", ("MISTRAL_API_KEY",),
            (("mistral-small-latest", "small"), ("mistral-large-latest", "large")), preset="mistral"),
-    _Known("openrouter", "openai", ("OPENROUTER_API_KEY",), (("openai/gpt-4o-mini", "small"),),
-           preset="openrouter"),
+    _Known("openrouter", "openai", ("OPENROUTER_API_KEY",),
+           (("openai/gpt-4o-mini", "small"), ("openai/gpt-4o", "large")), preset="openrouter"),
     _Known("anthropic", "anthropic", ("ANTHROPIC_API_KEY",),
            (("claude-haiku-4-5", "small"), ("claude-sonnet-4-5", "large"))),
-    _Known("cohere", "cohere", ("COHERE_API_KEY", "CO_API_KEY"), (("command-a-03-2025", "large"),)),
+    _Known("cohere", "cohere", ("COHERE_API_KEY", "CO_API_KEY"),
+           (("command-r7b-12-2024", "small"), ("command-a-03-2025", "large"))),
 )
 
 
