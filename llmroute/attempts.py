@@ -27,7 +27,8 @@ class PromptRun:
 
     def __init__(self, engine: Engine, request: Request, options: AskOptions, plan: Plan,
                  on_text: Callable[[str], None] | None, on_event: Callable[[str], None],
-                 on_notice: Callable[[str], None]):
+                 on_notice: Callable[[str], None],
+                 on_hop: Callable[[str], None] = lambda message: None):
         self.engine = engine
         self.request = request
         self.options = options
@@ -35,6 +36,10 @@ class PromptRun:
         self.on_text = on_text if options.stream else None
         self.on_event = on_event
         self.on_notice = on_notice
+        self.on_hop_line = on_hop
+        # Hop lines wait until an answer comes: when every attempt fails, the error lists them.
+        self.pending_hops: list[str] = []
+        self.broken: list[ProviderError] = []  # failures already announced mid-answer
         self.site = CallSite(request, kind=options.kind, route=plan.route, strategy=plan.strategy,
                              tags=options.tags, extra=options.extra_record)
         self.request_id = self.site.request_id
@@ -80,6 +85,7 @@ class PromptRun:
                                on_text=self._write_text if stream else None, on_broken=self._broken)
         finally:
             self._keep(call)
+        self._say_hops()
         return result, call.attempt
 
     async def aattempt(self, candidate: Candidate, number: int, provider: Provider) -> tuple[Result, Attempt]:
@@ -89,6 +95,7 @@ class PromptRun:
             result = await call.asend(provider, self.timeout_for(candidate.target))
         finally:
             self._keep(call)
+        self._say_hops()
         return result, call.attempt
 
     def _keep(self, call: Call) -> None:
@@ -109,18 +116,38 @@ class PromptRun:
             self.engine.bookkeep(self.reserved.popitem()[1].release)
 
     def _write_text(self, text: str) -> None:
+        self._say_hops()  # before the answering target's text, not after it
         self.on_text(text)
         self.text_written = True
 
     def _broken(self, target: Target, error: ProviderError) -> None:
+        self.broken.append(error)
         self.on_notice(f"\n[{target} failed mid-answer: {error.error_class.value}; "
                        f"the answer below is from the next target]")
+
+    def on_hop(self, failure: Failure, candidate: Candidate) -> None:
+        """The loop left `failure`'s target for `candidate`: one line, said once an answer
+        comes (a stream broken mid-answer has already said so in its own words)."""
+        if not any(error is failure.error for error in self.broken):
+            self.pending_hops.append(hop_line(failure, candidate))
+
+    def _say_hops(self) -> None:
+        lines, self.pending_hops = self.pending_hops, []
+        for line in lines:
+            self.on_hop_line(line)
 
     def on_failure(self, failure: Failure, next_step: str) -> None:
         error = failure.error
         status = f" ({error.http_status})" if error.http_status else ""
         self.on_event(f"attempt {failure.attempt} {failure.candidate.target}: "
                       f"{error.error_class.value}{status}: {error.message} -> {next_step}")
+
+
+def hop_line(failure: Failure, candidate: Candidate) -> str:
+    """`openai/gpt-4o-mini auth 401 → anthropic/claude-haiku-4-5` (SPEC §4)."""
+    error = failure.error
+    status = f" {error.http_status}" if error.http_status else ""
+    return f"{failure.candidate.target} {error.error_class.value}{status} → {candidate.target}"
 
 
 def all_failed(failures: list[Failure], attempts: list[Attempt], stopped: bool,

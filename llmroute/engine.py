@@ -185,20 +185,22 @@ class Engine:
         on_event: Callable[[str], None] = lambda message: None,
         on_notice: Callable[[str], None] = lambda message: None,
         plan: Plan | None = None,
+        on_hop: Callable[[str], None] = lambda message: None,
     ) -> Answer:
         """Answer one prompt. Streams text to `on_text` when `options.stream`; raises
         NoProviderError / BudgetError / AllAttemptsFailed when nothing answers.
 
         `on_event` gets the details `-v` shows (each failure and what happens next);
-        `on_notice` what a user must always see (an answer broken off mid-stream)."""
+        `on_notice` what a user must always see (an answer broken off mid-stream); `on_hop`
+        one line per failed target when the answer comes from another one, before its text."""
         cache, hit, plan = self.begin(request, options, plan)
         if hit is not None:
             return hit
-        run = PromptRun(self, request, options, plan, on_text, on_event, on_notice)
+        run = PromptRun(self, request, options, plan, on_text, on_event, on_notice, on_hop)
         try:
             outcome = run_with_fallback(
                 plan.candidates, run.attempt, self.retry_policy(), sleep=self.sleep, rng=self.rng,
-                on_failure=run.on_failure, may_try=run.may_try,
+                on_failure=run.on_failure, may_try=run.may_try, on_hop=run.on_hop,
             )
         except BaseException:
             run.release_all()  # Ctrl-C between reserving and sending: nothing stays reserved

@@ -40,9 +40,10 @@ async def arun_with_fallback(
     rng: random.Random,
     on_failure: Callable[[Failure, str], None] = lambda failure, next_step: None,
     may_try: Callable[[Candidate], bool] = lambda candidate: True,
+    on_hop: Callable[[Failure, Candidate], None] = lambda failure, candidate: None,
 ) -> Outcome[T]:
     """Async twin of `resilience.run_with_fallback`: the same `FallbackLoop` decides."""
-    loop = FallbackLoop(policy, rng, on_failure)
+    loop = FallbackLoop(policy, rng, on_failure, on_hop)
     for candidate in candidates:
         if not loop.usable(candidate):
             continue
@@ -50,7 +51,7 @@ async def arun_with_fallback(
             return Outcome(None, None, loop.failures, exhausted=True)
         retry_number = 0
         while may_try(candidate):
-            loop.calls += 1
+            loop.calling(candidate)
             try:
                 return Outcome(await attempt(candidate, loop.calls), candidate, loop.failures)
             except ProviderError as error:
@@ -79,14 +80,16 @@ class AsyncEngine:
         return self.engine.async_provider(name, self.aclient)
 
     async def ask(self, request: Request, options: AskOptions, *, plan: Plan | None = None,
-                  on_event: Callable[[str], None] = lambda message: None) -> Answer:
+                  on_event: Callable[[str], None] = lambda message: None,
+                  on_hop: Callable[[str], None] = lambda message: None) -> Answer:
         """One prompt, end to end, like `Engine.ask` without streaming. Raises the same errors
-        (NoProviderError, BudgetError, AllAttemptsFailed)."""
+        (NoProviderError, BudgetError, AllAttemptsFailed). `batch` leaves `on_hop` quiet: it
+        has its own progress."""
         engine = self.engine
         cache, hit, plan = engine.begin(request, options, plan)
         if hit is not None:
             return hit
-        run = PromptRun(engine, request, options, plan, None, on_event, lambda message: None)
+        run = PromptRun(engine, request, options, plan, None, on_event, lambda message: None, on_hop)
 
         async def attempt(candidate: Candidate, number: int) -> tuple[Result, Attempt]:
             return await run.aattempt(candidate, number, self.provider(candidate.target.provider))
@@ -94,7 +97,7 @@ class AsyncEngine:
         try:
             outcome = await arun_with_fallback(
                 plan.candidates, attempt, engine.retry_policy(), sleep=self.sleep, rng=engine.rng,
-                on_failure=run.on_failure, may_try=run.may_try,
+                on_failure=run.on_failure, may_try=run.may_try, on_hop=run.on_hop,
             )
         except BaseException:
             # Cancelled (Ctrl-C) mid-call: nothing was answered, so nothing stays reserved.

@@ -88,14 +88,17 @@ def run_with_fallback(
     rng: random.Random,
     on_failure: Callable[[Failure, str], None] = lambda failure, next_step: None,
     may_try: Callable[[Candidate], bool] = lambda candidate: True,
+    on_hop: Callable[[Failure, Candidate], None] = lambda failure, candidate: None,
 ) -> Outcome[T]:
     """Try candidates in order until one answers.
 
     `attempt(candidate, attempt_number)` returns the value or raises `ProviderError`.
     `on_failure(failure, next_step)` is told each failure and what happens next ("retry in
     0.5s", "next target", "stop"), for `-v` and `--json`. `may_try` is asked before every
-    call (the budget reserves there; False moves on to the next candidate)."""
-    loop = FallbackLoop(policy, rng, on_failure)
+    call (the budget reserves there; False moves on to the next candidate). `on_hop(failure,
+    candidate)` is told, just before the first call to a candidate, of the failure that made
+    the loop leave the previous target (SPEC §4: a fallback is never silent)."""
+    loop = FallbackLoop(policy, rng, on_failure, on_hop)
     for candidate in candidates:
         if not loop.usable(candidate):
             continue
@@ -103,7 +106,7 @@ def run_with_fallback(
             return Outcome(None, None, loop.failures, exhausted=True)
         retry_number = 0
         while may_try(candidate):
-            loop.calls += 1
+            loop.calling(candidate)
             try:
                 return Outcome(attempt(candidate, loop.calls), candidate, loop.failures)
             except ProviderError as error:
@@ -125,13 +128,22 @@ class FallbackLoop:
     async twin (`engine_async.arun_with_fallback`) so the two differ only in `await`."""
 
     def __init__(self, policy: RetryPolicy, rng: random.Random,
-                 on_failure: Callable[[Failure, str], None]):
+                 on_failure: Callable[[Failure, str], None],
+                 on_hop: Callable[[Failure, Candidate], None] = lambda failure, candidate: None):
         self.policy = policy
         self.rng = rng
         self.on_failure = on_failure
+        self.on_hop = on_hop
         self.failures: list[Failure] = []
         self.calls = 0
         self.min_context: int | None = None  # after a context_length error: only larger contexts
+
+    def calling(self, candidate: Candidate) -> None:
+        """Count the call about to be made; when it is the first to a new target after a
+        failure elsewhere, that is a hop from the failed target to this one."""
+        self.calls += 1
+        if self.failures and self.failures[-1].candidate.target != candidate.target:
+            self.on_hop(self.failures[-1], candidate)
 
     def usable(self, candidate: Candidate) -> bool:
         return self.min_context is None or _has_larger_context(candidate, self.min_context)

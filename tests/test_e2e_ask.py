@@ -82,3 +82,31 @@ def test_concurrent_processes_write_exactly_one_line_per_prompt(tmp_path, isolat
     assert len(lines) == 200
     records = [json.loads(line) for line in lines]
     assert sorted(r["prompt"] for r in records) == sorted(f"prompt {n}-{i}" for n in range(20) for i in range(10))
+
+
+def test_a_fallback_names_the_failed_hop_on_stderr(tmp_path):
+    """SPEC §4: what the user asked for is never silently replaced; -q keeps stderr clean."""
+    with fake_server(mode="error:401") as bad, fake_server(reply="the second answer") as good:
+        project_config(tmp_path).write_text(
+            "version: 1\ndefaults: {strategy: priority, retries: 0}\nproviders:\n"
+            + openai_provider("first", f"{bad}/v1", 90) + openai_provider("second", f"{good}/v1", 10)
+            + "routes:\n  default: [first, second]\n")
+        result = run_cli(["what is up"], cwd=tmp_path)
+        quiet = run_cli(["-q", "what is up"], cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.decode() == "the second answer\n"
+    assert result.stderr.decode() == "llmroute: first/fake-model auth 401 → second/fake-model\n"
+    assert quiet.returncode == 0 and quiet.stderr == b""
+
+
+def test_a_stream_broken_mid_answer_is_announced_once(tmp_path):
+    """The mid-answer notice already says the next answer is another target's: no hop line too."""
+    with fake_server(mode="midstream", reply="one two three four five") as bad, \
+            fake_server(reply="the second answer") as good:
+        project_config(tmp_path).write_text(
+            "version: 1\ndefaults: {strategy: priority, retries: 0}\nproviders:\n"
+            + openai_provider("first", f"{bad}/v1", 90) + openai_provider("second", f"{good}/v1", 10)
+            + "routes:\n  default: [first, second]\n")
+        result = run_cli(["--stream", "count"], cwd=tmp_path)
+    err = result.stderr.decode()
+    assert result.returncode == 0 and result.stdout.decode().endswith("the second answer\n")
+    assert "first/fake-model failed mid-answer" in err and "→" not in err

@@ -136,6 +136,7 @@ def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, 
             request, ask_options, on_text=on_text,
             on_event=(lambda m: err(click.style(m, dim=True) if app.color(sys.stderr) else m)) if verbose else (lambda m: None),
             on_notice=(lambda m: None) if quiet else err,
+            on_hop=(lambda m: None) if quiet else (lambda m: err(f"llmroute: {m}")),
         )
         if ab_id and not answer.cached:  # reserved before the answer is out, sent in the background
             _run_sample(app, engine, request, answer, ab_id, err if verbose else None)
