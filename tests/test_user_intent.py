@@ -173,3 +173,63 @@ def test_the_async_loop_reports_the_same_hops():
         on_hop=lambda f, c: hops.append((f.candidate.target.id, f.error.error_class.value, c.target.id))))
     assert outcome.value == "answer"
     assert hops == [("a/m", "timeout", "b/m"), ("b/m", "auth", "d/m")]
+
+
+# --- 2. did you mean ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("word, command", [
+    ("modles", "models"),     # two neighbours swapped
+    ("healht", "health"),
+    ("model", "models"),      # one letter missing
+    ("configs", "config"),    # one letter too many
+    ("reprot", "report"),
+    ("budgat", "budget"),     # one letter wrong
+    ("Models", "models"),     # case aside
+])
+def test_a_lone_word_one_edit_from_a_command_exits_2(tmp_path, isolated_env, word, command):
+    project_config(tmp_path).write_text(DEMO)
+    code, out, err = invoke([word])
+    assert code == 2 and out == ""
+    assert err.splitlines() == [f'llmroute: "{word}" is not a command; did you mean: llmroute {command}?',
+                                f'          to send "{word}" as a prompt: llmroute ask {word}']
+    assert ledger(isolated_env) == []
+
+
+@pytest.mark.parametrize("word", ["logs", "chat"])
+def test_a_peer_command_exits_2_saying_there_is_none(tmp_path, isolated_env, word):
+    project_config(tmp_path).write_text(DEMO)
+    code, out, err = invoke([word])
+    assert code == 2 and out == ""
+    assert f'there is no "{word}" command' in err.splitlines()[0]
+    assert err.splitlines()[1].strip() == f'to send "{word}" as a prompt: llmroute ask {word}'
+    assert ledger(isolated_env) == []
+
+
+@pytest.mark.parametrize("args", [
+    ["ask", "modles"],           # an explicit ask sends it
+    ["ask", "logs"],
+    ["modles", "please"],        # more than one word
+    ["-s", "be brief", "logs"],  # options first: this is a prompt, not a command
+    ["hello"],                   # not near any command
+    ["mdoelss"],                 # two edits away
+])
+def test_these_are_prompts(tmp_path, args):
+    project_config(tmp_path).write_text(DEMO)
+    code, out, err = invoke(args)
+    assert code == 0, err
+    assert out.startswith("echo: ")
+
+
+def test_a_lone_word_with_piped_text_is_a_prompt(tmp_path, isolated_env):
+    """`git log | llmroute logs`: the prompt is the word and the text, not one word."""
+    project_config(tmp_path).write_text(DEMO)
+    code, out, _ = invoke(["logs"], input="line one\n")
+    assert code == 0 and out == "echo: logs\n\nline one\n"
+
+
+def test_the_installed_binary_refuses_a_mistyped_command(tmp_path):
+    project_config(tmp_path).write_text(DEMO)
+    result = run_cli(["modles"], cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == b""
+    assert "did you mean: llmroute models?" in result.stderr.decode()

@@ -13,6 +13,7 @@ import click
 
 from .completers import complete_model, complete_route, complete_strategy
 from .context import AppContext
+from .commands import COMMAND_WORD
 
 
 def prompt_options(command):
@@ -50,6 +51,7 @@ def prompt_options(command):
 @click.pass_context
 def ask_command(ctx: click.Context, stream: bool | None, explain: bool, verbose: bool, quiet: bool, **options) -> None:
     """Ask a prompt. PROMPT and piped stdin are joined (PROMPT, blank line, STDIN)."""
+    options["command_word"] = ctx.meta.get(COMMAND_WORD)
     if explain:
         return _explain(ctx.obj, options)
     _ask(ctx.obj, options, stream=stream, verbose=verbose and not quiet, quiet=quiet)
@@ -81,6 +83,20 @@ def _apply_common(app: AppContext, options: dict) -> None:
         app.config_path_option = options["config_path"]
     if options["no_color"]:
         app.no_color = True
+
+
+def _refuse_mistaken_command(options: dict, prompt_text: str) -> None:
+    """`llmroute modles`, `llmroute logs`: a one-word prompt standing where a command goes, with
+    nothing piped in, was meant as a command (SPEC §4); `llmroute ask WORD` sends it."""
+    word = options.get("command_word")
+    if word is None or options["prompt"] != (word,) or prompt_text != word:
+        return
+    from ..errors import UsageError
+    from .commands import mistaken_command
+
+    lines = mistaken_command(word)
+    if lines is not None:
+        raise UsageError(*lines)
 
 
 def _build(app: AppContext, options: dict, prompt_text: str):
@@ -115,6 +131,7 @@ def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, 
     _check_text_options(options)
     _apply_common(app, options)
     prompt_text = _prompt_from(options)
+    _refuse_mistaken_command(options, prompt_text)
     config, request, ask_options = _build(app, options, prompt_text)
     if verbose:
         _warn_config(config)
@@ -210,6 +227,7 @@ def _explain(app: AppContext, options: dict) -> None:
     if options["each_line"]:
         return _explain_each_line(app, options)
     prompt_text = _prompt_from(options)
+    _refuse_mistaken_command(options, prompt_text)
     config, request, ask_options = _build(app, options, prompt_text)
     ask_options.explain = True
     plan = app.engine(config).plan(request, ask_options)

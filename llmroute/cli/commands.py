@@ -43,3 +43,61 @@ OPTION_HELP: dict[str, str] = {
     "--no-color": "Never use colour.",
     "-h, --help": "Show this message and exit.",
 }
+
+
+# `ctx.meta` key: the first argument of an implicit `ask` when it stands where a command name
+# goes (`llmroute modles`); `ask` refuses it when it turns out to be the whole prompt (SPEC §4).
+COMMAND_WORD = "llmroute.command_word"
+
+# Commands other CLIs of this kind have and llmroute does not (yet): a lone `llmroute logs` is
+# far more likely a command someone expected than a prompt (SPEC §4). name -> what to use instead.
+PEER_COMMANDS: dict[str, str | None] = {
+    "logs": "`llmroute report` summarises the ledger",
+    "chat": None,
+    "serve": None,
+    "help": "`llmroute --help` lists the commands",
+    "version": "`llmroute --version` prints the version",
+    "init": "`llmroute config init` writes a starter config",
+}
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of two neighbours, one edit each
+    (optimal string alignment)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[len(b)]
+
+
+def close_names(word: str, names, limit: int = 1) -> list[str]:
+    """The names within `limit` edits of `word` (case aside), nearest first."""
+    word = word.lower()
+    scored = sorted((edit_distance(word, name.lower()), name) for name in names)
+    return [name for distance, name in scored if distance <= limit]
+
+
+def mistaken_command(word: str) -> list[str] | None:
+    """For a one-word prompt given where a command goes (`llmroute modles`): the two lines
+    that say it looks like a command, or None when it does not (SPEC §4)."""
+    if not word or any(c.isspace() for c in word):
+        return None
+    from shlex import quote
+
+    as_prompt = f'to send "{word}" as a prompt: llmroute ask {quote(word)}'
+    near = close_names(word, COMMANDS)
+    if near:
+        names = " or ".join(f"llmroute {name}" for name in near)
+        return [f'"{word}" is not a command; did you mean: {names}?', as_prompt]
+    peer = word.lower()
+    if peer in PEER_COMMANDS:
+        instead = PEER_COMMANDS[peer]
+        return [f'there is no "{peer}" command' + (f"; {instead}" if instead else " yet"), as_prompt]
+    return None

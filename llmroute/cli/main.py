@@ -22,7 +22,7 @@ import sys
 import click
 
 from .. import __version__
-from .commands import COMMANDS, GROUP_HELP, OPTION_HELP
+from .commands import COMMAND_WORD, COMMANDS, GROUP_HELP, OPTION_HELP
 
 def _available(name: str) -> bool:
     module = COMMANDS[name][0]
@@ -50,11 +50,15 @@ class LazyGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if ctx.resilient_parsing and not args:  # shell completion of the command name itself
             return super().parse_args(ctx, args)
-        return super().parse_args(ctx, _insert_default_command(args, set(COMMANDS)))
+        full = _insert_default_command(args, set(COMMANDS))
+        rest = args[_group_options_end(args):]
+        if len(full) > len(args) and rest and not rest[0].startswith("-"):
+            ctx.meta[COMMAND_WORD] = rest[0]  # an implicit `ask` whose first word stands where a command goes
+        return super().parse_args(ctx, full)
 
 
-def _insert_default_command(args: list[str], commands: set[str]) -> list[str]:
-    """`llmroute [group options] PROMPT...` -> `llmroute [group options] ask PROMPT...`."""
+def _group_options_end(args: list[str]) -> int:
+    """The index of the first argument after the group's own options."""
     index = 0
     while index < len(args):
         arg = args[index]
@@ -65,6 +69,12 @@ def _insert_default_command(args: list[str], commands: set[str]) -> list[str]:
             index += 1
             continue
         break
+    return index
+
+
+def _insert_default_command(args: list[str], commands: set[str]) -> list[str]:
+    """`llmroute [group options] PROMPT...` -> `llmroute [group options] ask PROMPT...`."""
+    index = _group_options_end(args)
     rest = args[index:]
     if rest and (rest[0] in commands or rest[0] in ("--help", "-h", "--version")):
         return args
