@@ -233,3 +233,97 @@ def test_the_installed_binary_refuses_a_mistyped_command(tmp_path):
     result = run_cli(["modles"], cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == b""
     assert "did you mean: llmroute models?" in result.stderr.decode()
+
+
+# --- 3. --config and --no-color after every command -------------------------------------------
+
+
+def every_command() -> list[list[str]]:
+    ctx = click.Context(cli)
+    names = []
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        names.append([name])
+        if isinstance(command, click.Group):
+            names += [[name, sub] for sub in command.list_commands(ctx)]
+    return names
+
+
+@pytest.mark.parametrize("words", every_command(), ids=" ".join)
+def test_every_command_accepts_config_and_no_color_after_it(words):
+    result = CliRunner().invoke(cli, [*words, "--help"])
+    assert result.exit_code == 0
+    assert "--config PATH" in result.output and "--no-color" in result.output
+
+
+OTHER = """\
+version: 1
+providers:
+  special:
+    type: mock
+    models: {only: {}}
+"""
+
+
+@pytest.mark.parametrize("args, shown", [
+    (["models"], "special/only"),
+    (["keys", "list"], "special"),
+    (["config", "show"], "special:"),
+    (["config", "check"], "ok: 1 providers"),
+    (["health"], "special"),
+    (["route", "hi"], "special/only"),
+])
+def test_config_after_the_command_is_the_config_used(tmp_path, args, shown):
+    project_config(tmp_path).write_text(DEMO)
+    other = tmp_path / "other.yaml"
+    other.write_text(OTHER)
+    code, out, err = invoke([*args, "--config", str(other)])
+    assert code == 0, err
+    assert shown in out and "demo" not in out
+
+
+@pytest.mark.parametrize("args", [["report"], ["budget"], ["models", "--json"], ["keys", "list"],
+                                  ["health"], ["compare", "hi"], ["batch", "-"]])
+def test_a_missing_config_after_the_command_is_the_config_error(tmp_path, args):
+    gone = tmp_path / "gone.yaml"
+    code, _, err = invoke([*args, "--config", str(gone)], input="hi\n")
+    assert code == 3 and str(gone) in err, err
+
+
+def test_config_path_after_the_command_names_that_file(tmp_path):
+    other = tmp_path / "other.yaml"
+    code, out, err = invoke(["config", "path", "--config", str(other)])
+    assert code == 0 and out == f"{other}\n" and "chosen with --config" in err
+
+
+def test_an_option_after_the_command_wins(tmp_path):
+    first = tmp_path / "first.yaml"
+    first.write_text(DEMO)
+    other = tmp_path / "other.yaml"
+    other.write_text(OTHER)
+    code, out, _ = invoke(["--config", str(first), "models", "--config", str(other)])
+    assert code == 0 and "special/only" in out and "demo" not in out
+    code, out, _ = invoke(["--config", str(other), "models"])
+    assert code == 0 and "special/only" in out
+
+
+def test_the_options_after_a_command_set_the_invocation_context(tmp_path):
+    from llmroute.cli.main import with_common_options
+
+    seen = {}
+
+    @click.command("probe")
+    @click.pass_obj
+    def probe(obj):
+        seen.update(config=obj.config_path_option, no_color=obj.no_color)
+
+    @click.group()
+    @click.pass_context
+    def root(ctx):
+        ctx.obj = AppContext(env={}, cwd=tmp_path, paths=Paths.from_env({"LLMROUTE_HOME": str(tmp_path)}),
+                             config_path_option="before.yaml")
+
+    root.add_command(with_common_options(probe))
+    result = CliRunner().invoke(root, ["probe", "--config", "after.yaml", "--no-color"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"config": "after.yaml", "no_color": True}

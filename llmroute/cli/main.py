@@ -40,7 +40,7 @@ class LazyGroup(click.Group):
             return None
         module_name, attribute, _ = COMMANDS[name]
         module = importlib.import_module(f"llmroute.cli.{module_name}")
-        return getattr(module, attribute)
+        return with_common_options(getattr(module, attribute))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -79,6 +79,39 @@ def _insert_default_command(args: list[str], commands: set[str]) -> list[str]:
     if rest and (rest[0] in commands or rest[0] in ("--help", "-h", "--version")):
         return args
     return args[:index] + ["ask"] + rest
+
+
+def with_common_options(command: click.Command) -> click.Command:
+    """Give a command, and every subcommand of a group, the group's `--config PATH` and
+    `--no-color`, so they may follow the command name (`llmroute models --config x.yaml`)
+    with the same meaning; given after the command, they win. A command that declares an
+    option of its own under either name keeps it. Done once per command object."""
+    if getattr(command, "_llmroute_common_options", False):
+        return command
+    command._llmroute_common_options = True  # type: ignore[attr-defined]
+    declared = {name for param in command.params for name in getattr(param, "opts", ())}
+    if "--config" not in declared:
+        command.params.append(click.Option(
+            ["--config"], metavar="PATH", expose_value=False, callback=_config_after_command,
+            help=OPTION_HELP["--config PATH"]))
+    if "--no-color" not in declared:
+        command.params.append(click.Option(
+            ["--no-color"], is_flag=True, expose_value=False, callback=_no_color_after_command,
+            help=OPTION_HELP["--no-color"]))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            with_common_options(sub)
+    return command
+
+
+def _config_after_command(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None and hasattr(ctx.obj, "config_path_option"):
+        ctx.obj.config_path_option = value
+
+
+def _no_color_after_command(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and hasattr(ctx.obj, "no_color"):
+        ctx.obj.no_color = True
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
