@@ -327,3 +327,29 @@ def test_the_options_after_a_command_set_the_invocation_context(tmp_path):
     result = CliRunner().invoke(root, ["probe", "--config", "after.yaml", "--no-color"])
     assert result.exit_code == 0, result.output
     assert seen == {"config": "after.yaml", "no_color": True}
+
+
+# --- 4. TERM=dumb ----------------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("term, coloured", [("dumb", False), ("xterm-256color", True)])
+def test_term_dumb_means_no_colour_on_stdout(tmp_path, term, coloured):
+    app = AppContext(env={"TERM": term}, cwd=tmp_path, paths=Paths.from_env({"LLMROUTE_HOME": str(tmp_path)}))
+    assert app.color(Terminal()) is coloured
+
+
+@pytest.mark.parametrize("term, coloured", [("dumb", False), ("xterm-256color", True)])
+def test_term_dumb_means_no_colour_in_the_error_prefix(monkeypatch, term, coloured):
+    from llmroute.cli import main as main_module
+
+    stderr = Terminal()
+    monkeypatch.setenv("TERM", term)
+    monkeypatch.setattr("sys.stderr", stderr)
+    main_module._print_error(["something failed", "do this"])
+    assert ("\x1b[" in stderr.getvalue()) is coloured
+    assert "something failed" in stderr.getvalue()

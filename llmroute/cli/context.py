@@ -83,6 +83,7 @@ class AppContext:
         return guard_for(config, self.paths, env=self.env, warn=(lambda message: None) if quiet else None)
 
     def color(self, stream=None) -> bool:
-        """Colour only on a terminal, and never with NO_COLOR or --no-color (SPEC §4)."""
+        """Colour only on a terminal, and never with NO_COLOR, TERM=dumb or --no-color (SPEC §4)."""
         stream = stream or sys.stdout
-        return not self.no_color and "NO_COLOR" not in self.env and stream.isatty()
+        return (not self.no_color and "NO_COLOR" not in self.env and self.env.get("TERM") != "dumb"
+                and stream.isatty())

@@ -220,7 +220,8 @@ def _database_lines(error: Exception) -> list[str] | None:
 
 
 def _print_error(lines: list[str]) -> None:
-    color = sys.stderr.isatty() and "NO_COLOR" not in os.environ and "--no-color" not in sys.argv
+    color = (sys.stderr.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+             and "--no-color" not in sys.argv)
     prefix = click.style("llmroute:", fg="red", bold=True) if color else "llmroute:"
     for i, line in enumerate(lines):
         sys.stderr.write(f"{prefix if i == 0 else ' ' * len('llmroute:')} {line}\n")
