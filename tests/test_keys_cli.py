@@ -203,3 +203,45 @@ def test_every_command_has_help():
     for name, command in keys_cmd.keys_group.commands.items():
         assert command.help, name
     assert keys_cmd.keys_group.help
+
+
+def test_set_for_an_unknown_provider_warns_and_still_stores(memory_keyring):
+    from pathlib import Path
+
+    config = Config(providers=MappingProxyType({"openai": ProviderConfig("openai", "openai"),
+                                                "anthropic": ProviderConfig("anthropic", "anthropic")}),
+                    source=Path("/home/me/llmroute.yaml"))
+    result = run(["keys", "set", "opneai"], input=SECRET, config=config)
+    assert result.exit_code == 0, result.output
+    assert memory_keyring.store[("llmroute", "opneai")] == SECRET
+    warning = result.stderr.splitlines()[0]
+    assert warning.startswith("llmroute: warning: no provider is named opneai; did you mean openai?")
+    assert "providers configured in /home/me/llmroute.yaml: openai, anthropic" in warning
+    assert "stored key for opneai in the keyring" in result.stderr
+    assert SECRET not in result.output
+
+
+def test_set_for_a_configured_provider_does_not_warn(memory_keyring):
+    from pathlib import Path
+
+    config = Config(providers=MappingProxyType({"work": ProviderConfig("work", "openai")}),
+                    source=Path("/home/me/llmroute.yaml"))
+    result = run(["keys", "set", "work"], input=SECRET, config=config)
+    assert result.exit_code == 0 and "warning" not in result.stderr
+
+
+def test_set_without_a_config_file_knows_the_providers_a_key_sets_up(memory_keyring):
+    """The built-in default config adds groq once it has a key: no warning for it; a typo of
+    it is named."""
+    result = run(["keys", "set", "groq"], input=SECRET)
+    assert result.exit_code == 0 and "warning" not in result.stderr
+    result = run(["keys", "set", "grok"], input=SECRET)
+    assert result.exit_code == 0 and memory_keyring.store[("llmroute", "grok")] == SECRET
+    assert "no provider is named grok; did you mean groq?" in result.stderr
+    assert "providers llmroute knows without a config file:" in result.stderr
+
+
+def test_set_with_a_broken_config_stores_without_a_warning(memory_keyring):
+    result = invoke(StandIn(env={}, config=None), ["keys", "set", "opneai"], input=SECRET)
+    assert result.exit_code == 0 and memory_keyring.store[("llmroute", "opneai")] == SECRET
+    assert "warning" not in result.stderr

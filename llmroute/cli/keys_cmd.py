@@ -25,17 +25,47 @@ def _store(obj):
     return KeyStore(obj.env)
 
 
-def _configured(obj, name: str):
-    """The provider's config when the config names it, for exact variable names in messages.
-
-    `set`/`delete` must work before any config exists, so a config that fails to load only
-    costs precision in the guidance, never the command."""
+def _config_or_none(obj):
+    """The config in use, or None when it does not load: `set`/`delete` must work before any
+    config exists, so a broken one only costs precision in the guidance, never the command."""
     from ..errors import LLMRouteError
 
     try:
-        return obj.load_config().providers.get(name)
+        return obj.load_config()
     except LLMRouteError:
         return None
+
+
+def _configured(obj, name: str):
+    """The provider's config when the config names it, for exact variable names in messages."""
+    config = _config_or_none(obj)
+    return config.providers.get(name) if config is not None else None
+
+
+def _warn_if_unknown(obj, name: str) -> None:
+    """A name no provider of the config has (a typo, or a provider not added yet): say so and
+    which names it does have, once, on stderr. The key is still stored (SPEC §3)."""
+    config = _config_or_none(obj)
+    if config is None or name in config.providers:
+        return
+    known = list(config.providers)
+    if config.source is None:
+        # The built-in default config sets up these providers from a key alone.
+        from ..config.defaults import KNOWN_PROVIDERS
+
+        known += [p.name for p in KNOWN_PROVIDERS if p.name not in known]
+        where = "llmroute knows without a config file"
+    else:
+        where = f"configured in {config.source}"
+    if name in known:
+        return
+    from .commands import close_names
+
+    near = close_names(name, known, limit=2)
+    guess = f"; did you mean {' or '.join(near)}?" if near else ""
+    names = ", ".join(known) if known else "none"
+    click.echo(f"llmroute: warning: no provider is named {name}{guess} (providers {where}: {names}); "
+               f"storing the key anyway, for when one is", err=True)
 
 
 def _stdin_is_tty() -> bool:
@@ -69,6 +99,7 @@ def set_command(obj, name: str) -> None:
     The key is read from stdin when piped, else prompted for without echo."""
     if not name.strip() or "/" in name:
         raise UsageError(f"invalid provider name {name!r}", "use the provider's name from the config, e.g. openai")
+    _warn_if_unknown(obj, name)
     if _stdin_is_tty():
         value = click.prompt(f"API key for {name}", hide_input=True, err=True).strip()
     else:
