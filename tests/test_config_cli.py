@@ -182,6 +182,46 @@ def test_show_builtin_default(tmp_path):
     assert yaml.safe_load(result.stdout)["routes"]["default"][0] == "anthropic/claude-haiku-4-5"
 
 
+NO_KEY_CONFIG = ("providers:\n  openai: {type: openai, models: [gpt-4o-mini]}\n"
+                 "  anthropic: {type: anthropic, models: [claude-haiku-4-5]}\n")
+
+
+def test_check_warns_when_no_provider_has_a_key(tmp_path):
+    project_config(tmp_path).write_text(NO_KEY_CONFIG)
+    result = run(tmp_path, "config", "check")
+    assert result.exit_code == 0 and result.stdout.startswith("ok: 2 providers")
+    assert ("warning: no key found for any provider that needs one (openai, anthropic): "
+            "`llmroute keys set openai` or `export OPENAI_API_KEY=...`") in result.stderr.splitlines()
+
+
+@pytest.mark.parametrize("how", ["env", "keyring", "key_cmd"])
+def test_check_is_quiet_when_a_provider_has_a_key_source(tmp_path, memory_keyring, how):
+    text, env = NO_KEY_CONFIG, {}
+    marker = tmp_path / "key_cmd-ran"
+    if how == "env":
+        env = {"ANTHROPIC_API_KEY": "sk-ant-test"}
+    elif how == "keyring":
+        memory_keyring.set_password("llmroute", "openai", "sk-test")
+    else:  # a key_cmd counts without being run: checking must not ask `pass` for a secret
+        text = text.replace("{type: anthropic,", f"{{type: anthropic, key_cmd: 'touch {marker}; echo k',")
+    project_config(tmp_path).write_text(text)
+    result = run(tmp_path, "config", "check", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert "no key found" not in result.stderr and not marker.exists()
+
+
+def test_check_is_quiet_when_no_provider_needs_a_key(tmp_path):
+    project_config(tmp_path).write_text("providers:\n  m: {type: mock, models: [a]}\n")
+    result = run(tmp_path, "config", "check")
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_check_warns_when_nothing_is_configured(tmp_path):
+    result = run(tmp_path, "config", "check")
+    assert result.exit_code == 0 and result.stdout.strip() == "ok: 0 providers, 0 routes"
+    assert "warning: no providers are configured and no key was found" in result.stderr
+
+
 HARD_CODING_PROMPT = ("Implement a thread-safe LRU cache in Java with O(1) get and put, and write unit "
                       "tests for eviction under concurrent access.")
 

@@ -128,7 +128,37 @@ def check_command(obj: Any) -> None:
     config = _load(obj)
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
+    missing = _keys_missing(obj, config)
+    if missing is not None:
+        click.echo(f"warning: {missing}", err=True)
     click.echo(f"ok: {len(config.providers)} providers, {len(config.routes)} routes")
+
+
+def _keys_missing(obj: Any, config: Any) -> str | None:
+    """SPEC §11: warn when no provider has a key, i.e. every provider that needs one lacks it
+    (none at all counts too). A `key_cmd` counts as a key source without being run: checking
+    a config must not ask `pass` or `op` for a secret."""
+    from ..keys import key_env_for
+    from ..providers import needs_key
+
+    if not config.providers:
+        return ("no providers are configured and no key was found: set one, e.g. "
+                "`export OPENAI_API_KEY=...` or `llmroute keys set openai`")
+    needing = [p for p in config.providers.values() if needs_key(p)]
+    if not needing:
+        return None
+    store = obj.keystore() if hasattr(obj, "keystore") else _keystore(obj.env)
+    if any(p.key_cmd or store.resolve(p).value is not None for p in needing):
+        return None
+    first = needing[0]
+    return (f"no key found for any provider that needs one ({', '.join(p.name for p in needing)}): "
+            f"`llmroute keys set {first.name}` or `export {key_env_for(first)}=...`")
+
+
+def _keystore(env: Any):
+    from ..keys import KeyStore
+
+    return KeyStore(env)
 
 
 @config_group.command("show")
