@@ -109,12 +109,22 @@ def test_transcription_models_are_priced_per_minute():
         ("mock", "echo"),
         ("openai", "llama3.2", None, "ollama-openai"),
         ("openai", "qwen", None, "vllm"),
-        ("openai", "my-model", "http://localhost:8080/v1"),
-        ("openai", "my-model", "http://127.0.0.1:1234/v1"),
+        ("openai", "gpt-4o-mini", "http://10.0.0.5:8000/v1", "vllm"),  # a preset on another box
+        ("openai", "my-model", None, "lmstudio"),
     ],
 )
 def test_local_servers_are_free(args):
     assert lookup_price(*args) == FREE
+
+
+@pytest.mark.parametrize("base_url", ["http://localhost:4000/v1", "http://127.0.0.1:4000/v1",
+                                      "http://[::1]:4000/v1", "http://10.1.2.3:4000/v1"])
+def test_a_local_base_url_is_not_proof_of_a_free_model(base_url):
+    # A LiteLLM proxy or company gateway forwards gpt-4o-mini to OpenAI, which charges for it.
+    assert lookup_price("openai", "gpt-4o-mini", base_url) == PriceEntry(0.15, 0.60, 128000, 16384)
+    assert lookup_price("openai", "openai/gpt-4o", base_url) == PriceEntry(2.50, 10.00, 128000, 16384)
+    assert lookup_price("openai", "claude-haiku-4-5", base_url).input == 1.00
+    assert lookup_price("openai", "my-model", base_url) is None  # unknown: no price, not free
 
 
 def test_unknown_models_and_types():

@@ -371,6 +371,23 @@ def test_paid_model_without_price_is_a_warning(tmp_path):
     assert config.warnings == (
         f"{tmp_path / 'c.yaml'}:5: no price known for p/secret-model-x; set input/output "
         "(USD per 1M tokens) or it is skipped under a dollar budget",
+        # A local base URL is no proof of a free model (a LiteLLM proxy there is paid).
+        f"{tmp_path / 'c.yaml'}:9: no price known for lan/mystery; set input/output "
+        "(USD per 1M tokens) or it is skipped under a dollar budget",
+    )
+
+
+def test_local_server_presets_and_known_models_behind_a_local_url_are_not_warned_about(tmp_path):
+    config = load_config(write(tmp_path, """\
+        providers:
+          vllm: {type: openai, models: [qwen-local]}
+          box: {type: openai, preset: llamacpp, base_url: "http://10.0.0.9:8080/v1", models: [any-gguf]}
+          gw: {type: openai, base_url: "http://127.0.0.1:4000/v1", models: [gpt-4o-mini, openai/gpt-4o]}
+          stt: {type: openai, base_url: "http://127.0.0.1:4000/v1", models: {whisper-1: {}, my-stt: {mode: transcription}}}
+        """))
+    assert config.warnings == (
+        f"{tmp_path / 'c.yaml'}:5: no price known for stt/my-stt; set per_minute "
+        "or it is skipped under a dollar budget",
     )
 
 

@@ -284,9 +284,10 @@ def test_known_model_behind_a_custom_base_url_keeps_its_context(fields):
 
 
 def test_context_lookup_leaves_prices_and_local_formats_as_they_were():
-    cfg = config(gateway=provider("gateway", models=[ModelConfig("gpt-4o-mini")], base_url="http://localhost:4000/v1"),
+    cfg = config(gateway=provider("gateway", models=[ModelConfig("gpt-4o-mini")], preset="vllm"),
                  box=provider("box", "ollama", models=[ModelConfig("gpt-4o-mini")]))
     assert price_for(cfg, Target("gateway", "gpt-4o-mini")) == Price(0.0, 0.0, "free")  # a local server is free
+    assert model_context(cfg, Target("gateway", "gpt-4o-mini")) == 128000
     assert model_context(cfg, Target("box", "gpt-4o-mini")) is None  # Ollama names its own models
     configured = config(gateway=provider("gateway", models=[ModelConfig("gpt-4o-mini", context=4096)],
                                          base_url="http://localhost:4000/v1"))
@@ -309,6 +310,28 @@ def test_unknown_price_excluded_under_dollar_budget_only():
     assert excluded(p)["custom/y"] == "no price known"
     p = plan(config(routes=routes, custom=custom), max_cost_usd=1.0)
     assert excluded(p)["custom/y"].startswith("no price known")
+
+
+@pytest.mark.parametrize("base_url", ["http://localhost:4000/v1", "http://127.0.0.1:4000/v1"])
+def test_a_local_gateway_is_priced_by_model_name_not_free(base_url):
+    gateway = provider("gateway", models=[ModelConfig("gpt-4o-mini"), ModelConfig("mystery-7b")], base_url=base_url)
+    routes = {"default": (Target("gateway", "gpt-4o-mini"), Target("gateway", "mystery-7b"),
+                          Target("ollama", "llama3.2"))}
+    cfg = config(routes=routes, gateway=gateway)
+    price = price_for(cfg, Target("gateway", "gpt-4o-mini"))
+    assert (price.input, price.output) == (pytest.approx(0.15), pytest.approx(0.60))
+    assert price.source.startswith("builtin:")
+    p = plan(cfg, max_tokens=1000)
+    first = p.candidates[0]
+    assert first.target.id == "gateway/gpt-4o-mini" and not first.free and first.est_cost_usd > 0
+    assert price_for(cfg, Target("gateway", "mystery-7b")) is None
+    budgeted = plan(config(routes=routes, budget=BudgetConfig(limits=Limits(daily=5.0)), gateway=gateway))
+    assert excluded(budgeted) == {"gateway/mystery-7b": "no price known"}
+
+
+def test_a_provider_named_after_a_local_server_preset_is_free():
+    cfg = config(vllm=provider("vllm", models=[ModelConfig("gpt-4o-mini")], base_url="http://127.0.0.1:8000/v1"))
+    assert price_for(cfg, Target("vllm", "gpt-4o-mini")) == Price(0.0, 0.0, "free")
 
 
 def test_budget_filter_gets_worst_case_and_its_reason_is_reported():

@@ -160,7 +160,7 @@ providers:
     type: openai
     base_url: {url}/v1
     models:
-      m: {{}}
+      m: {{input: 1.0, output: 2.0}}  # a local URL is no proof of a free model: priced
 routes:
   default: [fake/m]
 {extra}"""

@@ -128,11 +128,6 @@ def _preset_of(preset: str | None, base_url: str | None) -> str | None:
     return None
 
 
-def _is_loopback(base_url: str | None) -> bool:
-    host = (urlsplit(base_url).hostname or "").lower() if base_url else ""
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
 def _candidates(model: str, prefix: str) -> list[str]:
     """Keys to try, most specific first: as given, prefixed, then without a date suffix."""
     names = [model]
@@ -153,9 +148,14 @@ def lookup_price(
 ) -> PriceEntry | None:
     """The built-in price of `model` on a provider of `provider_type`, or None if unknown.
 
-    Local servers (Ollama, llama.cpp, vLLM, LM Studio, `local`, `mock`, any OpenAI-compatible
-    base URL on loopback) are free. An
-    OpenAI-compatible provider is priced as the service its preset name or base URL names
+    Only what runs on the user's own hardware is free: the `ollama`, `local` and `mock` types
+    and the keyless local-server presets (llama.cpp, vLLM, LM Studio, Ollama's /v1), named by
+    `preset` (pass the provider's effective preset, `presets.preset_for`). A local base URL is
+    no proof of a free model: a LiteLLM proxy or company gateway on localhost forwards
+    `gpt-4o-mini` to OpenAI, which charges for it. So an unnamed OpenAI-compatible server, on
+    loopback or not, is priced by model name as OpenAI's table has it, then without a `vendor/`
+    prefix (LiteLLM-style `openai/gpt-4o`); a name the table does not know has no price.
+    An OpenAI-compatible provider is priced as the service its preset name or base URL names
     (Mistral, Groq, OpenRouter, DeepSeek); on OpenRouter, a `vendor/model` id it has no entry
     for falls back to the vendor's own price, which OpenRouter passes through."""
     if provider_type in LOCAL_TYPES:
@@ -164,8 +164,6 @@ def lookup_price(
     if prefix is None:
         return None
     service = _preset_of(preset, base_url) if provider_type == "openai" else None
-    if provider_type == "openai" and service is None and _is_loopback(base_url):
-        return FREE  # an unnamed OpenAI-compatible server on this machine
     if service in _FREE_PRESETS:
         return FREE
     if service in _PRESET_PREFIX:
@@ -178,6 +176,8 @@ def lookup_price(
     if service == "openrouter" and "/" in model:
         bare = model.split("/", 1)[1].split(":", 1)[0]  # drop `:nitro`-style variants
         keys += [bare, bare.replace(".", "-")]  # OpenRouter spells claude-haiku-4-5 as 4.5
+    elif provider_type == "openai" and service is None and base_url and "/" in model:
+        keys += _candidates(model.split("/", 1)[1], "")  # a gateway's `openai/gpt-4o`
     if prefix:
         keys = [k for k in keys if k.startswith(prefix) or service == "openrouter"]
     return next((_TABLE[k] for k in keys if k in _TABLE), None)
@@ -189,8 +189,8 @@ def lookup_context(
 ) -> int | None:
     """The context window of `model` from the table, or None if unknown.
 
-    Unlike its price, a model's window does not depend on who serves it: `gpt-4o-mini` behind
-    a local gateway (priced free above) or any OpenAI-compatible base URL still holds 128k
+    Unlike its price, a model's window does not depend on who serves it: `gpt-4o-mini` on a
+    vLLM server (priced free above) or behind any OpenAI-compatible base URL still holds 128k
     tokens, and the planner needs that to filter an over-long prompt instead of sending it.
     So after the provider's own entry, the model name is looked up as its format's own
     service would price it, then without a `vendor/` prefix (LiteLLM-style gateway ids).

@@ -3,9 +3,10 @@
 Prices come from two places with a fixed precedence: the model's own `input`/`output` in the
 config, then the built-in dated table (`catalog/builtin.py`). A provider that runs on the
 user's own hardware (Ollama, a local model, the mock, an OpenAI-compatible local server preset)
-or is marked `free: true` and has no price costs nothing. Everything else without a price is
-"unknown" (None) — the planner skips such targets while a dollar budget is set, because a cost
-it cannot compute is a limit it cannot enforce.
+or is marked `free: true` and has no price costs nothing. A local base URL alone is not such
+a provider: a LiteLLM proxy on localhost serving `gpt-4o-mini` costs what `gpt-4o-mini` costs.
+Everything else without a price is "unknown" (None) — the planner skips such targets while a
+dollar budget is set, because a cost it cannot compute is a limit it cannot enforce.
 
 Prices are USD per 1M tokens throughout, as in the config file.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config.model import Config, ProviderConfig
+from ..config.model import Config, ModelConfig, ProviderConfig
 from ..types import Result, Target, Usage
 
 from . import LOCAL_TYPES
@@ -60,8 +61,8 @@ def facts_for(config: Config, target: Target) -> TargetFacts:
     context = int(cfg_context) if cfg_context else (int(entry.context) if entry and entry.context else None)
     if context is None and not cfg_context:
         # A known model behind a custom base URL keeps its window even where its price does
-        # not apply (a free local gateway): see `prices.lookup_context`.
-        context = lookup_context(provider.type, target.model, provider.base_url, provider.preset)
+        # not apply (a free local server): see `builtin.lookup_context`.
+        context = lookup_context(provider.type, target.model, provider.base_url, _preset_name(provider))
     free = is_free_provider(provider) or (price is not None and price.is_free)
     return TargetFacts(price, context, free)
 
@@ -114,7 +115,25 @@ def model_context(config: Config, target: Target) -> int | None:
 
 def _builtin(provider: ProviderConfig, model: str) -> PriceEntry | None:
     """The built-in table's entry for this provider's model, or None."""
-    return lookup_price(provider.type, model, provider.base_url, provider.preset)
+    return lookup_price(provider.type, model, provider.base_url, _preset_name(provider))
+
+
+def _preset_name(provider: ProviderConfig) -> str | None:
+    """The preset the provider uses — its `preset:` key, else its own name when that is a
+    preset (`providers: {vllm: {type: openai}}`) — so the table prices it as that service."""
+    preset = preset_for(provider)
+    return preset.name if preset is not None else provider.preset
+
+
+def price_known(provider: ProviderConfig, model: ModelConfig) -> bool:
+    """Whether a model's cost can be computed (SPEC §2.2; a paid model without one is a config
+    warning): a free provider, a price in the config (`per_minute` for a transcription model),
+    or a built-in table entry for it."""
+    if is_free_provider(provider):
+        return True
+    if model.mode == "transcription":
+        return model.per_minute is not None or _builtin(provider, model.name) is not None
+    return (model.input is not None and model.output is not None) or _builtin(provider, model.name) is not None
 
 
 def charge(config: Config, target: Target, prompt_text: str, result: Result) -> tuple[Usage, float | None, str]:

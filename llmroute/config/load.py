@@ -14,7 +14,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from ..catalog import LOCAL_TYPES
 from ..errors import ConfigError
 from ..types import Target
 from .model import (
@@ -274,22 +273,20 @@ def _models(r: Reader, node: Any, where: str) -> dict[str, ModelConfig]:
 
 
 def _price_warnings(r: Reader, providers: Mapping[str, ProviderConfig]) -> None:
-    """Warn about paid models whose price is neither in the config nor in the built-in table."""
-    from ..catalog.presets import PRESETS
+    """Warn about paid models whose price is neither in the config nor in the built-in table.
+
+    The rule is the planner's (`catalog.costs.price_known`): only `free: true`, the local
+    types and the keyless local-server presets are free. A base URL on localhost is not (a
+    LiteLLM proxy there forwards to paid APIs), so an unknown model behind one is warned about
+    like any other paid model without a price."""
+    from ..catalog.costs import price_known
 
     for provider in providers.values():
-        preset = PRESETS.get(provider.preset or provider.name) if provider.type == "openai" else None
-        base_url = provider.base_url or (preset.base_url if preset else None)
-        if provider.free or provider.type in LOCAL_TYPES or (preset and preset.key_env is None):
-            continue
-        if base_url and re.match(r"^https?://(localhost|127\.|\[::1\])", base_url):
-            continue
         for model in provider.models.values():
-            priced = model.per_minute is not None if model.mode == "transcription" else (
-                model.input is not None and model.output is not None)
-            if not priced and _lookup_price(provider.type, model.name, base_url, provider.preset) is None:
-                r.warn(model.line, f"no price known for {provider.name}/{model.name}; set input/output "
-                                   "(USD per 1M tokens) or it is skipped under a dollar budget")
+            if not price_known(provider, model):
+                field = "per_minute" if model.mode == "transcription" else "input/output (USD per 1M tokens)"
+                r.warn(model.line, f"no price known for {provider.name}/{model.name}; set {field} "
+                                   "or it is skipped under a dollar budget")
 
 
 def _lookup_price(provider_type: str, model: str, base_url: str | None, preset: str | None) -> object | None:
