@@ -39,11 +39,13 @@ class Price:
 
 @dataclass(frozen=True)
 class TargetFacts:
-    """A target's price, context window and free-ness, from one look at config and table."""
+    """A target's price, context window, free-ness and largest answer (`max_output`, tokens),
+    from one look at config and table."""
 
     price: Price | None
     context: int | None
     free: bool
+    max_output: int | None = None
 
 
 def facts_for(config: Config, target: Target) -> TargetFacts:
@@ -55,7 +57,8 @@ def facts_for(config: Config, target: Target) -> TargetFacts:
     cfg_in = model.input if model else None
     cfg_out = model.output if model else None
     cfg_context = model.context if model else None
-    needs_table = cfg_in is None or cfg_out is None or not cfg_context
+    cfg_max_output = model.max_output if model else None
+    needs_table = cfg_in is None or cfg_out is None or not cfg_context or not cfg_max_output
     entry = _builtin(provider, target.model) if needs_table else None
     price = _price(provider, cfg_in, cfg_out, entry)
     context = int(cfg_context) if cfg_context else (int(entry.context) if entry and entry.context else None)
@@ -64,7 +67,9 @@ def facts_for(config: Config, target: Target) -> TargetFacts:
         # not apply (a free local server): see `builtin.lookup_context`.
         context = lookup_context(provider.type, target.model, provider.base_url, _preset_name(provider))
     free = is_free_provider(provider) or (price is not None and price.is_free)
-    return TargetFacts(price, context, free)
+    max_output = int(cfg_max_output) if cfg_max_output else (
+        int(entry.max_output) if entry is not None and entry.max_output else None)
+    return TargetFacts(price, context, free, max_output)
 
 
 def price_for(config: Config, target: Target) -> Price | None:
