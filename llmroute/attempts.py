@@ -61,7 +61,9 @@ class PromptRun:
         worst = candidate.est_cost_usd or 0.0
         if not call.reserve(worst, self.plan.estimated_input_tokens + self.request.max_tokens):
             self.budget_refusals += 1
-            self.on_event(f"{candidate.target}: skipped, the budget does not allow its worst case ${worst:.6f}")
+            from .render import money
+
+            self.on_event(f"{candidate.target}: skipped, the budget does not allow its worst case {money(worst)}")
             return False
         self.reserved[candidate.target] = call
         return True

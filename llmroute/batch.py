@@ -148,13 +148,13 @@ class Progress:
         if not final and now - self.last_draw < 0.1:
             return
         self.last_draw = now
-        from .render import bar
+        from .render import bar, money
 
         finished = summary.ok + summary.failed
         elapsed = max(now - self.started, 1e-9)
         fraction = finished / self.total if self.total else 1.0
         line = (f"\r{bar(fraction, 20)} {finished}/{self.total} done, {summary.failed} failed, "
-                f"${summary.spend_usd:.4f}, {finished / elapsed:.1f}/s")
+                f"{money(summary.spend_usd)}, {finished / elapsed:.1f}/s")
         self.stream.write(line + ("\n" if final else ""))
         self.stream.flush()
 

@@ -22,7 +22,6 @@ from .calls import Call, CallSite
 from .errors import ProviderError
 from .judging import judge_pair
 from .catalog.costs import price_for, worst_case_cost
-from .catalog.params import ParamRanges
 from .tokens import estimate_tokens
 from .types import Request, Target
 
@@ -78,16 +77,15 @@ class Caller:
             return skipped("unknown target")
         if not engine.has_key(provider_cfg):
             return skipped("no key")
-        out_of_range = ParamRanges.for_provider(provider_cfg).problem(request)
-        if out_of_range is not None:
-            return skipped(out_of_range)  # SPEC §4: never send what the provider refuses
         call = Call(engine, CallSite(request, kind=kind, route=self.route, tags=self.tags, extra=dict(extra)),
                     target)
         worst = worst_case_for(engine, target, request)
         if worst is None:
             return skipped("no price known")
         if not call.reserve(worst, estimate_tokens(request.prompt_text) + request.max_tokens):
-            return skipped(f"budget: its worst case ${worst:.6f} does not fit")
+            from .render import money
+
+            return skipped(f"budget: its worst case {money(worst)} does not fit")
         return call
 
     async def send(self, call: Call) -> CallResult:

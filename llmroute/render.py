@@ -5,23 +5,35 @@ Pure functions from values to strings; whether colour is allowed is decided by t
 
 from __future__ import annotations
 
+import math
+import re
+import unicodedata
 from typing import TYPE_CHECKING
 
-from .routing.plan import Plan
-
 if TYPE_CHECKING:
+    from .routing.plan import Plan
     from .tokens import TokenCount
     from .types import Target
 
 
 def money(value: float | None) -> str:
+    """Dollars as people read them: cents from $1 up (`$1.23`, `$1,234.56`), and at least three
+    significant digits below, so a small cost never prints as `$0.00` (`$0.50`, `$0.0123`,
+    `$0.0000258`). Exactly zero is `$0`."""
     if value is None:
         return "?"
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"${value}"
     if value == 0:
         return "$0"
-    if value < 0.01:
-        return f"${value:.6f}".rstrip("0")
-    return f"${value:,.2f}"
+    sign, size = ("-" if value < 0 else ""), abs(value)
+    if round(size, 2) >= 1:
+        return f"{sign}${size:,.2f}"
+    decimals = max(2, 2 - math.floor(math.log10(size)))
+    text = f"{size:.{decimals}f}"
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0").ljust(2, "0")
+    return f"{sign}${whole}.{fraction}"
 
 
 def tokens(value: float | None) -> str:
@@ -79,3 +91,20 @@ def input_tokens_line(count: TokenCount, estimate: int | None, target: Target | 
         how = count.source + (f", for {target.id}" if target is not None else "")
     line = f"input tokens: {count.label} ({how})"
     return line + (f"; fast estimate ~{estimate}" if estimate is not None and count.exact else "")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes on a terminal: colour codes take none, East Asian wide and full-width
+    characters two, combining marks and format characters none."""
+    text = _ANSI.sub("", text)
+    if text.isascii():
+        return len(text)
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width

@@ -311,7 +311,7 @@ def test_progress_bar_shows_done_failed_spend_and_rate():
 
     Progress(stream, 10, lambda: next(ticks)).update(BatchSummary(total=10, ok=3, failed=1, spend_usd=0.5), final=True)
     text = stream.getvalue()
-    assert "4/10 done, 1 failed, $0.5000, 2.0/s" in text and text.endswith("\n")
+    assert "4/10 done, 1 failed, $0.50, 2.0/s" in text and text.endswith("\n")
 
 
 # --- the async fallback loop is the sync one's twin ------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import unicodedata
 
 import pytest
 
@@ -159,3 +160,29 @@ def test_alert_warning_is_printed_once_per_window(tmp_path, isolated_env):
     assert code == 0 and err.count("warning") == 1 and "50%" in err
     code, _, err = invoke(["-m", "cheap/small", "hello again"])
     assert code == 0 and "warning" not in err
+
+
+def display_width(text: str) -> int:
+    """Terminal columns: wide East Asian characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _bar_columns(lines: list[str]) -> set[int]:
+    return {display_width(line[:line.index("[")]) for line in lines if "[" in line}
+
+
+@pytest.mark.parametrize("budget", [
+    "budget:\n  daily: 1000\n  weekly: 25000\n  tokens_daily: 90000000\n",
+    "budget:\n  daily: 0.002\n  monthly: 1234.5\n  per_provider: {anthropic: {daily: 0.002, tokens_weekly: 10}}\n",
+])
+def test_budget_box_keeps_borders_and_bars_aligned_for_any_amounts(tmp_path, isolated_env, budget):
+    write(tmp_path, budget)
+    spend(isolated_env, "anthropic", 1234.5678, 123456789)
+    spend(isolated_env, "openai", 0.0000258, 3)
+    code, out, err = invoke(["budget"])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len({display_width(line) for line in lines}) == 1  # every line as wide: a closed box
+    assert all(line.endswith(("│", "┐", "┘")) for line in lines)
+    assert len(_bar_columns(lines)) == 1  # the bars start in one column
+    assert "$0." not in out.replace("$0.0", "")  # no `$0.` for a small non-zero amount

@@ -53,7 +53,7 @@ def test_number_cells_are_never_escaped_even_when_negative(tmp_path):
     row = replace(report.rows[0], key="-1+1", cost_usd=-1.5, success_pct=-0.5)
     rows = list(csv.reader(io.StringIO(render_csv(replace(report, rows=(row,))))))
     assert rows[1][0] == "'-1+1"
-    assert rows[1][4] == "-0.5" and rows[1][rows[0].index("cost USD")] == "-1.5000"
+    assert rows[1][4] == "-0.5" and rows[1][rows[0].index("cost USD")] == "-1.5"
 
 
 @pytest.mark.parametrize("cell, safe", [("=1+2", "'=1+2"), ("-x", "'-x"), ("a=b", "a=b"), ("", ""),
@@ -65,3 +65,10 @@ def test_csv_text(cell, safe):
 def test_when_parsed_the_report_is_the_same_apart_from_the_quote(tmp_path):
     report, rows = csv_report(tmp_path, "tag")
     assert [r[0].removeprefix("'") for r in rows[1:-1]] == [row.key for row in report.rows]
+
+
+def test_costs_keep_every_digit_in_csv(tmp_path):
+    report, _ = csv_report(tmp_path, "tag")
+    row = replace(report.rows[0], cost_usd=0.0000258)
+    rows = list(csv.reader(io.StringIO(render_csv(replace(report, rows=(row,))))))
+    assert rows[1][rows[0].index("cost USD")] == "0.0000258"

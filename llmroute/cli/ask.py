@@ -180,7 +180,9 @@ def _write_answer(stdout, answer, written: list[str], as_json: bool) -> None:
 
 def _say_summary(err, answer) -> None:
     usage = answer.usage
-    cost = f"${answer.cost_usd:.6f}" if answer.cost_usd is not None else "cost unknown"
+    from ..render import money
+
+    cost = money(answer.cost_usd) if answer.cost_usd is not None else "cost unknown"
     tokens = f"{usage.input_tokens}+{usage.output_tokens} tokens" if usage else "tokens unknown"
     err(f"answered by {answer.target} in {answer.latency_ms} ms, {tokens}, {cost} "
         f"({len(answer.attempts)} attempt{'s' if len(answer.attempts) != 1 else ''})")

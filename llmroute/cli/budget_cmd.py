@@ -46,16 +46,16 @@ def budget_status(app: AppContext, clock=None) -> dict:
     providers = sorted(snapshot.totals[window].providers.items(), key=lambda kv: -kv[1][0])
     return {
         "timezone": snapshot.zone.label(snapshot.now),
-        "spent": {kind: {"usd": round(t.usd, 6), "tokens": t.tokens} for kind, t in snapshot.totals.items()},
+        "spent": {kind: {"usd": round(t.usd, 10), "tokens": t.tokens} for kind, t in snapshot.totals.items()},
         "limits": [
             {"scope": s.spec.scope or "global", "limit": s.spec.field, "unit": s.spec.unit,
-             "value": s.spec.value, "spent": round(s.spent, 6), "reserved": round(s.reserved, 6),
+             "value": s.spec.value, "spent": round(s.spent, 10), "reserved": round(s.reserved, 10),
              "fraction": round(s.fraction, 4), "window": s.window.key,
              "resets": snapshot.reset_text(s)}
             for s in snapshot.states
         ],
         "top_window": window,
-        "top_providers": [{"provider": name, "usd": round(v[0], 6), "tokens": int(v[1])}
+        "top_providers": [{"provider": name, "usd": round(v[0], 10), "tokens": int(v[1])}
                           for name, v in providers if v[0] > 0 or v[1] > 0],
         "ab_sampled_today": snapshot.totals["daily"].ab,
         "open_reservations": snapshot.reserved.count,
@@ -78,10 +78,12 @@ WINDOW_NAMES = {"daily": "today", "weekly": "this week", "monthly": "this month"
 
 
 def render_box(status: dict) -> str:
-    """The SPEC §6 box: one bar row per limit, then top providers and A/B samples."""
+    """The SPEC §6 box: one bar row per limit, then top providers and A/B samples. The label,
+    amount and percent columns are as wide as their widest entry, so the bars line up whatever
+    the amounts (`$1,000.00` or `$0.002`) and the right border stays straight."""
     from ..render import money
 
-    rows = [_limit_row(limit) for limit in status["limits"]]
+    rows = _limit_rows(status["limits"])
     if not status["limits"]:
         spent = status["spent"]
         rows.append("No limits set (budget: in the config).")
@@ -95,23 +97,42 @@ def render_box(status: dict) -> str:
     return _box("Budget", rows)
 
 
-def _limit_row(limit: dict) -> str:
-    from ..render import bar, money, tokens
+def _limit_rows(limits: list[dict]) -> list[str]:
+    """`Daily:   $2.34 / $5.00   [█████▒▒▒▒▒]  47%`, one per limit, in aligned columns."""
+    from ..render import bar, display_width, money, tokens
 
-    if limit["unit"] == "usd":
-        label = LABELS[limit["limit"]]
-        amounts = f"{money(limit['spent'])} / {money(limit['value'])}"
-    else:
-        label = TOKEN_LABELS[limit["limit"]]
-        amounts = f"{tokens(limit['spent'])} / {tokens(limit['value'])}"
-    if limit["scope"] != "global":
-        label = f"{limit['scope']} {label.lower()}"
-    percent = f"{round(limit['fraction'] * 100)}%"
-    return f"{label + ':':<9}{amounts:<16}[{bar(limit['fraction'], BAR)}] {percent:>4}"
+    cells = []
+    for limit in limits:
+        if limit["unit"] == "usd":
+            label = LABELS[limit["limit"]]
+            amounts = f"{money(limit['spent'])} / {money(limit['value'])}"
+        else:
+            label = TOKEN_LABELS[limit["limit"]]
+            amounts = f"{tokens(limit['spent'])} / {tokens(limit['value'])}"
+        if limit["scope"] != "global":
+            label = f"{limit['scope']} {label.lower()}"
+        cells.append((label + ":", amounts, f"[{bar(limit['fraction'], BAR)}]",
+                      f"{round(limit['fraction'] * 100)}%"))
+    if not cells:
+        return []
+    label_w = max(9, *(display_width(c[0]) + 1 for c in cells))
+    amount_w = max(16, *(display_width(c[1]) + 2 for c in cells))
+    pct_w = max(4, *(display_width(c[3]) for c in cells))
+    return [_pad(label, label_w) + _pad(amounts, amount_w) + bars + " " + _pad(pct, pct_w, right=True)
+            for label, amounts, bars, pct in cells]
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    from ..render import display_width
+
+    gap = " " * max(0, width - display_width(text))
+    return gap + text if right else text + gap
 
 
 def _box(title: str, rows: list[str]) -> str:
-    width = max([WIDTH] + [len(r) + 2 for r in rows])
-    top = f"┌─ {title} " + "─" * (width - len(title) - 3) + "┐"
-    body = [f"│ {row:<{width - 2}} │" for row in rows]
+    from ..render import display_width
+
+    width = max([WIDTH, display_width(title) + 5] + [display_width(r) + 2 for r in rows])
+    top = f"┌─ {title} " + "─" * (width - display_width(title) - 3) + "┐"
+    body = [f"│ {_pad(row, width - 2)} │" for row in rows]
     return "\n".join([top, *body, "└" + "─" * width + "┘"])

@@ -82,7 +82,9 @@ def key_column(key, required: bool) -> str:
 
 
 def _price(value: float | None) -> str:
-    return "?" if value is None else f"{value:g}"
+    from ..render import money
+
+    return "?" if value is None else money(value)
 
 
 def _quality(row: dict) -> str:

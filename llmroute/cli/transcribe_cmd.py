@@ -41,6 +41,8 @@ def transcribe_command(app: AppContext, audio: Path, model: str | None, language
     text = transcript.text
     click.echo(text if text.endswith("\n") else text + "\n", nl=False)
     if verbose:
+        from ..render import money
+
         duration = f"{transcript.duration_s:.1f} s" if transcript.duration_s is not None else "duration unknown"
-        cost = f"${transcript.cost_usd:.6f}" if transcript.cost_usd is not None else "cost unknown"
+        cost = money(transcript.cost_usd) if transcript.cost_usd is not None else "cost unknown"
         click.echo(f"transcribed by {transcript.target}: {duration}, {cost}", err=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..config.model import Limits
 from ..errors import UsageError
 from ..ledger.reader import ReadStats, Warn
+from ..render import money
 from .fold import (
     ATT, CACHED, COST, FALLBACK, LAT_N, LAT_US, N_COUNTERS, OK, REQ, TIN, TOUT,
     Aggregates, LatencyDigest, label,
@@ -75,7 +76,7 @@ class BudgetLine:
 
     def text(self) -> str:
         if self.unit == "usd":
-            return f"{self.period} budget: ${self.used:,.2f} of ${self.limit:,.2f} ({self.pct:.0f}%)"
+            return f"{self.period} budget: {money(self.used)} of {money(self.limit)} ({self.pct:.0f}%)"
         return f"{self.period} tokens: {self.used:,.0f} of {self.limit:,.0f} ({self.pct:.0f}%)"
 
 

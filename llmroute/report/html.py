@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
+from ..render import money
 from . import Report, Row
 
 _PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
@@ -34,7 +35,7 @@ def _table(report: Report) -> str:
     def tr(row: Row, cls: str = "") -> str:
         cells = (row.key, row.requests, row.ok, row.failed, _fmt(row.success_pct, ".1f"),
                  row.attempts, f"{row.input_tokens:,}", f"{row.output_tokens:,}",
-                 f"${row.cost_usd:,.4f}",
+                 money(row.cost_usd),
                  _fmt(row.mean_latency_ms, ".0f"), _fmt(row.p95_latency_ms, ".0f"),
                  row.fallbacks, row.cache_hits)
         tds = "".join(f"<td>{escape(str(c))}</td>" for c in cells)
@@ -130,14 +131,14 @@ def pie_svg(items: list[tuple[str, float]], *, title: str, size: int = 260) -> s
             angle = end
         ly = 20 + i * 20
         parts.append(f'<rect x="{size + 20}" y="{ly - 10}" width="12" height="12" fill="{color}"/>'
-                     f'<text x="{size + 38}" y="{ly}">{escape(name)}: ${value:,.2f} '
+                     f'<text x="{size + 38}" y="{ly}">{escape(name)}: {money(value)} '
                      f'({100 * value / total:.1f}%)</text>')
     parts.append("</g></svg>")
     return "".join(parts)
 
 
 def _money(value: float, unit: str) -> str:
-    return f"${value:,.2f}" if unit == "$" else f"{value:,.0f} {unit}"
+    return money(value) if unit == "$" else f"{value:,.0f} {unit}"
 
 
 def render_html(report: Report) -> str:
@@ -157,7 +158,7 @@ def render_html(report: Report) -> str:
         f"<title>llmroute report {w.start} to {w.end}</title><style>{_CSS}</style></head><body>"
         f"<h1>llmroute report</h1><p class=\"sub\">{w.start} to {w.end} ({escape(w.label)}), "
         f"by {escape(report.by)} &middot; {report.totals.requests:,} requests &middot; "
-        f"${report.totals.cost_usd:,.2f}</p>"
+        f"{money(report.totals.cost_usd)}</p>"
         f"{_table(report)}<div class=\"budget\">{budget}</div>"
         f"<h2>Charts</h2><div class=\"charts\">{charts}</div></body></html>\n"
     )

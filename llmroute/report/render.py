@@ -8,6 +8,7 @@ import io
 import json
 from dataclasses import asdict
 
+from ..render import money
 from . import Report, Row
 
 HEADERS = ("requests", "ok", "failed", "success %", "attempts", "input tokens", "output tokens",
@@ -16,19 +17,29 @@ FORMATS = ("table", "csv", "json", "markdown")
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
-def _cells(row: Row) -> list:
+def _number(value: float) -> str:
+    """A plain decimal for CSV: every digit a cost has (to 1e-10 dollars), no exponent."""
+    text = f"{round(value, 10):.10f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _cells(row: Row, *, exact: bool = False) -> list:
+    """A row's cells: for the eye (costs as `money`), or `exact` for CSV (costs in full)."""
     return [row.requests, row.ok, row.failed,
             "" if row.success_pct is None else f"{row.success_pct:.1f}", row.attempts,
-            row.input_tokens, row.output_tokens, f"{row.cost_usd:.4f}",
+            row.input_tokens, row.output_tokens,
+            _number(row.cost_usd) if exact else money(row.cost_usd),
             "" if row.mean_latency_ms is None else f"{row.mean_latency_ms:.0f}",
             "" if row.p95_latency_ms is None else f"{row.p95_latency_ms:.0f}",
             row.fallbacks, row.cache_hits]
 
 
-def _grid(report: Report) -> tuple[list[str], list[list]]:
+def _grid(report: Report, *, exact: bool = False) -> tuple[list[str], list[list]]:
     headers = [report.by, *HEADERS]
-    body = [[row.key, *_cells(row)] for row in (*report.rows, report.totals)]
+    body = [[row.key, *_cells(row, exact=exact)] for row in (*report.rows, report.totals)]
     return headers, body
+
+
 
 
 def render_table(report: Report, fmt: str = "table") -> str:
@@ -38,7 +49,7 @@ def render_table(report: Report, fmt: str = "table") -> str:
     headers, body = _grid(report)
     title = f"Report {report.window.start} to {report.window.end} ({report.window.label}), by {report.by}"
     style = "pipe" if fmt == "markdown" else "simple"
-    # Cells are already formatted (1 decimal for %, 4 for dollars); tabulate must not re-parse
+    # Cells are already formatted (1 decimal for %, `money` for dollars); tabulate must not re-parse
     # and re-format them, only right-align the numeric columns.
     table = tabulate(body, headers=headers, tablefmt=style, disable_numparse=True,
                      colalign=("left",) + ("right",) * (len(headers) - 1))
@@ -61,7 +72,7 @@ def render_csv(report: Report) -> str:
     """CSV with the text cells (headers and the group key: a tag, route or model name from the
     ledger) escaped against formula injection; the number cells are written as they are, so a
     negative number stays a number."""
-    headers, body = _grid(report)
+    headers, body = _grid(report, exact=True)
     rows = [[csv_text(h) for h in headers], *([csv_text(str(key)), *cells] for key, *cells in body)]
     # Written with a CRLF terminator, which makes the writer quote a field holding a lone CR
     # too (with "\n" it would not, and a reader would split the row there); each row then
@@ -104,7 +115,7 @@ def render_chart(report: Report, width: int = 40) -> str:
     for day, cost in report.daily_cost:
         eighths = round(8 * width * cost / top) if top > 0 else 0
         bar = "█" * (eighths // 8) + (_BLOCKS[eighths % 8] if eighths % 8 else "")
-        lines.append(f"{day} {bar:<{width}} ${cost:,.2f}")
+        lines.append(f"{day} {bar:<{width}} {money(cost)}")
     return "\n".join(lines) + "\n"
 
 

@@ -7,10 +7,9 @@ Steps, each visible in `--explain`:
 3. build the candidate list: `-m TARGET` pins that target first with the rest of its route as
    fallbacks; `-m ROUTE`/`-r ROUTE` use that route; else `defaults.route`; with no routes at
    all, every target in file order;
-4. filter: disabled, a parameter outside the provider's range (`--temperature 1.5` for
-   Anthropic, `catalog/params.py`; `--max-tokens` above the model's `max_output`), no key, a
-   key that would go over plain HTTP to a public host, circuit open, rate limited, context
-   too small, `--max-cost`, no price under a dollar budget, budget — each exclusion says why;
+4. filter: disabled, no key, a key that would go over plain HTTP to a public host, circuit
+   open, rate limited, context too small, `--max-cost`, no price under a dollar budget,
+   budget — each exclusion says why;
 5. order the survivors with the strategy (`strategies.py`), apply a rule's `tier`, and keep
    only the first with `--no-fallback`.
 
@@ -32,9 +31,9 @@ from typing import Callable, Iterable, Mapping
 from ..config.model import STRATEGIES, Config, ModelConfig, ProviderConfig
 from ..errors import UsageError
 from ..catalog.costs import TargetFacts, facts_for, worst_case_cost
-from ..catalog.params import NO_RANGES, ParamRanges
 from ..catalog.presets import preset_for
 from ..providers.transport import insecure_key_reason
+from ..render import money
 from ..tokens import PromptTokens
 from ..types import Request, Target
 from .memory import MemorySnapshot, RoutingMemory
@@ -180,8 +179,7 @@ class TargetEntry:
     """What the filters and strategies need about one target that depends only on the Config.
 
     `reason` is set when the target cannot be planned at all (unknown provider or model);
-    `insecure` when its key would go over plain HTTP to a public host (SPEC §3); `ranges` are
-    the request parameters its provider accepts (SPEC §4)."""
+    `insecure` when its key would go over plain HTTP to a public host (SPEC §3)."""
 
     target: Target
     id: str
@@ -190,7 +188,6 @@ class TargetEntry:
     reason: str | None
     facts: TargetFacts
     insecure: str | None = None
-    ranges: ParamRanges = NO_RANGES
 
 
 @dataclass
@@ -258,8 +255,7 @@ def _entry(config: Config, target: Target) -> TargetEntry:
         reason = f"unknown model '{target.model}' of provider '{target.provider}'"
     facts = facts_for(config, target) if reason is None else TargetFacts(None, None, False)
     insecure = insecure_key_reason(provider) if provider is not None else None
-    ranges = ParamRanges.for_provider(provider) if provider is not None else NO_RANGES
-    return TargetEntry(target, target.id, provider, model, reason, facts, insecure, ranges)
+    return TargetEntry(target, target.id, provider, model, reason, facts, insecure)
 
 
 def _table(inputs: PlanInputs) -> PlanningTable:
@@ -332,13 +328,6 @@ def _check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, O
         return f"{model.mode} model (not {check.mode})", None
     if not provider.enabled:
         return "disabled", None
-    out_of_range = entry.ranges.problem(check.inputs.request)
-    if out_of_range is not None:
-        return out_of_range, None  # the provider would refuse it with a 400 (SPEC §4)
-    most = entry.facts.max_output
-    if most is not None and check.max_tokens > most and check.mode == "chat":
-        # Filtered, not clamped: a shorter answer than asked for is the user's choice to make.
-        return f"max_tokens {check.max_tokens} exceeds {entry.target.model}'s max output {most}", None
     if not check.has_key(provider):
         return f"no key (set {key_variable(provider)} or run `llmroute keys set {provider.name}`)", None
     if entry.insecure is not None:
@@ -365,9 +354,9 @@ def _price_check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | N
         worst = worst_case_cost(price, est, max_tokens) if price is not None else None
         if inputs.max_cost_usd is not None:
             if worst is None:
-                return f"no price known (--max-cost ${inputs.max_cost_usd:g})"
+                return f"no price known (--max-cost {money(inputs.max_cost_usd)})"
             if worst > inputs.max_cost_usd:
-                return f"worst case ${_money(worst)} exceeds --max-cost ${inputs.max_cost_usd:g}"
+                return f"worst case {money(worst)} exceeds --max-cost {money(inputs.max_cost_usd)}"
         if price is None and check.dollar_limit:
             return "no price known"
         if inputs.budget_filter is not None:
@@ -479,7 +468,3 @@ def _clock(ts: float | None, now_dt: datetime) -> str:
     if ts is None:
         return "unknown"
     return datetime.fromtimestamp(ts, now_dt.tzinfo).strftime("%H:%M:%S")
-
-
-def _money(value: float) -> str:
-    return f"{value:.6f}".rstrip("0").rstrip(".") if value < 0.01 else f"{value:.4f}"

@@ -27,6 +27,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from ..render import money
 from ..types import Target
 from .memory import MemorySnapshot
 
@@ -112,7 +113,7 @@ def _cost_reason(o: Option) -> str:
         return "price unknown"
     if o.free or o.expected_cost == 0:
         return "free"
-    return f"expected ${_money(o.expected_cost)}"
+    return f"expected {money(o.expected_cost)}"
 
 
 def by_cost(options: list[Option], ctx: StrategyContext) -> Ordered:
@@ -208,10 +209,6 @@ def by_auto(options: list[Option], ctx: StrategyContext) -> Ordered:
         parts.append(_cost_reason(o))
         out.append((o, "; ".join(parts)))
     return out
-
-
-def _money(value: float) -> str:
-    return f"{value:.6f}".rstrip("0").rstrip(".") if value < 0.01 else f"{value:.4f}"
 
 
 STRATEGY_FUNCS: dict[str, Callable[[list[Option], StrategyContext], Ordered]] = {
