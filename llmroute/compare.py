@@ -22,6 +22,7 @@ from .calls import Call, CallSite
 from .errors import ProviderError
 from .judging import judge_pair
 from .catalog.costs import price_for, worst_case_cost
+from .catalog.params import ParamRanges
 from .tokens import estimate_tokens
 from .types import Request, Target
 
@@ -77,6 +78,9 @@ class Caller:
             return skipped("unknown target")
         if not engine.has_key(provider_cfg):
             return skipped("no key")
+        out_of_range = ParamRanges.for_provider(provider_cfg).problem(request)
+        if out_of_range is not None:
+            return skipped(out_of_range)  # SPEC §4: never send what the provider refuses
         call = Call(engine, CallSite(request, kind=kind, route=self.route, tags=self.tags, extra=dict(extra)),
                     target)
         worst = worst_case_for(engine, target, request)

@@ -7,9 +7,10 @@ Steps, each visible in `--explain`:
 3. build the candidate list: `-m TARGET` pins that target first with the rest of its route as
    fallbacks; `-m ROUTE`/`-r ROUTE` use that route; else `defaults.route`; with no routes at
    all, every target in file order;
-4. filter: disabled, no key, a key that would go over plain HTTP to a public host, circuit
-   open, rate limited, context too small, `--max-cost`, no price under a dollar budget,
-   budget — each exclusion says why;
+4. filter: disabled, a parameter outside the provider's range (`--temperature 1.5` for
+   Anthropic, `catalog/params.py`; `--max-tokens` above the model's `max_output`), no key, a
+   key that would go over plain HTTP to a public host, circuit open, rate limited, context
+   too small, `--max-cost`, no price under a dollar budget, budget — each exclusion says why;
 5. order the survivors with the strategy (`strategies.py`), apply a rule's `tier`, and keep
    only the first with `--no-fallback`.
 
@@ -31,6 +32,7 @@ from typing import Callable, Iterable, Mapping
 from ..config.model import STRATEGIES, Config, ModelConfig, ProviderConfig
 from ..errors import UsageError
 from ..catalog.costs import TargetFacts, facts_for, worst_case_cost
+from ..catalog.params import NO_RANGES, ParamRanges
 from ..catalog.presets import preset_for
 from ..providers.transport import insecure_key_reason
 from ..render import money
@@ -179,7 +181,8 @@ class TargetEntry:
     """What the filters and strategies need about one target that depends only on the Config.
 
     `reason` is set when the target cannot be planned at all (unknown provider or model);
-    `insecure` when its key would go over plain HTTP to a public host (SPEC §3)."""
+    `insecure` when its key would go over plain HTTP to a public host (SPEC §3); `ranges` are
+    the request parameters its provider accepts (SPEC §4)."""
 
     target: Target
     id: str
@@ -188,6 +191,7 @@ class TargetEntry:
     reason: str | None
     facts: TargetFacts
     insecure: str | None = None
+    ranges: ParamRanges = NO_RANGES
 
 
 @dataclass
@@ -255,7 +259,8 @@ def _entry(config: Config, target: Target) -> TargetEntry:
         reason = f"unknown model '{target.model}' of provider '{target.provider}'"
     facts = facts_for(config, target) if reason is None else TargetFacts(None, None, False)
     insecure = insecure_key_reason(provider) if provider is not None else None
-    return TargetEntry(target, target.id, provider, model, reason, facts, insecure)
+    ranges = ParamRanges.for_provider(provider) if provider is not None else NO_RANGES
+    return TargetEntry(target, target.id, provider, model, reason, facts, insecure, ranges)
 
 
 def _table(inputs: PlanInputs) -> PlanningTable:
@@ -328,6 +333,13 @@ def _check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, O
         return f"{model.mode} model (not {check.mode})", None
     if not provider.enabled:
         return "disabled", None
+    out_of_range = entry.ranges.problem(check.inputs.request)
+    if out_of_range is not None:
+        return out_of_range, None  # the provider would refuse it with a 400 (SPEC §4)
+    most = entry.facts.max_output
+    if most is not None and check.max_tokens > most and check.mode == "chat":
+        # Filtered, not clamped: a shorter answer than asked for is the user's choice to make.
+        return f"max_tokens {check.max_tokens} exceeds {entry.target.model}'s max output {most}", None
     if not check.has_key(provider):
         return f"no key (set {key_variable(provider)} or run `llmroute keys set {provider.name}`)", None
     if entry.insecure is not None:
