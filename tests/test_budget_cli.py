@@ -186,3 +186,29 @@ def test_budget_box_keeps_borders_and_bars_aligned_for_any_amounts(tmp_path, iso
     assert all(line.endswith(("│", "┐", "┘")) for line in lines)
     assert len(_bar_columns(lines)) == 1  # the bars start in one column
     assert "$0." not in out.replace("$0.0", "")  # no `$0.` for a small non-zero amount
+
+
+def test_report_and_budget_count_the_same_against_a_limit(tmp_path, isolated_env):
+    """SPEC §6/§10: what `report`'s budget lines and `budget` show for the same limit is one
+    figure, by one rule: answered calls of every kind count; failed attempts, cache hits and the
+    tokens of free targets do not."""
+    write(tmp_path, "budget:\n  daily: 1\n  tokens_daily: 50000\n")
+    spend(isolated_env, "openai", 0.25, 6000, request_id="a", kind="ask")
+    spend(isolated_env, "openai", 0.0, 4000, status="error", request_id="b", kind="ask")
+    spend(isolated_env, "openai", 0.0, 700, cached=True, request_id="c", kind="ask")
+    spend(isolated_env, "ollama", 0.0, 3000, price_source="free", request_id="d", kind="ask")
+    spend(isolated_env, "anthropic", 0.01, 500, request_id="e", kind="judge")
+    spend(isolated_env, "anthropic", 0.001, 44, request_id="f", kind="health")
+    Ledger(isolated_env / "ledger.jsonl").append({  # three days ago: outside today's window
+        "ts": make_ts(time.time() - 3 * 86400), "status": "ok", "target": "openai/x",
+        "provider": "openai", "cost_usd": 0.5, "input_tokens": 900, "output_tokens": 0})
+    code, out, err = invoke(["report", "--today", "--format", "json"])
+    assert code == 0, err
+    report = {(b["period"], b["unit"]): b["used"] for b in json.loads(out)["budget"]}
+    code, out, err = invoke(["budget", "--json"])
+    assert code == 0, err
+    budget = {l["limit"]: l["spent"] for l in json.loads(out)["limits"]}
+    assert report[("Daily", "tokens")] == budget["tokens_daily"] == 6000 + 500 + 44
+    assert report[("Daily", "usd")] == pytest.approx(budget["daily"]) and budget["daily"] == pytest.approx(0.261)
+    _, table, _ = invoke(["report", "--today"])
+    assert "Daily tokens: 6,544 of 50,000 (13%)" in table and "Daily budget: $0.261 of $1.00 (26%)" in table

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from llmroute.config.model import Limits
+from llmroute.config.model import BudgetConfig, Config, Limits
 from llmroute.errors import UsageError
-from llmroute.report import build_report, local_today, make_window, midnight_utc, resolve_tz
+from llmroute.paths import Paths
+from llmroute.report import (budget_lines, build_report, local_today, make_window, midnight_utc,
+                             resolve_tz)
 from llmroute.report.fold import EXACT_LIMIT, LatencyDigest, _bin
 from llmroute.report.html import render_html
 from llmroute.report.render import render, render_chart, render_csv, render_json
@@ -61,11 +63,11 @@ def ledger(tmp_path) -> Path:
     return path
 
 
-def report(ledger, kind="week", by="provider", index=None, warnings=None, limits=None, **kw):
+def report(ledger, kind="week", by="provider", index=None, warnings=None, budget=(), **kw):
     window = make_window(today=TODAY, kind=kind, **kw)
     sink = warnings if warnings is not None else []
     return build_report(ledger, window, by, tz=BERLIN, index_path=index, warn=sink.append,
-                        limits=limits)
+                        budget=budget)
 
 
 def test_today_is_local_date():
@@ -160,15 +162,29 @@ def test_chart_has_bars(ledger):
     assert "█" in chart and "2026-11-25" in chart and "$8.00" in chart
 
 
-def test_budget_lines(ledger):
+def test_budget_lines_are_the_budgets_own_figures(ledger, tmp_path):
     limits = Limits(daily=16.0, weekly=24.0, monthly=30.0, tokens_daily=1000)
-    r = report(ledger, "today", limits=limits)
+    config = Config(budget=BudgetConfig(limits=limits, timezone="Europe/Berlin"))
+    lines = budget_lines(config, Paths(data_dir=ledger.parent, config_dir=tmp_path / "cfg"),
+                         clock=NOW.timestamp)
+    r = report(ledger, "today", budget=lines)
     texts = [b.text() for b in r.budget]
     assert "Daily budget: $8.00 of $16.00 (50%)" in texts
     assert "Weekly budget: $12.00 of $24.00 (50%)" in texts
     assert "Monthly budget: $15.00 of $30.00 (50%)" in texts
-    assert "Daily tokens: 400 of 1,000 (40%)" in texts
+    # Today's answered call only: the failed attempt's 100 input tokens and the cache hit's
+    # 150 were never billed, so they count against no limit.
+    assert "Daily tokens: 150 of 1,000 (15%)" in texts
     assert "Daily budget" in render(r, "table")
+
+
+def test_budget_lines_name_a_providers_own_limit(ledger, tmp_path):
+    config = Config(budget=BudgetConfig(per_provider={"gemini": Limits(daily=0.5)},
+                                        timezone="Europe/Berlin"))
+    lines = budget_lines(config, Paths(data_dir=ledger.parent, config_dir=tmp_path / "cfg"),
+                         clock=NOW.timestamp)
+    assert [line.text() for line in lines] == ["gemini daily budget: $8.00 of $0.50 (1600%)"]
+    assert budget_lines(Config(), Paths(data_dir=ledger.parent, config_dir=tmp_path)) == ()
 
 
 def test_p95_exact_small_set():

@@ -32,9 +32,10 @@ cost and tokens from `pending` into the totals as it removes the reservation; an
 left over with no reservation to stand for it is counted (`reconcile`). All of this happens
 under the budget store's exclusive lock, in one atomic document write.
 
-Metered tokens: tokens of calls whose price source is `free` (local models, Ollama, free tiers)
-are not counted against token limits; free targets are exempt from every limit so that
-`on_exhaust: free` keeps them usable.
+What a record counts is decided in one place, `charged`: answered calls of every kind, at their
+cost and tokens; failed attempts and cache hits count nothing. Metered tokens: tokens of calls
+whose price source is `free` (local models, Ollama, free tiers) are not counted against token
+limits; free targets are exempt from every limit so that `on_exhaust: free` keeps them usable.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from typing import Callable
 from ..ledger.reader import DayMapper, ReadStats, SpendCall, read_calls
 from .windows import Window, Zone
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3  # 3: cache hits count nothing (`charged`)
 PICO = 1e12  # dollars are counted in integer picodollars
 
 Warn = Callable[[str], None]
@@ -131,12 +132,29 @@ def _fold_from(index: dict, ledger: Path, open_for: OpenFor, zone: Zone, warn: W
     stats.warn_bad(ledger.name, warn)
 
 
+def charged(call: SpendCall) -> tuple[int, int, int]:
+    """What one ledger record counts against the limits: (picodollars, metered tokens, tokens).
+
+    The one rule of what counts, behind the guard, `llmroute budget` and the report's budget
+    lines (which read these totals):
+
+    * an answered call of any kind counts — ask, batch, compare, abtest, judge, `health --deep`,
+      transcribe: each was a paid provider call, budgeted before it was sent — at its recorded
+      cost and tokens (the provider's usage, or the estimate when it reported none);
+    * a failed attempt counts nothing: it was not billed and its reservation was released;
+    * a cache hit counts nothing: no provider was called;
+    * the tokens of a free target (price source `free`) count against no token limit.
+    """
+    if call.status != "ok" or call.cached:
+        return 0, 0, 0
+    tokens = (call.input_tokens or 0) + (call.output_tokens or 0)
+    return (round((call.cost_usd or 0.0) * PICO), 0 if call.price_source == "free" else tokens,
+            tokens)
+
+
 def _spend_line(call: SpendCall, days: DayMapper, epochs: "_Epochs") -> dict | None:
     """The part of a ledger record that spend totals need, or None if it adds nothing."""
-    ok = call.status == "ok"
-    cost = round((call.cost_usd or 0.0) * PICO) if ok else 0
-    raw_tokens = (call.input_tokens or 0) + (call.output_tokens or 0) if ok else 0
-    metered = 0 if call.price_source == "free" else raw_tokens
+    cost, metered, raw_tokens = charged(call)
     if cost == 0 and metered == 0 and not call.ab_id:
         return None
     day, epoch = days(call.ts), epochs(call.ts)

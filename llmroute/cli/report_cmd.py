@@ -1,8 +1,10 @@
 """`llmroute report`: parse the window/grouping/format flags, call `llmroute.report`, print.
 
 Thin on purpose: windows, aggregation, the index and every format live in `llmroute.report`
-and are tested there. Heavy modules (the report package, tabulate) load inside the command so
-`llmroute --help` stays fast. `now` comes from `ctx.obj.now` when the context has one (tests).
+and are tested there. The budget lines come from the budget's own spend index
+(`report.budget_lines`), so they show what `llmroute budget` shows. Heavy modules (the report
+package, tabulate) load inside the command so `llmroute --help` stays fast. `now` comes from
+`ctx.obj.now` when the context has one (tests).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def report_command(ctx: click.Context, today: bool, week: bool, month: bool, day
     fallbacks and cache hits per group, a totals row and the budget lines."""
     from datetime import datetime, timezone
 
-    from ..report import build_report, local_today, make_window, resolve_tz
+    from ..report import budget_lines, build_report, local_today, make_window, resolve_tz
     from ..report.render import render
 
     app = ctx.obj
@@ -69,8 +71,8 @@ def report_command(ctx: click.Context, today: bool, week: bool, month: bool, day
     def warn(message: str) -> None:
         click.echo(f"warning: {message}", err=True)
 
-    report = build_report(ledger, window, by, tz=tz, index_path=index, warn=warn,
-                          limits=config.budget.limits)
+    budget = budget_lines(config, app.paths, env=app.env, clock=now.timestamp, warn=warn)
+    report = build_report(ledger, window, by, tz=tz, index_path=index, warn=warn, budget=budget)
     if html_file is not None:
         from ..paths import open_private
         from ..report.html import render_html

@@ -5,10 +5,15 @@ ledger (through the incremental index, `index.py`, over the fold of `fold.py`) i
 one `Row` per group, a totals row, the cost of every day of the window, per-provider figures and
 the budget lines. `render.py` and `html.py` only format a `Report`.
 
+The budget lines are not folded here: `budget_lines` reads them from the budget's spend index
+(`budget/spend.py`), so a limit's figure is the same in `report` and `budget` — one rule of what
+counts against a limit, one time zone, one window.
+
 Requests are prompts (distinct `request_id`s) and count where they were answered; attempts,
 tokens and cost where they were spent (see `fold.py`). Latency figures (mean, p95) cover every
 record with a `latency_ms`, failed calls included, because a slow timeout is part of how a
-provider performs. p95 is nearest-rank, exact up to 64 values per group and day, ~1% beyond.
+provider performs. p95 is nearest-rank, exact up to 64 values per group and day, ~1% beyond and
+never outside the least and greatest latency seen.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from ..config.model import Limits
 from ..errors import UsageError
 from ..ledger.reader import ReadStats, Warn
 from ..render import money
@@ -26,6 +31,10 @@ from .fold import (
     Aggregates, LatencyDigest, label,
 )
 from .index import load_aggregates, midnight_utc
+
+if TYPE_CHECKING:
+    from ..config.model import Config
+    from ..paths import Paths
 
 GROUPINGS = ("provider", "model", "target", "day", "route", "kind", "tag")
 _COMBO_POS = {"kind": 0, "provider": 1, "model": 2, "target": 3, "route": 4}
@@ -63,21 +72,24 @@ class Row:
 
 @dataclass(frozen=True)
 class BudgetLine:
-    """One configured limit and what the ledger says has been used against it."""
+    """One configured limit and what has been used against it: the figure `llmroute budget`
+    shows, counted by the budget's own rule (`budget_lines`)."""
 
     period: str  # Daily | Weekly | Monthly
     unit: str  # usd | tokens
     used: float
     limit: float
+    scope: str | None = None  # a provider's own limit; None for the global ones
 
     @property
     def pct(self) -> float:
         return 100.0 * self.used / self.limit if self.limit else 0.0
 
     def text(self) -> str:
+        who = f"{self.scope} {self.period.lower()}" if self.scope else self.period
         if self.unit == "usd":
-            return f"{self.period} budget: {money(self.used)} of {money(self.limit)} ({self.pct:.0f}%)"
-        return f"{self.period} tokens: {self.used:,.0f} of {self.limit:,.0f} ({self.pct:.0f}%)"
+            return f"{who} budget: {money(self.used)} of {money(self.limit)} ({self.pct:.0f}%)"
+        return f"{who} tokens: {self.used:,.0f} of {self.limit:,.0f} ({self.pct:.0f}%)"
 
 
 @dataclass(frozen=True)
@@ -140,14 +152,13 @@ def _parse_date(text: str | None, flag: str) -> date:
 
 
 def build_report(ledger_path: Path, window: Window, by: str, *, tz: tzinfo | None,
-                 index_path: Path | None, warn: Warn, limits: Limits | None = None,
+                 index_path: Path | None, warn: Warn, budget: Sequence[BudgetLine] = (),
                  workers: int | None = None) -> Report:
-    """Everything a rendering needs about `window`, grouped `by` one of GROUPINGS."""
+    """Everything a rendering needs about `window`, grouped `by` one of GROUPINGS; `budget` is
+    the budget lines to show under it (`budget_lines`)."""
     if by not in GROUPINGS:
         raise UsageError(f"--by must be one of {', '.join(GROUPINGS)}, not {by!r}")
-    limits = limits or Limits()
-    first = min(window.start, _budget_start(window.today, limits))
-    outcome = load_aggregates(ledger_path, index_path, from_day=first.isoformat(), tz=tz,
+    outcome = load_aggregates(ledger_path, index_path, from_day=window.start.isoformat(), tz=tz,
                               warn=warn, workers=workers)
     aggs = outcome.aggregates
     names = [d.isoformat() for d in window.days()]
@@ -156,13 +167,34 @@ def build_report(ledger_path: Path, window: Window, by: str, *, tz: tzinfo | Non
     providers = rows if by == "provider" else _group_rows(aggs, names, "provider", per_day)
     totals = _make_row("TOTAL", per_day.over(names), _digest(aggs, names, "*", "*"))
     daily = tuple((d, per_day[d][COST] / 1e12) for d in names)
-    return Report(window, by, rows, totals, daily, providers,
-                  _budget_lines(window.today, limits, per_day), outcome.scan)
+    return Report(window, by, rows, totals, daily, providers, tuple(budget), outcome.scan)
+
+
+_PERIODS = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
+
+
+def budget_lines(config: "Config", paths: "Paths", *, env: Mapping[str, str] | None = None,
+                 clock: Callable[[], float] | None = None,
+                 warn: Callable[[str], None] | None = None) -> tuple[BudgetLine, ...]:
+    """Each configured limit (global, then per provider) with what has been spent against it
+    in its current window: read from the budget's own spend index, so the figure is the one
+    `llmroute budget` shows and the guard enforces, counted by the one rule of what counts
+    against a limit (`budget.spend.charged`: answered calls of every kind, not failed attempts
+    or cache hits, no tokens of free targets) in the budget's time zone."""
+    import time
+
+    from ..budget.guard import guard_for
+
+    guard = guard_for(config, paths, env=env, clock=clock or time.time, warn=warn)
+    if guard is None:
+        return ()
+    return tuple(BudgetLine(_PERIODS[s.spec.kind], s.spec.unit, s.spent, s.spec.value, s.spec.scope)
+                 for s in guard.snapshot().states)
 
 
 class _DaySums(dict):
     """Each day's counters summed over its combinations, worked out once per day (the totals
-    row, the daily costs, `--by day` and the budget lines all need them)."""
+    row, the daily costs and `--by day` all need them)."""
 
     def __init__(self, aggs: Aggregates):
         super().__init__()
@@ -226,33 +258,5 @@ def _make_row(key: str, c: list, digest: LatencyDigest) -> Row:
     )
 
 
-def _budget_start(today: date, limits: Limits) -> date:
-    """The first day any configured budget period needs."""
-    starts = [today]
-    if limits.monthly is not None or limits.tokens_monthly is not None:
-        starts.append(today.replace(day=1))
-    if limits.weekly is not None or limits.tokens_weekly is not None:
-        starts.append(today - timedelta(today.weekday()))
-    return min(starts)
-
-
-def _budget_lines(today: date, limits: Limits, per_day: _DaySums) -> tuple[BudgetLine, ...]:
-    periods = (
-        ("Daily", today, limits.daily, limits.tokens_daily),
-        ("Weekly", today - timedelta(today.weekday()), limits.weekly, limits.tokens_weekly),
-        ("Monthly", today.replace(day=1), limits.monthly, limits.tokens_monthly),
-    )
-    lines: list[BudgetLine] = []
-    for period, start, usd, tokens in periods:
-        names = [(start + timedelta(n)).isoformat() for n in range((today - start).days + 1)]
-        if usd is not None or tokens is not None:
-            c = per_day.over(names)
-            if usd is not None:
-                lines.append(BudgetLine(period, "usd", c[COST] / 1e12, float(usd)))
-            if tokens is not None:
-                lines.append(BudgetLine(period, "tokens", c[TIN] + c[TOUT], float(tokens)))
-    return tuple(lines)
-
-
-__all__ = ["GROUPINGS", "BudgetLine", "Report", "Row", "Window", "build_report", "local_today",
-           "make_window", "midnight_utc", "resolve_tz"]
+__all__ = ["GROUPINGS", "BudgetLine", "Report", "Row", "Window", "budget_lines", "build_report",
+           "local_today", "make_window", "midnight_utc", "resolve_tz"]
