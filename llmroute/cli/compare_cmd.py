@@ -30,10 +30,12 @@ EXCERPT = 48
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per target.")
 @click.option("--judge", metavar="TARGET", shell_complete=complete_target,
               help="Rank the answers pairwise with this judge.")
+@click.option("--wide", is_flag=True,
+              help="Every column and longer excerpts on a terminal too (piped output has them all).")
 @click.option("--config", "config_path", metavar="PATH", help="Config file.")
 @click.pass_context
 def compare_command(ctx: click.Context, prompt, targets, route, all_targets, system, context_files, max_tokens,
-                    temperature, timeout, fmt, as_json, judge, config_path) -> None:
+                    temperature, timeout, fmt, as_json, judge, wide, config_path) -> None:
     """Send one prompt to several targets side by side, concurrently."""
     from ..compare import run_compare
     from ..types import Message, Request
@@ -54,7 +56,9 @@ def compare_command(ctx: click.Context, prompt, targets, route, all_targets, sys
         outcome = run_compare(engine, request, chosen, timeout=timeout, route=route, judge=judge_target)
     finally:
         engine.close()
-    click.echo(render(outcome, "jsonl" if as_json else fmt))
+    from ..render import table_width
+
+    click.echo(render(outcome, "jsonl" if as_json else fmt, width=table_width(app.env, wide=wide)))
     if not outcome.any_ok:
         ctx.exit(1)
 
@@ -91,7 +95,9 @@ def choose_targets(config, targets, route, all_targets):
     return chosen
 
 
-def render(outcome, fmt: str) -> str:
+def render(outcome, fmt: str, width: int | None = None) -> str:
+    """`fmt` table, markdown, json or jsonl; `width` fits the table to a terminal (None: every
+    column, excerpts of `EXCERPT` characters)."""
     import json
 
     if fmt == "jsonl":
@@ -101,7 +107,7 @@ def render(outcome, fmt: str) -> str:
         return json.dumps({"compare_id": outcome.compare_id, "wall_ms": outcome.wall_ms,
                            "results": [r.to_json() for r in outcome.results],
                            "ranking": _ranking_json(outcome.ranking)}, ensure_ascii=False, indent=2)
-    return _render_text(outcome, markdown=fmt == "markdown")
+    return _render_text(outcome, markdown=fmt == "markdown", width=width)
 
 
 def _ranking_json(ranking):
@@ -111,10 +117,8 @@ def _ranking_json(ranking):
             for r in ranking]
 
 
-def _render_text(outcome, *, markdown: bool) -> str:
-    from tabulate import tabulate
-
-    from ..render import money
+def _render_text(outcome, *, markdown: bool, width: int | None = None) -> str:
+    from ..render import Column, elide, money, table
 
     rows = []
     for r in outcome.results:
@@ -122,13 +126,13 @@ def _render_text(outcome, *, markdown: bool) -> str:
             detail = r.text
         else:
             detail = ": ".join(x for x in (r.error, r.message) if x)
-        excerpt = " ".join(detail.split())
-        excerpt = excerpt if len(excerpt) <= EXCERPT else excerpt[:EXCERPT - 1] + "…"
         rows.append([r.target.id, r.status, f"{r.latency_ms} ms" if r.status != "skipped" else "-",
                      f"{r.input_tokens}/{r.output_tokens}" if r.ok else "-",
-                     money(r.cost_usd) if r.ok else "-", excerpt])
-    headers = ["target", "status", "latency", "tokens in/out", "cost", "answer"]
-    parts = [tabulate(rows, headers, tablefmt="github" if markdown else "simple"),
+                     money(r.cost_usd) if r.ok else "-", elide(" ".join(detail.split()), EXCERPT)])
+    columns = [Column("target", 100, elide=20), Column("status", 95), Column("latency", 70, "right"),
+               Column("tokens in/out", 60, "right", "tokens"), Column("cost", 80, "right"),
+               Column("answer", 90, elide=10)]
+    parts = [table(columns, rows, width, "markdown" if markdown else "simple"),
              f"\nwall time {outcome.wall_ms} ms, compare id {outcome.compare_id}"]
     if outcome.ranking is not None:
         parts.append("\n" + ("## Ranking" if markdown else "ranking (pairwise, judged both ways):"))

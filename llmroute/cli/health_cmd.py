@@ -28,11 +28,14 @@ COLORS = {"up": "green", "degraded": "yellow", "down": "red", "no key": "magenta
 @click.option("--watch", "watch", type=click.FloatRange(min=0.5), metavar="SECONDS",
               help="Probe again every SECONDS until Ctrl-C, refreshing in place on a terminal.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array per probe round.")
+@click.option("--wide", is_flag=True,
+              help="Every column and whole errors on a terminal too (piped output has them all).")
 @click.pass_context
 def health_command(ctx: click.Context, names: tuple[str, ...], deep: bool, watch: float | None,
-                   as_json: bool) -> int:
+                   as_json: bool, wide: bool) -> int:
     """Probe providers and show status, latency, 24 h uptime, error rate, p95, score and circuit."""
     from ..health import HealthChecker, exit_code, select
+    from ..render import table_width
 
     app: AppContext = ctx.obj
     engine = app.engine()
@@ -46,7 +49,8 @@ def health_command(ctx: click.Context, names: tuple[str, ...], deep: bool, watch
     try:
         while True:
             rows = checker.run(subjects, deep=deep)
-            output = render_json(rows) if as_json else render_table(rows, app.color(sys.stdout))
+            output = render_json(rows) if as_json else render_table(
+                rows, app.color(sys.stdout), table_width(app.env, wide=wide))
             click.echo((CLEAR if clear else "") + output)
             if watch is None:
                 return exit_code(rows)
@@ -69,12 +73,16 @@ def render_json(rows) -> str:
     return json.dumps([row.to_json() for row in rows])
 
 
-def render_table(rows, color: bool = False) -> str:
-    """The health table: one line per provider, worst status first."""
-    from tabulate import tabulate
+def render_table(rows, color: bool = False, width: int | None = None) -> str:
+    """The health table: one line per provider, worst status first. With a `width` (a
+    terminal's) it fits: shorter headers, errors cut with `…`, the least useful columns dropped
+    (`render.fit_table`); None keeps every column and whole errors."""
+    from ..render import Column, table
 
-    headers = ["provider", "status", "latency", "error", "uptime 24h", "errors 24h", "p95 24h",
-               "score", "circuit", "key"]
+    columns = [Column("provider", 100, elide=12), Column("status", 95), Column("latency", 80, "right"),
+               Column("error", 90, elide=12), Column("uptime 24h", 50, "right", "up 24h"),
+               Column("errors 24h", 35, "right", "err 24h"), Column("p95 24h", 45, "right", "p95"),
+               Column("score", 70, "right"), Column("circuit", 60), Column("key", 20)]
     body = []
     for row in rows:
         status = click.style(row.status, fg=COLORS.get(row.status)) if color else row.status
@@ -83,7 +91,7 @@ def render_table(rows, color: bool = False) -> str:
             _pct(row.stats.uptime), _pct(row.stats.error_rate), _ms(row.stats.p95_ms),
             "" if row.score is None else row.score, row.circuit, row.key_source,
         ])
-    return tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
+    return table(columns, body, width)
 
 
 def _ms(value: int | None) -> str:

@@ -48,8 +48,9 @@ def model_rows(app: AppContext) -> list[dict]:
 
 @click.command("models")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per target, one per line.")
+@click.option("--wide", is_flag=True, help="Every column on a terminal too (piped output has them all).")
 @click.pass_obj
-def models_command(app: AppContext, as_json: bool) -> None:
+def models_command(app: AppContext, as_json: bool, wide: bool) -> None:
     """List every target with prices (USD per 1M tokens), context, tier, quality, key source and
     circuit state. Quality shows the A/B score and its evidence count once there is any, else the
     config prior."""
@@ -63,13 +64,24 @@ def models_command(app: AppContext, as_json: bool) -> None:
     if not rows:
         click.echo("no targets configured (see `llmroute config init`)")
         return
-    from tabulate import tabulate
+    from ..render import table, table_width
 
-    table = [[
+    body = [[
         r["target"], _price(r["input_per_1m"]), _price(r["output_per_1m"]), r["context"] or "?",
         r["tier"] or "-", _quality(r), r["key"], r["circuit"] + ("" if r["enabled"] else " (disabled)"),
     ] for r in rows]
-    click.echo(tabulate(table, headers=["target", "in $/1M", "out $/1M", "context", "tier", "quality", "key", "circuit"]))
+    click.echo(table(_columns(), body, table_width(app.env, wide=wide)))
+
+
+def _columns():
+    """The table's columns; on a narrow terminal the least useful go first (SPEC §11,
+    `render.fit_table`)."""
+    from ..render import Column
+
+    return [Column("target", 100, elide=24), Column("in $/1M", 90, "right", "in"),
+            Column("out $/1M", 89, "right", "out"), Column("context", 70, "right", "ctx"),
+            Column("tier", 40), Column("quality", 50, "right", "qual"), Column("key", 60),
+            Column("circuit", 55)]
 
 
 def key_column(key, required: bool) -> str:

@@ -2,8 +2,9 @@
 
 Thin on purpose: windows, aggregation, the index and every format live in `llmroute.report`
 and are tested there. The budget lines come from the budget's own spend index
-(`report.budget_lines`), so they show what `llmroute budget` shows. Heavy modules (the report
-package, tabulate) load inside the command so `llmroute --help` stays fast. `now` comes from
+(`report.budget_lines`), so they show what `llmroute budget` shows. On a terminal the table fits
+its width (`render.table_width`); `--wide` and piped output keep every column. Heavy modules
+(the report package) load inside the command so `llmroute --help` stays fast. `now` comes from
 `ctx.obj.now` when the context has one (tests).
 """
 
@@ -46,14 +47,17 @@ def _window_kind(today: bool, week: bool, month: bool, days: int | None, since: 
               help="Also write a self-contained HTML report with charts to FILE.")
 @click.option("-q", "--quiet", is_flag=True, help="With --html: print nothing else.")
 @click.option("--no-index", is_flag=True, help="Read the whole ledger; ignore the report index.")
+@click.option("--wide", is_flag=True,
+              help="Every column on a terminal too (piped output always has every column).")
 @click.pass_context
 def report_command(ctx: click.Context, today: bool, week: bool, month: bool, days: int | None,
                    since: str | None, until: str | None, by: str, fmt: str, chart: bool,
-                   html_file: Path | None, quiet: bool, no_index: bool) -> None:
+                   html_file: Path | None, quiet: bool, no_index: bool, wide: bool) -> None:
     """Spend and performance report from the ledger: requests, success, tokens, cost, latency,
     fallbacks and cache hits per group, a totals row and the budget lines."""
     from datetime import datetime, timezone
 
+    from ..render import table_width
     from ..report import budget_lines, build_report, local_today, make_window, resolve_tz
     from ..report.render import render
 
@@ -84,4 +88,4 @@ def report_command(ctx: click.Context, today: bool, week: bool, month: bool, day
             raise UsageError(f"cannot write {html_file}: {exc.strerror or exc}") from None
         if quiet:
             return
-    click.echo(render(report, fmt, chart=chart), nl=False)
+    click.echo(render(report, fmt, chart=chart, width=table_width(app.env, wide=wide)), nl=False)

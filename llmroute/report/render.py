@@ -1,5 +1,7 @@
-"""Text renderings of a `Report`: table (tabulate), CSV, JSON, Markdown, a cost-per-day bar chart
-and the budget lines. Pure functions from a Report to a string, so the CLI only picks one."""
+"""Text renderings of a `Report`: table, CSV, JSON, Markdown, a cost-per-day bar chart and the
+budget lines. Pure functions from a Report to a string, so the CLI only picks one. Tables are
+laid out by `llmroute.render` (fitted to a terminal's width when given one); costs are printed
+by `render.money`, except in CSV, which has every digit."""
 
 from __future__ import annotations
 
@@ -8,13 +10,23 @@ import io
 import json
 from dataclasses import asdict
 
-from ..render import money
+from ..render import Column, money, table
 from . import Report, Row
 
 HEADERS = ("requests", "ok", "failed", "success %", "attempts", "input tokens", "output tokens",
            "cost USD", "mean latency ms", "p95 latency ms", "fallbacks", "cache hits")
 FORMATS = ("table", "csv", "json", "markdown")
 _BLOCKS = " ▏▎▍▌▋▊▉█"
+# On a narrow terminal: (short header, priority) of each column after the group key; the
+# lowest priorities are dropped first (SPEC §10: a table fits an 80-column terminal).
+_NARROW = (("reqs", 90), ("ok", 60), ("fail", 75), ("ok %", 80), ("tries", 55), ("in tok", 40),
+           ("out tok", 39), ("cost", 85), ("mean ms", 45), ("p95 ms", 50), ("fallbk", 30),
+           ("cached", 20))
+
+
+def _columns(by: str) -> list[Column]:
+    return [Column(by, 100, elide=14),
+            *(Column(h, priority, "right", short) for h, (short, priority) in zip(HEADERS, _NARROW))]
 
 
 def _number(value: float) -> str:
@@ -40,22 +52,17 @@ def _grid(report: Report, *, exact: bool = False) -> tuple[list[str], list[list]
     return headers, body
 
 
-
-
-def render_table(report: Report, fmt: str = "table") -> str:
-    """The table (`fmt` table or markdown) with a title line; budget lines are separate."""
-    from tabulate import tabulate
-
-    headers, body = _grid(report)
+def render_table(report: Report, fmt: str = "table", width: int | None = None) -> str:
+    """The table (`fmt` table or markdown) with a title line; budget lines are separate. With a
+    `width` (a terminal's), columns are shortened or dropped until it fits (`render.fit_table`);
+    None keeps every column."""
+    _, body = _grid(report)
     title = f"Report {report.window.start} to {report.window.end} ({report.window.label}), by {report.by}"
-    style = "pipe" if fmt == "markdown" else "simple"
-    # Cells are already formatted (1 decimal for %, `money` for dollars); tabulate must not re-parse
-    # and re-format them, only right-align the numeric columns.
-    table = tabulate(body, headers=headers, tablefmt=style, disable_numparse=True,
-                     colalign=("left",) + ("right",) * (len(headers) - 1))
+    style = "markdown" if fmt == "markdown" else "simple"
+    text = table(_columns(report.by), body, width, style)
     if fmt == "markdown":
-        return f"**{title}**\n\n{table}\n"
-    return f"{title}\n{table}\n"
+        return f"**{title}**\n\n{text}\n"
+    return f"{title}\n{text}\n"
 
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV Injection").
@@ -96,8 +103,9 @@ def render_json(report: Report) -> str:
         "rows": [asdict(r) for r in report.rows],
         "totals": asdict(report.totals),
         "daily_cost": [{"day": d, "cost_usd": round(c, 10)} for d, c in report.daily_cost],
-        "budget": [{"period": b.period, "unit": b.unit, "used": b.used, "limit": b.limit,
-                    "pct": round(b.pct, 2), "text": b.text()} for b in report.budget],
+        "budget": [{"period": b.period, "unit": b.unit, "scope": b.scope, "used": b.used,
+                    "limit": b.limit, "pct": round(b.pct, 2), "text": b.text()}
+                   for b in report.budget],
     }
     return json.dumps(data, indent=2) + "\n"
 
@@ -119,13 +127,14 @@ def render_chart(report: Report, width: int = 40) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(report: Report, fmt: str, *, chart: bool = False) -> str:
-    """What `llmroute report` prints for `--format fmt` (plus `--chart`)."""
+def render(report: Report, fmt: str, *, chart: bool = False, width: int | None = None) -> str:
+    """What `llmroute report` prints for `--format fmt` (plus `--chart`); `width` fits the table
+    and markdown formats to a terminal (None: every column)."""
     if fmt == "csv":
         return render_csv(report)
     if fmt == "json":
         return render_json(report)
-    text = render_table(report, fmt)
+    text = render_table(report, fmt, width)
     budget = render_budget(report)
     if budget:
         text += "\n" + budget
