@@ -346,7 +346,7 @@ class Folder:
             c = self.aggs.counters(day, combo)
             c[:] = map(add, c, (att, tin, tout, pico, micro, len(lats), simple, simple, 0, cached))
             if lats:
-                per_day.setdefault(day, []).append((combo, lats, bins))
+                per_day.setdefault(day, []).append((combo, lats, bins, min(lats), max(lats)))
         for day, cells in per_day.items():
             _add_latencies(self.aggs.day(day).latency, cells)
         self.cells = {}
@@ -355,9 +355,9 @@ class Folder:
 
 def _add_latencies(latency: dict, cells: list) -> None:
     """Each marginal digest of one day gets the latencies of its cells (combination, values,
-    their bins): exact values while small, else bins, counted once per provider/model/target
-    triple, kind, route and tag; the provider, model, target and total digests add up the
-    triples' counts instead of counting every value again."""
+    their bins, least and greatest value): exact values while small, else bins, counted once per
+    provider/model/target triple, kind, route and tag; the provider, model, target and total
+    digests add up the triples' counts instead of counting every value again."""
     units: dict[tuple, list] = {}
     for cell in cells:
         kind, provider, model, target, route, tags = cell[0]
@@ -378,17 +378,16 @@ def _add_latencies(latency: dict, cells: list) -> None:
     for marginal, group in members.items():
         digest = latency.get(marginal) or latency.setdefault(marginal, LatencyDigest())
         group_cells = [cell for unit in group for cell in units[unit]]
-        total = sum(len(lats) for _, lats, _ in group_cells)
+        total = sum(len(cell[1]) for cell in group_cells)
         if digest.exact is not None and len(digest.exact) + total <= EXACT_LIMIT:
-            digest.add_many([*chain.from_iterable(lats for _, lats, _ in group_cells)])
+            digest.add_many([*chain.from_iterable(cell[1] for cell in group_cells)])
             continue
         for unit in group:
             if unit not in counted:
                 unit_cells = units[unit]
-                counted[unit] = (sum(len(lats) for _, lats, _ in unit_cells),
-                                 Counter(chain.from_iterable(bins for _, _, bins in unit_cells)),
-                                 min(min(lats) for _, lats, _ in unit_cells),
-                                 max(max(lats) for _, lats, _ in unit_cells))
+                counted[unit] = (sum(len(cell[1]) for cell in unit_cells),
+                                 Counter(chain.from_iterable(cell[2] for cell in unit_cells)),
+                                 min(cell[3] for cell in unit_cells), max(cell[4] for cell in unit_cells))
             digest.add_binned(*counted[unit])
 
 
