@@ -32,19 +32,48 @@ class Target:
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call: its name, what it does, and its arguments' JSON schema."""
+
+    name: str
+    description: str | None = None
+    parameters: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model asked for. `arguments` is the JSON text the model wrote (kept as text:
+    formats that stream it in pieces, and clients that parse it themselves, want it so)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True)
 class Message:
-    role: str  # "user" | "assistant"
+    """One turn. `assistant` turns may carry the tool calls the model made; a `tool` turn is the
+    result of one call (`tool_call_id`), its `content` the result text."""
+
+    role: str  # "user" | "assistant" | "tool"
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True)
 class Request:
-    """What the user asked, independent of any provider's wire format."""
+    """What the user asked, independent of any provider's wire format. `tools` and
+    `tool_choice` ("auto", "none", "required", or a tool's name) come from gateway clients."""
 
     messages: tuple[Message, ...]
     system: str | None = None
     max_tokens: int = 1024
     temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str | None = None
 
     @property
     def prompt_text(self) -> str:
@@ -88,6 +117,18 @@ class Chunk:
     usage: Usage | None = None
     finish_reason: str | None = None
     provider_cost_usd: float | None = None  # OpenRouter's own cost, on its final usage chunk
+    tool_call: "ToolCallDelta | None" = None  # a piece of a streamed tool call
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call: the `index`-th call of the answer; `id` and `name` come
+    with its first piece, `arguments` is the next fragment of its JSON text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +140,7 @@ class Result:
     finish_reason: str | None = None
     rate_limits: RateLimitInfo | None = None
     provider_cost_usd: float | None = None  # OpenRouter reports the cost itself
+    tool_calls: tuple[ToolCall, ...] = ()  # the calls the model asked for, instead of or with text
 
 
 @dataclass
