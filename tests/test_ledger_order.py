@@ -21,7 +21,6 @@ NOW = datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc)  # a Wednesday
 TODAY = local_today(NOW, BERLIN)
 WINDOWS = [("today", {}), ("week", {}), ("month", {}), ("days", {"days": 3}),
            ("days", {"days": 40})]
-LIMITS = Limits(daily=5.0, weekly=20.0, monthly=50.0, tokens_daily=10_000)
 TARGETS = [("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5"), ("groq", "llama"),
            ("gemini", "gemini-2.5-flash")]
 
@@ -75,10 +74,10 @@ def write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def report(path: Path, kind: str, by: str, index: Path | None = None, limits=LIMITS, **kw):
+def report(path: Path, kind: str, by: str, index: Path | None = None, **kw):
     window = make_window(today=TODAY, kind=kind, **kw)
     return build_report(path, window, by, tz=BERLIN, index_path=index, warn=lambda m: None,
-                        limits=limits, workers=1)
+                        workers=1)
 
 
 def figures(r) -> tuple:
@@ -203,7 +202,7 @@ def test_a_torn_4mb_line_is_one_bad_line_read_once(tmp_path, sorted_lines, monke
     warnings: list[str] = []
     window = make_window(today=TODAY, kind="days", days=40)
     got = build_report(ledger, window, "provider", tz=BERLIN, index_path=None,
-                       warn=warnings.append, limits=LIMITS, workers=1)
+                       warn=warnings.append, workers=1)
     assert got.scan.bad_lines == 1 and len(warnings) == 1 and "skipped 1 invalid line" in warnings[0]
     assert seen["bytes"] <= 2 * ledger.stat().st_size
     assert seen["lines"] <= len(sorted_lines) + 1  # one by one: only the torn line's block
