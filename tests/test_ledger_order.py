@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from llmroute.ledger import reader as ledger_reader
-from llmroute.config.model import Limits
 from llmroute.report import GROUPINGS, build_report, local_today, make_window, resolve_tz
 
 BERLIN = resolve_tz("Europe/Berlin")
@@ -253,15 +252,14 @@ def test_the_index_forgets_days_no_window_needs_and_keeps_answering_the_same(tmp
     september = datetime(2026, 9, 2, tzinfo=timezone.utc).timestamp()
     old = [line(september + 3600 * i + n, f"old{i}", n, n == 2, rng) for i in range(200) for n in (1, 2)]
     ledger, index = write(tmp_path / "ledger.jsonl", shuffled(old + sorted_lines)), tmp_path / "idx.pickle"
-    unlimited = Limits()
-    report(ledger, "since", "provider", index, unlimited, since="2026-09-01")
+    report(ledger, "since", "provider", index, since="2026-09-01")
     whole = safe_loads(index.read_bytes())["aggregates"]
     assert whole.from_day == "2026-09-01" and any(s[2][0] < "2026-09-24" for s in whole.tracked.values())
-    got = report(ledger, "today", "provider", index, unlimited)  # needs Nov 25: keeps Sep 24 on
+    got = report(ledger, "today", "provider", index)  # needs Nov 25: keeps Sep 24 on
     kept = safe_loads(index.read_bytes())["aggregates"]
     assert got.scan.start_offset > 0  # pruned, not rebuilt
     assert kept.from_day == "2026-09-24" and min(kept.days) >= "2026-09-24"
     assert kept.tracked and all(state[2][0] >= "2026-09-24" for state in kept.tracked.values())
     for kind, kw in WINDOWS:
-        assert figures(report(ledger, kind, "tag", index, unlimited, **kw)) == figures(
-            report(ledger, kind, "tag", None, unlimited, **kw))
+        assert figures(report(ledger, kind, "tag", index, **kw)) == figures(
+            report(ledger, kind, "tag", None, **kw))
