@@ -587,3 +587,36 @@ def test_insecure_key_reason_is_only_for_providers_whose_calls_carry_a_key():
     assert insecure_key_reason(provider("p", "ollama", base_url=public)) is None  # keyless, no key named
     assert insecure_key_reason(provider("p", "ollama", base_url=public, key_cmd="pass show x")) is not None
     assert insecure_key_reason(provider("p", base_url=public, key_env="K", allow_insecure=True)) is None
+
+
+# --- tools (SPEC §13) ---------------------------------------------------------------------------
+
+
+def _tool_plan(cfg, model_option=None):
+    from llmroute.types import ToolSpec
+
+    req = Request((Message("user", "weather?"),), tools=(ToolSpec("get_weather"),))
+    return make_plan(PlanInputs(config=cfg, request=req, now=NOW, model_option=model_option))
+
+
+def test_targets_that_cannot_take_tools_are_filtered_with_the_reason():
+    p = _tool_plan(config())
+    assert excluded(p) == {"ollama/llama3.2": "no tool support"}
+    assert ids(p) == ["anthropic/claude-haiku-4-5", "openai/gpt-4o-mini"]
+
+
+def test_models_known_without_tools_are_filtered_within_a_tool_format():
+    cfg = config(routes={"default": (Target("openai", "o1-mini"), Target("gemini", "gemma-3-27b-it"),
+                                     Target("gemini", "gemini-2.5-flash"), Target("co", "command-a-03-2025"))},
+                 openai=provider("openai", models=[ModelConfig("o1-mini")]),
+                 gemini=provider("gemini", "gemini", models=[ModelConfig("gemma-3-27b-it"),
+                                                              ModelConfig("gemini-2.5-flash")]),
+                 co=provider("co", "cohere", models=[ModelConfig("command-a-03-2025")]))
+    p = _tool_plan(cfg)
+    assert excluded(p) == {"openai/o1-mini": "no tool support", "gemini/gemma-3-27b-it": "no tool support",
+                           "co/command-a-03-2025": "no tool support"}
+    assert ids(p) == ["gemini/gemini-2.5-flash"]
+
+
+def test_a_request_without_tools_keeps_every_target():
+    assert "ollama/llama3.2" in ids(plan())

@@ -169,7 +169,8 @@ def test_stream_request_sets_stream_true():
 
 def test_text_concatenates_only_text_blocks():
     body = {"content": [{"type": "thinking", "thinking": "hmm"}, {"type": "text", "text": "A"},
-                        {"type": "tool_use", "id": "t"}, {"type": "text", "text": "B"}],
+                        {"type": "tool_use", "id": "t", "name": "f", "input": {}},
+                        {"type": "text", "text": "B"}],
             "usage": {"input_tokens": 3, "output_tokens": 2}, "stop_reason": "max_tokens"}
     result = mock(lambda r: httpx.Response(200, json=body)).complete(REQUEST, MODEL, timeout=5)
     assert (result.text, result.usage, result.finish_reason) == ("AB", Usage(3, 2), "max_tokens")

@@ -3,6 +3,7 @@
 - `presets`: named OpenAI-compatible services (base URL, key variable, wire quirks).
 - `builtin`: the dated built-in model table (prices, context and output limits, per-minute
   transcription prices), from which a model's facts come when the config does not give them.
+- `capabilities`: which targets can take a request's tools (by wire format and model).
 - `costs`: the one price rule (the provider's own reported cost, then config, then the table),
   a target's facts (price, context, free-ness), worst-case and actual cost of a call.
 

@@ -5,6 +5,13 @@ mandatory, the system prompt is a top-level field, the stream is named SSE event
 `message_stop` (input tokens arrive in `message_start`, the cumulative output count in
 `message_delta`), overload is its own status (529), and rate-limit resets are RFC 3339 instants,
 converted here to seconds from now through an injectable clock so tests never read real time.
+
+Tools are translated: `tools` carry `input_schema`, `tool_choice` is an object (`required` is
+`any`), an assistant turn's calls are `tool_use` blocks whose `input` is the parsed arguments
+object, results are `tool_result` blocks in a user turn. Answers' `tool_use` blocks become
+`Result.tool_calls` (arguments written back as JSON text); in a stream, `content_block_start`
+of a `tool_use` block gives a call's id and name and each `input_json_delta` a fragment of its
+arguments. `finish_reason` stays Anthropic's own (`tool_use`). `stop` is `stop_sequences`.
 """
 
 from __future__ import annotations
@@ -15,10 +22,11 @@ from typing import Any, Callable, ClassVar
 import httpx
 
 from ..errors import ErrorClass, ProviderError
-from ..types import Chunk, RateLimitInfo, Request, Result, Usage
+from ..types import Chunk, Message, RateLimitInfo, Request, Result, ToolCall, ToolCallDelta, ToolSpec, Usage
 from .base import HeldErrors, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import header, parse_int, retry_after, seconds_until_rfc3339
 from .sse import SSEDecoder
+from .tool_args import arguments_object, arguments_text
 
 API_VERSION = "2023-06-01"
 
@@ -80,6 +88,50 @@ def _error_fields(body: Any) -> tuple[str, str]:
     return "", ""
 
 
+def _messages(messages: tuple[Message, ...]) -> list[dict]:
+    """Turns in Anthropic's shape. Plain turns keep string content; an assistant turn with tool
+    calls becomes text + `tool_use` blocks; `tool` turns become `tool_result` blocks of one user
+    turn (consecutive results merge, and a user turn right after them joins it as a text
+    block), since Anthropic wants user and assistant turns to alternate."""
+    out: list[dict] = []
+    for m in messages:
+        if m.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+        elif m.role == "assistant" and m.tool_calls:
+            blocks: list[dict] = [{"type": "text", "text": m.content}] if m.content else []
+            blocks += [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": arguments_object(c)}
+                for c in m.tool_calls
+            ]
+            out.append({"role": "assistant", "content": blocks})
+        elif m.role == "user" and out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+            out[-1]["content"].append({"type": "text", "text": m.content})
+        else:
+            out.append({"role": m.role, "content": m.content})
+    return out
+
+
+def _tool(tool: ToolSpec) -> dict:
+    out: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        out["description"] = tool.description
+    out["input_schema"] = tool.parameters or {"type": "object", "properties": {}}
+    return out
+
+
+def _tool_choice(choice: str) -> dict:
+    """`auto`/`none` as they are, `required` is Anthropic's `any`, anything else names a tool."""
+    if choice in ("auto", "none"):
+        return {"type": choice}
+    if choice == "required":
+        return {"type": "any"}
+    return {"type": "tool", "name": choice}
+
+
 class AnthropicStreamParser(HeldErrors):
     """Messages SSE -> chunks. Text comes from `text_delta`s; the usage chunk is emitted at
     `message_stop`, the only proper end of the stream."""
@@ -91,6 +143,7 @@ class AnthropicStreamParser(HeldErrors):
         self._output_tokens = 0
         self._stop_reason: str | None = None
         self._text: list[str] = []
+        self._tools: dict[Any, int] = {}  # content block index -> tool call index
         self._done = False
 
     def feed(self, data: bytes) -> list[Chunk]:
@@ -128,18 +181,28 @@ class AnthropicStreamParser(HeldErrors):
             usage = (payload.get("message") or {}).get("usage") or {}
             self._input_tokens = int(usage.get("input_tokens") or 0)
             self._output_tokens = int(usage.get("output_tokens") or 0)
+        elif kind == "content_block_start":
+            block = payload.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                # Tool calls are numbered among themselves, not among all content blocks.
+                index = self._tools[payload.get("index")] = len(self._tools)
+                return [Chunk(tool_call=ToolCallDelta(index, id=block.get("id"), name=block.get("name")))]
         elif kind == "content_block_delta":
             delta = payload.get("delta") or {}
             if delta.get("type") == "text_delta" and delta.get("text"):
                 self._text.append(delta["text"])
                 return [Chunk(text=delta["text"])]
+            if delta.get("type") == "input_json_delta" and delta.get("partial_json") \
+                    and payload.get("index") in self._tools:
+                index = self._tools[payload["index"]]
+                return [Chunk(tool_call=ToolCallDelta(index, arguments=delta["partial_json"]))]
         elif kind == "message_delta":
             self._apply_delta(payload)
         elif kind == "message_stop":
             self._done = True
             usage = Usage(self._input_tokens, self._output_tokens)
             return [Chunk(usage=usage, finish_reason=self._stop_reason)]
-        return []  # ping, content_block_start/stop, thinking and tool deltas
+        return []  # ping, content_block_stop, text block starts, thinking deltas
 
     def _apply_delta(self, payload: dict) -> None:
         delta = payload.get("delta") or {}
@@ -172,12 +235,20 @@ class AnthropicProvider(HttpProvider):
         body: dict[str, Any] = {
             "model": model,
             "max_tokens": request.max_tokens,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": _messages(request.messages),
         }
         if request.system:
             body["system"] = request.system
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
+        if request.tools:
+            body["tools"] = [_tool(t) for t in request.tools]
+            if request.tool_choice:
+                body["tool_choice"] = _tool_choice(request.tool_choice)
         if stream:
             body["stream"] = True
         return HttpCall("POST", f"{self.base_url}/v1/messages", self._headers(), body)
@@ -188,11 +259,15 @@ class AnthropicProvider(HttpProvider):
         text = "".join(
             block.get("text", "") for block in body["content"] if block.get("type") == "text"
         )
+        calls = tuple(
+            ToolCall(str(block["id"]), str(block["name"]), arguments_text(block.get("input")))
+            for block in body["content"] if block.get("type") == "tool_use"
+        )
         usage_body = body.get("usage") or {}
         usage = None
         if usage_body:
             usage = Usage(int(usage_body.get("input_tokens") or 0), int(usage_body.get("output_tokens") or 0))
-        return Result(text=text, usage=usage, finish_reason=body.get("stop_reason"))
+        return Result(text=text, usage=usage, finish_reason=body.get("stop_reason"), tool_calls=calls)
 
     def stream_parser(self) -> StreamParser:
         return AnthropicStreamParser(self.redact)

@@ -12,7 +12,8 @@ translation hooks (`build_call`, `parse_result`, `stream_parser`, `classify_erro
 - one deadline covers connect + the whole answer (SPEC `timeout`), checked between reads;
 - httpx failures map to `timeout` / `connection`, unparseable bodies to `malformed`;
 - a finished answer that carried no text (buffered, or a stream that ended without a text
-  chunk) is `empty` (SPEC §4.1), the same for every format;
+  chunk) is `empty` (SPEC §4.1), the same for every format — unless it carried tool calls:
+  a tool call with no text is a real answer;
 - the key is sent only over HTTPS or to loopback/private hosts unless `allow_insecure` (the
   planner already excludes such targets; this is the last line of defence);
 - the key is redacted from every message that came from the provider.
@@ -194,7 +195,7 @@ class HttpProvider(Provider):
                         raise ProviderError(ErrorClass.TIMEOUT, f"no full answer within {timeout:g}s")
                 for chunk in parser.close():
                     yield seen.note(chunk)
-                if not seen.text:
+                if not seen.text and not seen.tool_call:
                     raise empty_answer(self.name, seen.finish_reason, http_status=response.status_code)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, timeout) from None
@@ -269,7 +270,7 @@ class HttpProvider(Provider):
         except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
             raise ProviderError(ErrorClass.MALFORMED, f"unexpected response shape ({exc!r})") from None
         limits = self.rate_limits(headers)
-        if not has_text(result.text):
+        if not has_text(result.text) and not result.tool_calls:
             raise empty_answer(self.name, result.finish_reason, http_status=200,
                                rate_limits=result.rate_limits or limits)
         if limits is not None and result.rate_limits is None:
@@ -354,14 +355,17 @@ def empty_answer(provider: str, finish_reason: str | None, *, http_status: int |
 
 
 class _TextSeen:
-    """Watches a stream's chunks: did any carry text, and how did it finish."""
+    """Watches a stream's chunks: did any carry text (or a piece of a tool call, which is an
+    answer too), and how did it finish."""
 
     def __init__(self) -> None:
         self.text = False
+        self.tool_call = False
         self.finish_reason: str | None = None
 
     def note(self, chunk: Chunk) -> Chunk:
         self.text = self.text or has_text(chunk.text)
+        self.tool_call = self.tool_call or chunk.tool_call is not None
         self.finish_reason = chunk.finish_reason or self.finish_reason
         return chunk
 

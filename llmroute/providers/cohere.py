@@ -7,6 +7,9 @@ named SSE events where only `message-end` carries the finish reason and usage. S
 append a `data: [DONE]` after `message-end`; it is tolerated, never required. Cohere has no
 rate-limit header family of its own; its SDK honours `retry-after(-ms)` and `x-ratelimit-reset`
 (epoch seconds), and so do we.
+
+`top_p` is sent as `p`, `stop` as `stop_sequences`. Tools are not translated for this format
+(the planner filters Cohere targets out of a request with tools: `catalog.capabilities`).
 """
 
 from __future__ import annotations
@@ -119,6 +122,10 @@ class CohereProvider(HttpProvider):
         body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": request.max_tokens}
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["p"] = request.top_p
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
         body["stream"] = stream
         return HttpCall("POST", f"{self.base_url}/v2/chat", self.bearer_headers(), body)
 

@@ -8,20 +8,30 @@ response, and the body simply ends after the chunk carrying `finishReason`. The 
 therefore treats "ended without any finishReason" as a broken stream, and also recognises a
 bare JSON error object written into the body instead of an SSE event (the SDK brace-balances
 such lines too).
+
+Tools are translated: `tools: [{functionDeclarations}]`, `toolConfig.functionCallingConfig`
+(`required` is ANY; a tool's name is ANY with `allowedFunctionNames`), an assistant turn's calls
+are `functionCall` parts (arguments as an object), results `functionResponse` parts naming the
+function (found through the call's id). Answers' `functionCall` parts become `Result.tool_calls`;
+a stream carries whole calls, each one `Chunk.tool_call` delta with all its arguments.
+`finish_reason` stays Gemini's own — `STOP` for a tool-call answer too, so callers look at
+`Result.tool_calls`. `top_p`/`stop` are `generationConfig.topP`/`stopSequences`.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+import uuid
 from typing import Any, Callable, ClassVar, NoReturn
 
 import httpx
 
 from ..errors import ErrorClass, ProviderError
-from ..types import Chunk, Request, Result, Usage
+from ..types import Chunk, Message, Request, Result, ToolCall, ToolCallDelta, ToolSpec, Usage
 from .base import HeldErrors, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import retry_after
+from .tool_args import arguments_object, arguments_text
 
 _RPC_TYPE = "type.googleapis.com/google.rpc."
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)s\s*$")
@@ -112,6 +122,70 @@ def _candidate_text(candidate: dict) -> str:
     return "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
 
 
+def _function_calls(candidate: dict) -> list[ToolCall]:
+    """The candidate's `functionCall` parts as tool calls. Gemini may give a call an `id`; when
+    it does not, one is made up (`call_<random>`): clients send it back with the result, and
+    `_contents` finds the function's name through it."""
+    parts = (candidate.get("content") or {}).get("parts") or []
+    calls = []
+    for part in parts:
+        call = part.get("functionCall") if isinstance(part, dict) else None
+        if isinstance(call, dict):
+            call_id = str(call.get("id") or f"call_{uuid.uuid4().hex[:24]}")
+            calls.append(ToolCall(call_id, str(call["name"]), arguments_text(call.get("args"))))
+    return calls
+
+
+def _contents(messages: tuple[Message, ...]) -> list[dict]:
+    """Turns in Gemini's shape: `model` for the assistant (its tool calls as `functionCall`
+    parts), `user` otherwise; `tool` turns become `functionResponse` parts of one user turn
+    (consecutive results merge). A response must name its function, which the shared types
+    carry only on the call: it is looked up by id in the latest earlier assistant turn."""
+    names: dict[str, str] = {}
+    out: list[dict] = []
+    for m in messages:
+        if m.role == "tool":
+            name = names.get(m.tool_call_id or "")
+            if name is None:
+                raise ProviderError(
+                    ErrorClass.BAD_REQUEST,
+                    f"tool result {m.tool_call_id!r} answers no tool call of an earlier assistant turn",
+                )
+            response = json_or_none(m.content)
+            part = {"functionResponse": {
+                "name": name, "response": response if isinstance(response, dict) else {"result": m.content},
+            }}
+            if out and out[-1]["role"] == "user" and "functionResponse" in out[-1]["parts"][-1]:
+                out[-1]["parts"].append(part)
+            else:
+                out.append({"role": "user", "parts": [part]})
+            continue
+        parts: list[dict] = [{"text": m.content}] if m.content or not m.tool_calls else []
+        for call in m.tool_calls:
+            names[call.id] = call.name
+            parts.append({"functionCall": {"name": call.name, "args": arguments_object(call)}})
+        out.append({"role": "model" if m.role == "assistant" else "user", "parts": parts})
+    return out
+
+
+def _declaration(tool: ToolSpec) -> dict:
+    out: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        out["description"] = tool.description
+    if tool.parameters:
+        out["parameters"] = tool.parameters
+    return out
+
+
+def _calling_config(choice: str) -> dict:
+    """`auto`/`none`/`required` are AUTO/NONE/ANY; any other value names the one function
+    allowed (ANY restricted to it)."""
+    modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+    if choice in modes:
+        return {"mode": modes[choice]}
+    return {"mode": "ANY", "allowedFunctionNames": [choice]}
+
+
 def _usage(metadata: dict | None) -> Usage | None:
     """Thinking tokens are billed as output but reported apart from candidatesTokenCount."""
     if not metadata:
@@ -146,6 +220,7 @@ class GeminiStreamParser(HeldErrors):
         self._text: list[str] = []
         self._usage: Usage | None = None
         self._finish: str | None = None
+        self._calls = 0  # tool calls seen so far: the next one's index
 
     def feed(self, data: bytes) -> list[Chunk]:
         self._buffer += self._decoder.decode(data)
@@ -210,10 +285,15 @@ class GeminiStreamParser(HeldErrors):
         if candidates[0].get("finishReason"):
             self._finish = candidates[0]["finishReason"]
         text = _candidate_text(candidates[0])
-        if not text:
-            return []
-        self._text.append(text)
-        return [Chunk(text=text)]
+        chunks = []
+        if text:
+            self._text.append(text)
+            chunks.append(Chunk(text=text))
+        for call in _function_calls(candidates[0]):
+            # Gemini streams whole calls: one delta carries id, name and all the arguments.
+            chunks.append(Chunk(tool_call=ToolCallDelta(self._calls, call.id, call.name, call.arguments)))
+            self._calls += 1
+        return chunks
 
     def _raise_status(self, error: dict) -> NoReturn:
         error_class, delay = classify_status(error, None)
@@ -246,14 +326,17 @@ class GeminiProvider(HttpProvider):
         generation: dict[str, Any] = {"maxOutputTokens": request.max_tokens}
         if request.temperature is not None:
             generation["temperature"] = request.temperature
-        body: dict[str, Any] = {
-            "contents": [
-                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
-                for m in request.messages
-            ],
-        }
+        if request.top_p is not None:
+            generation["topP"] = request.top_p
+        if request.stop:
+            generation["stopSequences"] = list(request.stop)
+        body: dict[str, Any] = {"contents": _contents(request.messages)}
         if request.system:
             body["systemInstruction"] = {"parts": [{"text": request.system}]}
+        if request.tools:
+            body["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
+            if request.tool_choice:
+                body["toolConfig"] = {"functionCallingConfig": _calling_config(request.tool_choice)}
         body["generationConfig"] = generation
         return HttpCall("POST", f"{self.base_url}/models/{model_id}:{method}", self._headers(), body)
 
@@ -273,6 +356,7 @@ class GeminiProvider(HttpProvider):
             text=_candidate_text(candidate),
             usage=_usage(body.get("usageMetadata")),
             finish_reason=candidate.get("finishReason"),
+            tool_calls=tuple(_function_calls(candidate)),
         )
 
     def stream_parser(self) -> StreamParser:

@@ -5,20 +5,29 @@ reply and the same success or failure, so a test or a demo run is reproducible w
 patching randomness. Latency is simulated through the injected `sleep`, so tests pass a no-op
 and never wait. Options (`config.options`): `latency_ms` (0), `fail_rate` (0..1, 0), `reply`
 (may use `{prompt}` and `{model}`), `seed` (0).
+
+Tool calls, for gateway tests and demos: when the request has tools and its last turn is a user
+turn saying `call NAME` (NAME one of the request's tools), optionally followed by a JSON object
+(`call get_weather {"city": "Paris"}`), the answer is that one tool call (id `call_mock_0`,
+the object as its arguments, `{}` without one), no text, finish reason `tool_calls`; streamed, it
+is one `Chunk.tool_call` delta. Any other prompt — including the turn after the tool result —
+gets the usual text answer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
 
 from ..errors import ConfigError, ErrorClass, ProviderError
-from ..types import Chunk, Request, Result, Usage
+from ..types import Chunk, Request, Result, ToolCall, ToolCallDelta, Usage
 from .base import Provider
 
 _WORD_PIECE = re.compile(r"\S+\s*|\s+")
+_CALL = re.compile(r"\bcall\s+([A-Za-z0-9_.-]+)")
 
 
 @dataclass(frozen=True)
@@ -91,11 +100,46 @@ class MockProvider(Provider):
         text = self.reply_for(request, model)
         return text, Usage(count_words(request.prompt_text), count_words(text), "provider")
 
+    def tool_call_for(self, request: Request) -> ToolCall | None:
+        """The tool call a prompt asks for (see the module docstring), if any."""
+        if not request.tools or not request.messages or request.messages[-1].role != "user":
+            return None
+        text = request.messages[-1].content
+        names = {t.name for t in request.tools}
+        for match in _CALL.finditer(text):
+            if match.group(1) not in names:
+                continue
+            rest = text[match.end():].lstrip()
+            arguments = "{}"
+            if rest.startswith("{"):
+                try:
+                    value, _ = json.JSONDecoder().raw_decode(rest)
+                except ValueError:
+                    value = None
+                if isinstance(value, dict):
+                    arguments = json.dumps(value, separators=(",", ":"))
+            return ToolCall("call_mock_0", match.group(1), arguments)
+        return None
+
+    def _call_usage(self, request: Request, model: str, call: ToolCall) -> Usage:
+        self._answer(request, model)  # the same latency and failures as a text answer
+        return Usage(count_words(request.prompt_text), count_words(call.arguments), "provider")
+
     def complete(self, request: Request, model: str, *, timeout: float) -> Result:
+        call = self.tool_call_for(request)
+        if call is not None:
+            usage = self._call_usage(request, model, call)
+            return Result(text="", usage=usage, finish_reason="tool_calls", tool_calls=(call,))
         text, usage = self._answer(request, model)
         return Result(text=text, usage=usage, finish_reason="stop")
 
     def stream(self, request: Request, model: str, *, timeout: float) -> Iterator[Chunk]:
+        call = self.tool_call_for(request)
+        if call is not None:
+            usage = self._call_usage(request, model, call)
+            yield Chunk(tool_call=ToolCallDelta(0, call.id, call.name, call.arguments))
+            yield Chunk(usage=usage, finish_reason="tool_calls")
+            return
         text, usage = self._answer(request, model)
         for piece in _WORD_PIECE.findall(text):
             yield Chunk(text=piece)

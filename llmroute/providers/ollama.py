@@ -5,6 +5,10 @@ header is sent only when a key was configured (Ollama cloud). Its stream is NDJS
 object per line, ending with a `"done": true` object that carries the token counts — and it
 streams by default, so `stream` is always sent explicitly. Errors are a bare
 `{"error": "<text>"}`, both as HTTP bodies and as a line in the middle of a 200 stream.
+
+`top_p` and `stop` go in `options` with the sampling settings. Tools are not translated for
+the native API (the planner filters these targets out of a request with tools:
+`catalog.capabilities`); Ollama's `/v1` endpoint, an OpenAI-format preset, takes them.
 """
 
 from __future__ import annotations
@@ -111,6 +115,10 @@ class OllamaProvider(HttpProvider):
         options: dict[str, Any] = {"num_predict": request.max_tokens}
         if request.temperature is not None:
             options["temperature"] = request.temperature
+        if request.top_p is not None:
+            options["top_p"] = request.top_p
+        if request.stop:
+            options["stop"] = list(request.stop)
         body = {"model": model, "messages": messages, "stream": stream, "options": options}
         return HttpCall("POST", f"{self.base_url}/api/chat", self.bearer_headers(), body)
 

@@ -12,6 +12,12 @@ private network with no key source configured, needs no key, while every hosted 
 Stream usage is collected from wherever a server puts it (see `OpenAIStreamParser`). Mid-stream
 error events and error bodies are classified by the same table (`classify_payload`), so a 502
 from OpenRouter means the same thing before and after the first byte of the answer.
+
+Tools are this format's own, so they pass through as they are: `tools`/`tool_choice`,
+assistant turns with `tool_calls`, `tool` turns with `tool_call_id`; answers' `tool_calls` become
+`Result.tool_calls`, streamed `delta.tool_calls[i]` pieces `Chunk.tool_call` deltas. As in every
+format, `finish_reason` is the provider's own (`tool_calls` here); a caller that needs one
+vocabulary looks at `Result.tool_calls`. `top_p` and `stop` are sent as named.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any, Callable, ClassVar
 import httpx
 
 from ..errors import ErrorClass, ProviderError
-from ..types import Chunk, RateLimitInfo, Request, Result, Usage
+from ..types import Chunk, Message, RateLimitInfo, Request, Result, ToolCall, ToolCallDelta, ToolSpec, Usage
 from . import ratelimits
 from .base import HttpCall, HttpProvider, json_or_none
 from ..catalog.presets import Preset, preset_for
@@ -77,11 +83,19 @@ class OpenAIProvider(HttpProvider):
     def build_call(self, request: Request, model: str, *, stream: bool) -> HttpCall:
         preset = self.preset
         messages = [{"role": "system", "content": request.system}] if request.system else []
-        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        messages += [_message(m) for m in request.messages]
         body: dict[str, Any] = {"model": model, "messages": messages}
         body[preset.max_tokens_field if preset else "max_tokens"] = request.max_tokens
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.tools:
+            body["tools"] = [_tool(t) for t in request.tools]
+            if request.tool_choice:
+                body["tool_choice"] = _tool_choice(request.tool_choice)
         if stream:
             body["stream"] = True
             if preset is None or preset.send_stream_options:
@@ -108,6 +122,10 @@ class OpenAIProvider(HttpProvider):
             usage=usage_from(usage),
             finish_reason=choice.get("finish_reason"),
             provider_cost_usd=_cost(usage),
+            tool_calls=tuple(
+                ToolCall(str(c["id"]), str(c["function"]["name"]), c["function"].get("arguments") or "{}")
+                for c in message.get("tool_calls") or ()
+            ),
         )
 
     def stream_parser(self) -> "OpenAIStreamParser":
@@ -246,14 +264,51 @@ class OpenAIStreamParser:
             raise self._fail(ErrorClass.SERVER_ERROR, "provider reported an error mid-stream")
         if choice.get("finish_reason"):
             self._finish = choice["finish_reason"]
-        text = (choice.get("delta") or {}).get("content")
+        delta = choice.get("delta") or {}
+        chunks = []
+        text = delta.get("content")
         if isinstance(text, str) and text:
             self._text.append(text)
-            return [Chunk(text=text)]
-        return []
+            chunks.append(Chunk(text=text))
+        for piece in delta.get("tool_calls") or ():
+            function = piece.get("function") or {}
+            chunks.append(Chunk(tool_call=ToolCallDelta(
+                index=int(piece.get("index") or 0), id=piece.get("id"), name=function.get("name"),
+                arguments=function.get("arguments") or "",
+            )))
+        return chunks
 
 
 # --- shared translation tables ------------------------------------------------------------
+
+
+def _message(message: Message) -> dict:
+    """One turn: assistant turns carry their tool calls, `tool` turns the call they answer."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["content"] = message.content or None  # a call-only turn has null content
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    return out
+
+
+def _tool(tool: ToolSpec) -> dict:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    function["parameters"] = tool.parameters or {"type": "object", "properties": {}}
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(choice: str) -> Any:
+    """`auto`/`none`/`required` as they are; any other value names the one tool to call."""
+    if choice in ("auto", "none", "required"):
+        return choice
+    return {"type": "function", "function": {"name": choice}}
 
 
 def usage_from(usage: Any) -> Usage | None:

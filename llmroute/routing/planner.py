@@ -8,7 +8,8 @@ Steps, each visible in `--explain`:
    fallbacks; `-m ROUTE`/`-r ROUTE` use that route; else `defaults.route`; with no routes at
    all, every target in file order;
 4. filter: disabled, a parameter outside the provider's range (`--temperature 1.5` for
-   Anthropic, `catalog/params.py`; `--max-tokens` above the model's `max_output`), no key, a
+   Anthropic, `catalog/params.py`; `--max-tokens` above the model's `max_output`), tools the
+   target cannot take (`catalog/capabilities.py`), no key, a
    key that would go over plain HTTP to a public host, circuit open, rate limited, context
    too small, `--max-cost`, no price under a dollar budget, budget — each exclusion says why;
 5. order the survivors with the strategy (`strategies.py`), apply a rule's `tier`, and keep
@@ -32,6 +33,7 @@ from typing import Callable, Iterable, Mapping
 from ..config.model import STRATEGIES, Config, ModelConfig, ProviderConfig
 from ..errors import UsageError
 from ..catalog.costs import TargetFacts, facts_for, worst_case_cost
+from ..catalog.capabilities import supports_tools
 from ..catalog.params import NO_RANGES, ParamRanges
 from ..catalog.presets import preset_for
 from ..providers.transport import insecure_key_reason
@@ -336,6 +338,8 @@ def _check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, O
     out_of_range = entry.ranges.problem(check.inputs.request)
     if out_of_range is not None:
         return out_of_range, None  # the provider would refuse it with a 400 (SPEC §4)
+    if check.inputs.request.tools and not supports_tools(provider, entry.target.model):
+        return "no tool support", None  # SPEC §13: a request's tools need a target that takes them
     most = entry.facts.max_output
     if most is not None and check.max_tokens > most and check.mode == "chat":
         # Filtered, not clamped: a shorter answer than asked for is the user's choice to make.
