@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from .calls import Call, CallSite
-from .errors import AllAttemptsFailed, ProviderError
+from .errors import AllAttemptsFailed, ErrorClass, ProviderError
 from .resilience import Failure
 from .routing.plan import Candidate, Plan
 from .types import Attempt, Request, Result, Target
@@ -99,6 +99,28 @@ class PromptRun:
             self._keep(call)
         self._say_hops()
         return result, call.attempt
+
+    async def aopen_stream(self, candidate: Candidate, number: int, provider: Provider):
+        """Start a streamed attempt and wait for its first piece (text or tool call): a target
+        that fails before it raises here, so the fallback loop moves on and nobody saw it.
+        Returns (call, first chunk, the rest of the call's stream); `finish_stream` ends it."""
+        call = self.call_for(candidate, number)
+        chunks = call.astream(provider, self.timeout_for(candidate.target))
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:  # pragma: no cover - an empty stream raises `empty` first
+            self._keep(call)
+            raise ProviderError(ErrorClass.EMPTY, f"{candidate.target} answered with no text") from None
+        except BaseException:
+            self._keep(call)
+            raise
+        self._say_hops()
+        return call, first, chunks
+
+    def finish_stream(self, call: Call) -> None:
+        """A streamed attempt ended (answered, failed mid-answer or cut off): its attempt joins
+        the run's."""
+        self._keep(call)
 
     def _keep(self, call: Call) -> None:
         """After a send, answered or not: its attempt joins the run's; a call that never got

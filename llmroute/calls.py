@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Mapping
 
 from .errors import ErrorClass, ProviderError
 from .ledger import make_ts, prompt_sha256
 from .ledger.records import build_record
 from .resilience import RetryPolicy
-from .types import Attempt, Request, Result, Target, Usage
+from .types import Attempt, Chunk, Request, Result, Target, ToolCall, Usage
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -71,6 +71,7 @@ class Call:
         self.handle: object | None = None
         self.attempt: Attempt | None = None
         self.tokens_reserved = 0
+        self.result: Result | None = None  # the whole answer of a finished `astream`
 
     # --- budget ---------------------------------------------------------------------------
 
@@ -137,6 +138,63 @@ class Call:
         result = _redacted(result, self.engine.secrets())
         self.answered(result, _ms(monotonic() - started), None)
         return result
+
+    async def astream(self, provider: "Provider", timeout: float) -> AsyncIterator[Chunk]:
+        """The call over the provider's async stream (the gateway): yields the chunks that carry
+        something to show — text with keys redacted, or a piece of a tool call — and, once the
+        stream ends, charges, records and settles (`self.result` is the whole answer). A failed
+        stream is recorded and released; a consumer that stops early (`aclose`, cancellation:
+        the client went away) records `interrupted` and releases."""
+        import asyncio
+        from contextlib import aclosing
+
+        from .redact import StreamRedactor
+
+        monotonic = self.engine.monotonic
+        started = monotonic()
+        ttft: list[float] = []
+        parts: list[str] = []
+        calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+        usage = finish = cost = None
+        redactor = StreamRedactor(self.engine.secrets())
+        async with aclosing(provider.astream(self.site.request, self.target.model, timeout=timeout)) as chunks:
+            try:
+                async for chunk in chunks:
+                    if chunk.text or chunk.tool_call is not None:
+                        if not ttft:
+                            ttft.append(monotonic() - started)
+                    if chunk.text:
+                        text = redactor.feed(chunk.text)
+                        if text:
+                            parts.append(text)
+                            yield Chunk(text=text)
+                    if chunk.tool_call is not None:
+                        delta = chunk.tool_call
+                        entry = calls.setdefault(delta.index, ["", "", ""])
+                        entry[0] = delta.id or entry[0]
+                        entry[1] = delta.name or entry[1]
+                        entry[2] += delta.arguments
+                        yield Chunk(tool_call=delta)
+                    usage = chunk.usage or usage
+                    finish = chunk.finish_reason or finish
+                    cost = chunk.provider_cost_usd if chunk.provider_cost_usd is not None else cost
+                rest = redactor.flush()
+                if rest:
+                    parts.append(rest)
+                    yield Chunk(text=rest)
+            except ProviderError as error:
+                if parts:
+                    error.partial_text = "".join(parts)
+                self.failed(error, _ms(monotonic() - started), _first(ttft))
+                raise
+            except (GeneratorExit, asyncio.CancelledError, KeyboardInterrupt):
+                self.interrupted(_ms(monotonic() - started), _first(ttft))
+                raise
+        tool_calls = tuple(ToolCall(id=i, name=n, arguments=a or "{}")
+                           for _, (i, n, a) in sorted(calls.items()))
+        self.result = Result(text="".join(parts), usage=usage, finish_reason=finish,
+                             provider_cost_usd=cost, tool_calls=tool_calls)
+        self.answered(self.result, _ms(monotonic() - started), _first(ttft))
 
     def _stream(self, provider: "Provider", timeout: float, on_text: Callable[[str], None],
                 on_broken: Callable[[Target, ProviderError], None] | None, started: float,

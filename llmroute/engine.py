@@ -309,6 +309,7 @@ class Engine:
             request_id=run.request_id, text=result.text, target=attempt.target, route=run.plan.route,
             usage=attempt.usage, cost_usd=attempt.cost_usd,
             latency_ms=int((self.monotonic() - run.started) * 1000), attempts=run.attempts,
+            tool_calls=result.tool_calls, finish_reason=result.finish_reason,
         )
         if cache is not None:
             cache.store(run.request, answer)

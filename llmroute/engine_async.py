@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Awaitable, Callable, Sequence, TypeVar
+from typing import AsyncIterator, Awaitable, Callable, Sequence, TypeVar
 
 import httpx
 
@@ -26,7 +26,8 @@ from .errors import ProviderError
 from .providers.base import Provider
 from .resilience import STOP, FallbackLoop, Failure, Outcome, RetryPolicy
 from .routing.plan import Candidate, Plan
-from .types import Answer, Attempt, Request, Result
+from .calls import Call
+from .types import Answer, Attempt, Chunk, Request, Result, Target
 
 T = TypeVar("T")
 
@@ -104,3 +105,80 @@ class AsyncEngine:
             run.release_all()
             raise
         return engine.conclude(run, outcome, cache)
+
+    async def astream(self, request: Request, options: AskOptions, *, plan: Plan | None = None,
+                      on_event: Callable[[str], None] = lambda message: None) -> "AnswerStream":
+        """One prompt, streamed (the gateway): the fallback loop runs until a target gives its
+        first piece of answer, so a target that fails before it is passed over unseen. The
+        returned stream yields that piece and the rest; a failure after it raises the
+        `ProviderError` from the iteration (already recorded). A cache hit is a stream of one
+        chunk. Raises NoProviderError, BudgetError or AllAttemptsFailed like `ask`."""
+        engine = self.engine
+        cache, hit, plan = engine.begin(request, options, plan)
+        if hit is not None:
+            return AnswerStream(hit.target, hit.request_id, answer=hit)
+        run = PromptRun(engine, request, options, plan, None, on_event, lambda message: None)
+
+        async def attempt(candidate: Candidate, number: int):
+            return await run.aopen_stream(candidate, number, self.provider(candidate.target.provider))
+
+        try:
+            outcome = await arun_with_fallback(
+                plan.candidates, attempt, engine.retry_policy(), sleep=self.sleep, rng=engine.rng,
+                on_failure=run.on_failure, may_try=run.may_try, on_hop=run.on_hop,
+            )
+        except BaseException:
+            run.release_all()
+            raise
+        if outcome.value is None:
+            engine.conclude(run, outcome, cache)  # raises the error that says why
+        run.release_all()  # reservations of targets never reached
+        call, first, chunks = outcome.value
+        return AnswerStream(call.target, run.request_id, run=run, call=call, first=first,
+                            chunks=chunks, outcome=outcome, cache=cache)
+
+
+class AnswerStream:
+    """A streamed answer under way: iterate it for its chunks, then read `answer`. Closing it
+    early (`aclose`) cuts the call off: recorded as interrupted, its reservation released."""
+
+    def __init__(self, target: Target, request_id: str, *, answer: Answer | None = None,
+                 run: PromptRun | None = None, call: Call | None = None, first: Chunk | None = None,
+                 chunks: AsyncIterator[Chunk] | None = None, outcome=None, cache=None):
+        self.target = target
+        self.request_id = request_id
+        self.answer = answer
+        self._run, self._call, self._first, self._chunks = run, call, first, chunks
+        self._outcome, self._cache = outcome, cache
+        self._done = answer is not None
+
+    def __aiter__(self) -> AsyncIterator[Chunk]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Chunk]:
+        if self.answer is not None and self._chunks is None:
+            yield Chunk(text=self.answer.text, usage=self.answer.usage)
+            return
+        try:
+            yield self._first
+            async for chunk in self._chunks:
+                yield chunk
+        finally:
+            await self.aclose()
+        self.answer = self.engine_conclude(self._run, self._call)
+
+    def engine_conclude(self, run: PromptRun, call: Call) -> Answer:
+        from .resilience import Outcome
+
+        outcome = Outcome((call.result, call.attempt), self._outcome.candidate, self._outcome.failures)
+        return run.engine.conclude(run, outcome, self._cache)
+
+    async def aclose(self) -> None:
+        """End the call's stream (a no-op once it finished) and count its attempt."""
+        if self._done or self._chunks is None:
+            return
+        self._done = True
+        try:
+            await self._chunks.aclose()
+        finally:
+            self._run.finish_stream(self._call)

@@ -183,6 +183,8 @@ class Answer:
     latency_ms: int
     attempts: list[Attempt] = field(default_factory=list)
     cached: bool = False
+    tool_calls: tuple[ToolCall, ...] = ()  # the calls the model asked for (gateway clients)
+    finish_reason: str | None = None
 
     def to_json(self) -> dict:
         """The `--json` object of SPEC §4."""

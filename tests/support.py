@@ -123,3 +123,45 @@ def invoke(args: list[str], input: bytes | str | None = None) -> tuple[int, str,
         else:
             code = 0
     return code, streams[0].getvalue().decode(), streams[1].getvalue().decode()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve_gateway(cwd: Path, *, env: dict | None = None, host: str = "127.0.0.1",
+                  wait: float = 30.0) -> Iterator[str]:
+    """Start `llmroute serve` in `cwd` on a free port; yield its base URL once `/health` answers;
+    stop it by PID (SIGTERM, then SIGKILL after 10 s)."""
+    import time
+    import urllib.request
+
+    port = free_port(host)
+    full_env = {**os.environ, **(env or {})}
+    process = subprocess.Popen([llmroute_binary(), "serve", "--host", host, "--port", str(port)],
+                               cwd=cwd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://{host}:{port}"
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"serve exited: {process.stderr.read().decode()}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        process.stderr.close()

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cache": ("cache_cmd", "cache_group", "Response cache statistics and clearing."),
     "completion": ("completion_cmd", "completion_command", "Print a shell completion script."),
     "tokens": ("tokens_cmd", "tokens_command", "Count a text's tokens exactly, with the fast estimate."),
+    "serve": ("serve_cmd", "serve_command", "Serve an OpenAI- and Anthropic-compatible gateway."),
 }
 
 
@@ -54,7 +55,6 @@ COMMAND_WORD = "llmroute.command_word"
 PEER_COMMANDS: dict[str, str | None] = {
     "logs": "`llmroute report` summarises the ledger",
     "chat": None,
-    "serve": None,
     "help": "`llmroute --help` lists the commands",
     "version": "`llmroute --version` prints the version",
     "init": "`llmroute config init` writes a starter config",

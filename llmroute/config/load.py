@@ -19,12 +19,13 @@ from ..types import Target
 from .model import (
     MODEL_MODES, PROVIDER_TYPES, STRATEGIES, TIERS, WEEKDAYS, ABTestConfig, AlertsConfig,
     BudgetConfig, CacheConfig, Config, Defaults, LedgerConfig, Limits, ModelConfig,
-    ProviderConfig, Rule, RuleThen, RuleWhen,
+    ProviderConfig, Rule, RuleThen, RuleWhen, ServeConfig,
 )
 from .validate import BAD, Field, Reader, line_of, show, suggest
 
 TOP_KEYS = ("version", "defaults", "providers", "routes", "rules", "budget", "abtest", "cache",
-            "alerts", "ledger")
+            "alerts", "ledger", "serve")
+SERVE_FIELDS = {"token_env": Field("str", nullable=True)}
 DEFAULTS_FIELDS = {
     "route": Field("str"), "strategy": Field("str", choices=STRATEGIES),
     "auto_threshold": Field("num", lo=0, hi=1), "timeout": Field("num", lo=0, lo_open=True),
@@ -136,6 +137,7 @@ def _build(r: Reader, root: Any, source: Path | None) -> Config:
         cache=CacheConfig(**_section(r, top.get("cache"), "cache", CACHE_FIELDS)),
         alerts=_alerts(r, top.get("alerts")),
         ledger=LedgerConfig(**_section(r, top.get("ledger"), "ledger", LEDGER_FIELDS)),
+        serve=ServeConfig(**_section(r, top.get("serve"), "serve", SERVE_FIELDS)),
         source=source, warnings=tuple(r.warnings),
     )
 

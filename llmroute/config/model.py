@@ -172,6 +172,14 @@ class LedgerConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """`llmroute serve` (SPEC §13): the environment variable holding the bearer token a
+    non-loopback bind requires."""
+
+    token_env: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     version: int = 1
     defaults: Defaults = Defaults()
@@ -183,6 +191,7 @@ class Config:
     cache: CacheConfig = CacheConfig()
     alerts: AlertsConfig = AlertsConfig()
     ledger: LedgerConfig = LedgerConfig()
+    serve: ServeConfig = ServeConfig()
     source: Path | None = None  # the file it came from; None = built-in default config
     warnings: tuple[str, ...] = field(default=(), compare=False)
 

@@ -25,7 +25,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator, Protocol
+from typing import Any, AsyncIterator, Callable, ClassVar, Iterator, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -33,7 +33,7 @@ import httpx
 from ..config.model import ProviderConfig
 from ..errors import ErrorClass, ProviderError
 from ..redact import redact
-from ..types import Chunk, RateLimitInfo, Request, Result
+from ..types import Chunk, RateLimitInfo, Request, Result, ToolCallDelta
 from .transport import key_transport_allowed  # noqa: F401  (re-exported: the one rule)
 
 
@@ -95,6 +95,17 @@ class Provider(ABC):
         import asyncio
 
         return await asyncio.to_thread(self.complete, request, model, timeout=timeout)
+
+    async def astream(self, request: Request, model: str, *, timeout: float) -> AsyncIterator[Chunk]:
+        """Async twin of `stream` (the gateway); HTTP formats override it. Here: the whole
+        answer from `acomplete` as one chunk."""
+        result = await self.acomplete(request, model, timeout=timeout)
+        if result.text:
+            yield Chunk(text=result.text)
+        for index, call in enumerate(result.tool_calls):
+            yield Chunk(tool_call=ToolCallDelta(index, call.id, call.name, call.arguments))
+        yield Chunk(usage=result.usage, finish_reason=result.finish_reason,
+                    provider_cost_usd=result.provider_cost_usd)
 
     def needs_key(self) -> bool:
         """Whether this configured provider needs an API key: `providers.needs_key`, the one
@@ -253,6 +264,36 @@ class HttpProvider(Provider):
         if response.status_code >= 400:
             raise self._error_from(response.status_code, response.headers, body)
         return self._result_from(body, response.headers)
+
+    async def astream(self, request: Request, model: str, *, timeout: float) -> AsyncIterator[Chunk]:
+        """`stream` over the async client: the same parser, deadline and error mapping. A stream
+        that ended with neither text nor a tool call is `empty`."""
+        call = self.build_call(request, model, stream=True)
+        self._check_transport(call.url)
+        if self._aclient is None:
+            raise RuntimeError(f"provider {self.name!r} was built without an async client")
+        deadline = time.monotonic() + timeout
+        try:
+            async with self._aclient.stream(
+                call.method, call.url, headers=call.headers, json=call.json,
+                timeout=httpx.Timeout(timeout),
+            ) as response:
+                if response.status_code >= 400:
+                    body = (await response.aread()).decode("utf-8", errors="replace")
+                    raise self._error_from(response.status_code, response.headers, body)
+                parser = self.stream_parser()
+                seen = _TextSeen()
+                async for data in response.aiter_bytes():
+                    for chunk in parser.feed(data):
+                        yield seen.note(chunk)
+                    if time.monotonic() > deadline:
+                        raise ProviderError(ErrorClass.TIMEOUT, f"no full answer within {timeout:g}s")
+                for chunk in parser.close():
+                    yield seen.note(chunk)
+                if not seen.text and not seen.tool_call:
+                    raise empty_answer(self.name, seen.finish_reason, http_status=response.status_code)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, timeout) from None
 
     # --- shared helpers -------------------------------------------------------------------
 
