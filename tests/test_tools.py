@@ -4,15 +4,19 @@ MockTransport tests pin the exact request body each format gets for tool definit
 `tool_choice`, assistant turns with tool calls, tool results, `top_p` and `stop`, and parse
 hand-written buffered and streamed tool-call answers in each format's documented shape
 (OpenAI `tool_calls`, Anthropic `tool_use` blocks and `input_json_delta`, Gemini
-`functionCall` parts). A tool call with no text is an answer, never `empty`."""
+`functionCall` parts). A tool call with no text is an answer, never `empty`. One hand-written
+cassette per tool format (cassettes/<format>/) replays a whole round trip with vcrpy, matching
+the request body."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import MappingProxyType
 
 import httpx
 import pytest
+import vcr
 
 from llmroute.config.model import ModelConfig, ProviderConfig
 from llmroute.errors import ErrorClass, ProviderError
@@ -444,3 +448,46 @@ def test_mock_answers_text_without_tools_or_after_the_result():
     assert not result.tool_calls and result.text.startswith("mock answer from m1")
     unknown = Request((Message("user", "call get_stock"),), tools=TOOLS)
     assert not _mock().complete(unknown, "m1", timeout=5).tool_calls
+
+
+# --- cassettes: the whole round trip's request as each format documents it ----------------------
+
+CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+
+
+def _replay(type_: str) -> vcr.VCR:
+    return vcr.VCR(cassette_library_dir=str(CASSETTES / type_), record_mode="none",
+                   match_on=("method", "uri", "body"),
+                   filter_headers=("authorization", "x-api-key", "x-goog-api-key"))
+
+
+def _real(type_: str):
+    return create_provider(ProviderConfig(name=type_, type=type_), key="test-key", client=httpx.Client())
+
+
+def test_openai_tool_call_round_trip_from_cassette():
+    with _replay("openai").use_cassette("tool_calls.yaml") as cassette:
+        result = _real("openai").complete(REQUEST, "gpt-4o-mini", timeout=10)
+    assert cassette.play_count == 1
+    assert result.tool_calls == (ToolCall("call_Xq3", "get_time", '{"tz":"Europe/Paris"}'),)
+    assert (result.text, result.finish_reason, result.usage) == ("", "tool_calls", Usage(120, 18))
+
+
+def test_anthropic_tool_use_stream_from_cassette():
+    with _replay("anthropic").use_cassette("tool_use_stream.yaml") as cassette:
+        chunks = list(_real("anthropic").stream(REQUEST, "claude-haiku-4-5", timeout=10))
+    assert cassette.play_count == 1
+    assert "".join(c.text for c in chunks) == "Checking the time."
+    pieces = deltas(chunks)
+    assert (pieces[0].id, pieces[0].name) == ("toolu_01T", "get_time")
+    assert json.loads("".join(p.arguments for p in pieces)) == {"tz": "Europe/Paris"}
+    assert chunks[-1] == Chunk(usage=Usage(410, 35), finish_reason="tool_use")
+
+
+def test_gemini_function_call_stream_from_cassette():
+    with _replay("gemini").use_cassette("function_call_stream.yaml") as cassette:
+        chunks = list(_real("gemini").stream(REQUEST, "gemini-2.5-flash", timeout=10))
+    assert cassette.play_count == 1
+    (piece,) = deltas(chunks)
+    assert (piece.index, piece.name, piece.arguments) == (0, "get_time", '{"tz":"Europe/Paris"}')
+    assert chunks[-1] == Chunk(usage=Usage(95, 9), finish_reason="STOP")
