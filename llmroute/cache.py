@@ -94,6 +94,13 @@ def cache_key(request: Request, model: str | None, route: str | None) -> str:
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
     }
+    # Gateway-only fields join the key only when set, so keys of CLI requests stay as they were.
+    if any(m.tool_calls or m.tool_call_id for m in request.messages):
+        material["turns"] = [[[[c.id, c.name, c.arguments] for c in m.tool_calls], m.tool_call_id]
+                             for m in request.messages]
+    extra = {"top_p": request.top_p, "stop": list(request.stop) or None, "tool_choice": request.tool_choice,
+             "tools": [[t.name, t.description, t.parameters] for t in request.tools] or None}
+    material.update({k: v for k, v in extra.items() if v is not None})
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -389,8 +396,8 @@ class CacheHook:
         return answer
 
     def store(self, request: Request, answer) -> None:
-        if self.cache.unusable is not None:
-            return
+        if self.cache.unusable is not None or getattr(answer, "tool_calls", ()):
+            return  # entries hold text only: a tool-call answer would come back without its calls
         try:
             self.cache.put(self.key(request), target=answer.target.id, route=answer.route,
                            text=answer.text, usage=answer.usage)
