@@ -20,6 +20,8 @@ import ssl
 import httpx
 
 POOL_SIZE = 2  # connections per shard
+# A request extension: the caller streams the body (the gateway), so it is not read here.
+STREAM = "llmroute.stream"
 
 
 class _Shards:
@@ -38,7 +40,8 @@ class _Shards:
         busy[index] += 1
         try:
             response = await self.pools[index].handle_async_request(request)
-            await response.aread()  # the body is read while the slot is counted as busy
+            if not request.extensions.get(STREAM):
+                await response.aread()  # the body is read while the slot is counted as busy
             return response
         finally:
             busy[index] -= 1

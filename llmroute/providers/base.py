@@ -276,7 +276,7 @@ class HttpProvider(Provider):
         try:
             async with self._aclient.stream(
                 call.method, call.url, headers=call.headers, json=call.json,
-                timeout=httpx.Timeout(timeout),
+                timeout=httpx.Timeout(timeout), extensions={"llmroute.stream": True},
             ) as response:
                 if response.status_code >= 400:
                     body = (await response.aread()).decode("utf-8", errors="replace")
