@@ -62,6 +62,15 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """An image sent with the prompt (`-a FILE`): its media type and bytes."""
+
+    media_type: str  # image/png | image/jpeg | image/webp | image/gif
+    data: bytes
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Request:
     """What the user asked, independent of any provider's wire format. `tools` and
     `tool_choice` ("auto", "none", "required", or a tool's name) come from gateway clients."""
@@ -74,6 +83,10 @@ class Request:
     stop: tuple[str, ...] = ()
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: str | None = None
+    # `-o KEY=VALUE` model options (SPEC §14), validated per target before they are sent.
+    options: tuple[tuple[str, object], ...] = ()
+    schema: dict | None = None  # `--schema`: the JSON schema the answer must satisfy
+    attachments: tuple["Attachment", ...] = ()  # `-a FILE` images
 
     @property
     def prompt_text(self) -> str:
@@ -84,9 +97,16 @@ class Request:
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens one call used. `input_tokens` counts every input token, cached or not; the parts a
+    provider reports separately are priced at their own rates (SPEC §2.2, §5): input read from
+    its prompt cache, input written to it (Anthropic), and the reasoning part of the output."""
+
     input_tokens: int
     output_tokens: int
     source: str = "provider"  # "provider" (reported) | "estimate"
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True)
