@@ -196,7 +196,7 @@ def test_a_lone_word_one_edit_from_a_command_exits_2(tmp_path, isolated_env, wor
     assert ledger(isolated_env) == []
 
 
-@pytest.mark.parametrize("word", ["logs", "chat"])
+@pytest.mark.parametrize("word", ["help", "init"])
 def test_a_peer_command_exits_2_saying_there_is_none(tmp_path, isolated_env, word):
     project_config(tmp_path).write_text(DEMO)
     code, out, err = invoke([word])
@@ -222,10 +222,10 @@ def test_these_are_prompts(tmp_path, args):
 
 
 def test_a_lone_word_with_piped_text_is_a_prompt(tmp_path, isolated_env):
-    """`git log | llmroute logs`: the prompt is the word and the text, not one word."""
+    """`git log | llmroute help`: the prompt is the word and the text, not one word."""
     project_config(tmp_path).write_text(DEMO)
-    code, out, _ = invoke(["logs"], input="line one\n")
-    assert code == 0 and out == "echo: logs\n\nline one\n"
+    code, out, _ = invoke(["help"], input="line one\n")
+    assert code == 0 and out == "echo: help\n\nline one\n"
 
 
 def test_the_installed_binary_refuses_a_mistyped_command(tmp_path):

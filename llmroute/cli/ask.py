@@ -48,6 +48,10 @@ def prompt_options(command):
 @click.option("--explain", "--dry-run", "explain", is_flag=True, help="Print the plan and spend nothing.")
 @click.option("-v", "--verbose", is_flag=True, help="Attempts, fallbacks, retries and cost on stderr.")
 @click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.")
+@click.option("-c", "--continue", "continue_", is_flag=True,
+              help="Continue the most recent conversation: its earlier turns are sent too. "
+                   "E.g. llmroute -c \"and in Rust?\"")
+@click.option("--cid", metavar="ID", help="Continue the conversation with this id (see `llmroute logs`).")
 @click.pass_context
 def ask_command(ctx: click.Context, stream: bool | None, explain: bool, verbose: bool, quiet: bool, **options) -> None:
     """Ask a prompt. PROMPT and piped stdin are joined (PROMPT, blank line, STDIN)."""
@@ -104,9 +108,10 @@ def _build(app: AppContext, options: dict, prompt_text: str):
     from ..types import Message, Request
 
     config = app.load_config()
+    turns = _conversation(app, config, options)
     request = Request(
-        messages=(Message("user", prompt_text),),
-        system=options["system"],
+        messages=(*_history(turns), Message("user", prompt_text)),
+        system=_system(turns, options["system"]),
         max_tokens=options["max_tokens"] or config.defaults.max_tokens,
         temperature=options["temperature"] if options["temperature"] is not None else config.defaults.temperature,
     )
@@ -115,7 +120,34 @@ def _build(app: AppContext, options: dict, prompt_text: str):
         no_fallback=options["no_fallback"], tags=tuple(options["tags"]), timeout=options["timeout"],
         max_cost_usd=options["max_cost"], cache=options.get("cache"),
     )
+    if options.get("conversation_id"):  # the ledger's records name their conversation
+        ask_options.extra_record = {**ask_options.extra_record, "conversation_id": options["conversation_id"]}
     return config, request, ask_options
+
+
+def _conversation(app: AppContext, config, options: dict) -> list:
+    """`-c`/`--cid`: the conversation's earlier turns (SPEC §14); a new conversation otherwise.
+    Sets `options["conversation_id"]` (None when conversations are not stored) for `ask`."""
+    if "cid" not in options:  # `route`: a plan for one prompt
+        return []
+    from ..conversations import resolve, store_for
+
+    store = options["conversation_store"] = store_for(config, app.paths)
+    cid, turns = resolve(store, cid=options["cid"], continue_latest=options["continue_"])
+    options["conversation_id"] = cid if store.keep > 0 else None
+    return turns
+
+
+def _history(turns: list) -> tuple:
+    from ..conversations import history
+
+    return history(turns) if turns else ()
+
+
+def _system(turns: list, system: str | None) -> str | None:
+    from ..conversations import system_for
+
+    return system_for(turns, system) if turns else system
 
 
 def _prompt_from(options: dict) -> str:
@@ -157,7 +189,8 @@ def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, 
         )
         if ab_id and not answer.cached:  # reserved before the answer is out, sent in the background
             _run_sample(app, engine, request, answer, ab_id, err if verbose else None)
-        _write_answer(stdout, answer, written, as_json)
+        _write_answer(stdout, answer, written, as_json, options.get("conversation_id"))
+        _store_turn(app, options, request, prompt_text, answer)
         if verbose:
             _say_summary(err, answer)
         engine.check_ledger()  # ledger.required: an unrecorded call fails, answer shown (SPEC §5)
@@ -165,17 +198,35 @@ def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, 
         engine.close()
 
 
-def _write_answer(stdout, answer, written: list[str], as_json: bool) -> None:
+def _write_answer(stdout, answer, written: list[str], as_json: bool, conversation_id: str | None = None) -> None:
     if as_json:
         import json
 
-        stdout.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
+        data = {**answer.to_json(), "conversation_id": conversation_id}
+        stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     elif written:
         if not "".join(written).endswith("\n"):
             stdout.write("\n")
     else:
         stdout.write(answer.text if answer.text.endswith("\n") else answer.text + "\n")
     stdout.flush()
+
+
+def _store_turn(app: AppContext, options: dict, request, prompt_text: str, answer) -> None:
+    """Keep the turn for `-c`/`--cid` once the answer is out; a store that cannot be written
+    costs a warning, never the answer."""
+    store, cid = options.get("conversation_store"), options.get("conversation_id")
+    if store is None or cid is None:
+        return
+    import sqlite3
+
+    try:
+        store.add_turn(cid, prompt=prompt_text, answer=answer.text, system=request.system,
+                       target=answer.target.id, request_id=answer.request_id)
+    except (sqlite3.Error, OSError) as error:
+        app.warn(f"could not keep this turn of conversation {cid} in {store.path} ({error})")
+    finally:
+        store.close()
 
 
 def _say_summary(err, answer) -> None:

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "completion": ("completion_cmd", "completion_command", "Print a shell completion script."),
     "tokens": ("tokens_cmd", "tokens_command", "Count a text's tokens exactly, with the fast estimate."),
     "serve": ("serve_cmd", "serve_command", "Serve an OpenAI- and Anthropic-compatible gateway."),
+    "chat": ("chat_cmd", "chat_command", "Chat interactively on one conversation."),
+    "logs": ("logs_cmd", "logs_command", "Recent requests, newest first, with their text."),
 }
 
 
@@ -50,11 +52,9 @@ OPTION_HELP: dict[str, str] = {
 # goes (`llmroute modles`); `ask` refuses it when it turns out to be the whole prompt (SPEC §4).
 COMMAND_WORD = "llmroute.command_word"
 
-# Commands other CLIs of this kind have and llmroute does not (yet): a lone `llmroute logs` is
-# far more likely a command someone expected than a prompt (SPEC §4). name -> what to use instead.
+# Commands other CLIs of this kind have and llmroute does not: a lone `llmroute help` is far
+# more likely a command someone expected than a prompt (SPEC §4). name -> what to use instead.
 PEER_COMMANDS: dict[str, str | None] = {
-    "logs": "`llmroute report` summarises the ledger",
-    "chat": None,
     "help": "`llmroute --help` lists the commands",
     "version": "`llmroute --version` prints the version",
     "init": "`llmroute config init` writes a starter config",

@@ -18,13 +18,14 @@ from ..errors import ConfigError
 from ..types import Target
 from .model import (
     MODEL_MODES, PROVIDER_TYPES, STRATEGIES, TIERS, WEEKDAYS, ABTestConfig, AlertsConfig,
-    BudgetConfig, CacheConfig, Config, Defaults, LedgerConfig, Limits, ModelConfig,
+    BudgetConfig, CacheConfig, Config, ConversationsConfig, Defaults, LedgerConfig, Limits, ModelConfig,
     ProviderConfig, Rule, RuleThen, RuleWhen, ServeConfig,
 )
 from .validate import BAD, Field, Reader, line_of, show, suggest
 
 TOP_KEYS = ("version", "defaults", "providers", "routes", "rules", "budget", "abtest", "cache",
-            "alerts", "ledger", "serve")
+            "alerts", "ledger", "serve", "conversations")
+CONVERSATIONS_FIELDS = {"keep": Field("int", lo=0)}
 SERVE_FIELDS = {"token_env": Field("str", nullable=True)}
 DEFAULTS_FIELDS = {
     "route": Field("str"), "strategy": Field("str", choices=STRATEGIES),
@@ -138,6 +139,8 @@ def _build(r: Reader, root: Any, source: Path | None) -> Config:
         alerts=_alerts(r, top.get("alerts")),
         ledger=LedgerConfig(**_section(r, top.get("ledger"), "ledger", LEDGER_FIELDS)),
         serve=ServeConfig(**_section(r, top.get("serve"), "serve", SERVE_FIELDS)),
+        conversations=ConversationsConfig(**_section(r, top.get("conversations"), "conversations",
+                                                     CONVERSATIONS_FIELDS)),
         source=source, warnings=tuple(r.warnings),
     )
 

@@ -172,6 +172,13 @@ class LedgerConfig:
 
 
 @dataclass(frozen=True)
+class ConversationsConfig:
+    """`-c`/`--cid`/`chat` (SPEC §14): how many conversations are kept; 0 = none stored."""
+
+    keep: int = 100
+
+
+@dataclass(frozen=True)
 class ServeConfig:
     """`llmroute serve` (SPEC §13): the environment variable holding the bearer token a
     non-loopback bind requires."""
@@ -192,6 +199,7 @@ class Config:
     alerts: AlertsConfig = AlertsConfig()
     ledger: LedgerConfig = LedgerConfig()
     serve: ServeConfig = ServeConfig()
+    conversations: ConversationsConfig = ConversationsConfig()
     source: Path | None = None  # the file it came from; None = built-in default config
     warnings: tuple[str, ...] = field(default=(), compare=False)
 

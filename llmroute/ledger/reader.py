@@ -60,7 +60,17 @@ class SpendCall(Call, gc=False):
     ab_id: str | None = None
 
 
-_DECODERS = {kind: msgspec.json.Decoder(kind) for kind in (Call, SpendCall)}
+class LogCall(Call, gc=False):
+    """What `llmroute logs` reads: a `Call`, why it failed, its conversation, and its text when
+    `ledger.log_prompts` stored it (kept out of `Call`, which the report decodes by the million)."""
+
+    error: str | None = None
+    conversation_id: str | None = None
+    prompt: str | None = None
+    answer: str | None = None
+
+
+_DECODERS = {kind: msgspec.json.Decoder(kind) for kind in (Call, SpendCall, LogCall)}
 # A line as llmroute writes it starts with its stamp: `_PREFIX` then the UTC hour.
 _PREFIX = b'{"v":1,"ts":"'
 _HOUR = rb"(\d{4}-\d\d-\d\dT\d\d)"
@@ -224,10 +234,11 @@ class DayMapper:
         self.__init__(state["tz"])
 
 
-def reverse_calls(path: Path, *, block: int = 1 << 16) -> Iterator[Call]:
+def reverse_calls(path: Path, *, block: int = 1 << 16, kind: type[Call] = Call) -> Iterator[Call]:
     """The ledger's records from its last line to its first, decoded like every other read (bad
-    lines skipped): "the last answer" costs one block read however long the ledger is."""
-    decode = _DECODERS[Call].decode
+    lines skipped): "the last answer" costs one block read however long the ledger is. `kind`
+    is the struct each line is decoded into."""
+    decode = _DECODERS[kind].decode
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
