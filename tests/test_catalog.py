@@ -27,26 +27,28 @@ def test_entries_are_frozen():
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (("openai", "gpt-4o"), PriceEntry(2.50, 10.00, 128000, 16384)),
-        (("openai", "gpt-4o-mini"), PriceEntry(0.15, 0.60, 128000, 16384)),
-        (("openai", "gpt-4.1"), PriceEntry(2.00, 8.00, 1047576, 32768)),
-        (("openai", "gpt-5-mini"), PriceEntry(0.25, 2.00, 272000, 128000)),
-        (("anthropic", "claude-sonnet-4-5"), PriceEntry(3.00, 15.00, 200000, 64000)),
-        (("anthropic", "claude-sonnet-4-6"), PriceEntry(3.00, 15.00, 1000000, 128000)),
-        (("anthropic", "claude-haiku-4-5"), PriceEntry(1.00, 5.00, 200000, 64000)),
-        (("gemini", "gemini-2.5-flash"), PriceEntry(0.30, 2.50, 1048576, 65536)),
-        (("gemini", "gemini-2.5-flash-lite"), PriceEntry(0.10, 0.40, 1048576, 65536)),
-        (("gemini", "gemini-2.5-pro"), PriceEntry(1.25, 10.00, 1048576, 65536)),
+        (("openai", "gpt-4o"), PriceEntry(2.50, 10.00, 128000, 16384, cached_input=1.25)),
+        (("openai", "gpt-4o-mini"), PriceEntry(0.15, 0.60, 128000, 16384, cached_input=0.075)),
+        (("openai", "gpt-4.1"), PriceEntry(2.00, 8.00, 1047576, 32768, cached_input=0.50)),
+        (("openai", "gpt-5-mini"), PriceEntry(0.25, 2.00, 272000, 128000, cached_input=0.025)),
+        (("anthropic", "claude-sonnet-4-5"), PriceEntry(3.00, 15.00, 200000, 64000, cached_input=0.30, cache_write=3.75)),
+        (("anthropic", "claude-sonnet-4-6"), PriceEntry(3.00, 15.00, 1000000, 128000, cached_input=0.30, cache_write=3.75)),
+        (("anthropic", "claude-haiku-4-5"), PriceEntry(1.00, 5.00, 200000, 64000, cached_input=0.10, cache_write=1.25)),
+        (("gemini", "gemini-2.5-flash"), PriceEntry(0.30, 2.50, 1048576, 65536, cached_input=0.03)),
+        (("gemini", "gemini-2.5-flash-lite"), PriceEntry(0.10, 0.40, 1048576, 65536, cached_input=0.01)),
+        (("gemini", "gemini-2.5-pro"), PriceEntry(1.25, 10.00, 1048576, 65536, cached_input=0.125, tier_tokens=200000,
+                                                       input_above=2.50, output_above=15.00)),
         (("cohere", "command-a-03-2025"), PriceEntry(2.50, 10.00, 256000, 8000)),
-        (("openai", "mistral-small-latest", None, "mistral"), PriceEntry(0.15, 0.60, 262144, 262144)),
-        (("openai", "mistral-large-latest", None, "mistral"), PriceEntry(0.50, 1.50, 262144, 262144)),
-        (("openai", "openai/gpt-oss-120b", None, "groq"), PriceEntry(0.15, 0.60, 131072, 65536)),
+        (("openai", "mistral-small-latest", None, "mistral"), PriceEntry(0.15, 0.60, 262144, 262144, cached_input=0.015)),
+        (("openai", "mistral-large-latest", None, "mistral"), PriceEntry(0.50, 1.50, 262144, 262144, cached_input=0.05)),
+        (("openai", "openai/gpt-oss-120b", None, "groq"), PriceEntry(0.15, 0.60, 131072, 65536, cached_input=0.075)),
         # litellm 1.75.0 figures
         (("openai", "llama-3.3-70b-versatile", None, "groq"), PriceEntry(0.59, 0.79, 128000, 32768)),
         (("openai", "llama-3.1-8b-instant", None, "groq"), PriceEntry(0.05, 0.08, 128000, 8192)),
         (("openai", "meta-llama/llama-4-scout-17b-16e-instruct", None, "groq"), PriceEntry(0.11, 0.34, 131072, 8192)),
-        (("anthropic", "claude-sonnet-4-20250514"), PriceEntry(3.00, 15.00, 200000, 64000)),
-        (("anthropic", "claude-3-5-haiku-20241022"), PriceEntry(0.80, 4.00, 200000, 8192)),
+        (("anthropic", "claude-sonnet-4-20250514"),
+         PriceEntry(3.00, 15.00, 200000, 64000, cached_input=0.30, cache_write=3.75)),
+        (("anthropic", "claude-3-5-haiku-20241022"), PriceEntry(0.80, 4.00, 200000, 8192, cached_input=0.08, cache_write=1.0)),
         (("gemini", "gemini-2.0-flash"), PriceEntry(0.10, 0.40, 1048576, 8192)),
         (("openai", "openai/gpt-4o", None, "openrouter"), PriceEntry(2.50, 10.00, 128000, 4096)),
     ],
@@ -121,8 +123,9 @@ def test_local_servers_are_free(args):
                                       "http://[::1]:4000/v1", "http://10.1.2.3:4000/v1"])
 def test_a_local_base_url_is_not_proof_of_a_free_model(base_url):
     # A LiteLLM proxy or company gateway forwards gpt-4o-mini to OpenAI, which charges for it.
-    assert lookup_price("openai", "gpt-4o-mini", base_url) == PriceEntry(0.15, 0.60, 128000, 16384)
-    assert lookup_price("openai", "openai/gpt-4o", base_url) == PriceEntry(2.50, 10.00, 128000, 16384)
+    assert lookup_price("openai", "gpt-4o-mini", base_url) == lookup_price("openai", "gpt-4o-mini")
+    assert lookup_price("openai", "openai/gpt-4o", base_url) == lookup_price("openai", "gpt-4o")
+    assert lookup_price("openai", "gpt-4o-mini", base_url).input == 0.15
     assert lookup_price("openai", "claude-haiku-4-5", base_url).input == 1.00
     assert lookup_price("openai", "my-model", base_url) is None  # unknown: no price, not free
 

@@ -61,7 +61,7 @@ def test_complete_from_cassette_counts_thoughts_as_output():
         result = make().complete(REQUEST, MODEL, timeout=10)
     assert cassette.play_count == 1
     assert result.text == "Hello!"
-    assert result.usage == Usage(5, 5)  # 3 candidates + 2 thoughts
+    assert result.usage == Usage(5, 5, reasoning_tokens=2)  # 3 candidates + 2 thoughts
     assert result.finish_reason == "STOP"
 
 
@@ -257,7 +257,7 @@ def test_stream_lf_separators_fed_byte_by_byte():
             data_event("llo", "STOP", {"promptTokenCount": 2, "candidatesTokenCount": 2, "thoughtsTokenCount": 1})).encode()
     chunks = _parse(body, step=1)
     assert "".join(c.text for c in chunks) == "Héllo"
-    assert chunks[-1].usage == Usage(2, 3)
+    assert chunks[-1].usage == Usage(2, 3, reasoning_tokens=1)
 
 
 def test_stream_crlf_split_across_reads():

@@ -4,6 +4,9 @@ Figures are LiteLLM's `model_prices_and_context_window_backup.json` from the lit
 wheel (its newest dated model entry is 2026-09-29, hence `PRICE_TABLE_DATE`), converted from
 USD per token to USD per million. Models that file no longer lists but people still route to
 (Llama on Groq, older Claude/Gemini snapshots, OpenRouter's gpt-4o) come from litellm 1.75.0.
+Cache read/write rates and the long-context tier are those LiteLLM lists for the same models
+(`cache_read_input_token_cost`, `cache_creation_input_token_cost`,
+`input_cost_per_token_above_200k_tokens`); docs/prices.md lists them with their sources.
 Config values override everything here; `price_source_label()` is what the ledger records as
 `price_source` when a price came from this table.
 
@@ -36,10 +39,29 @@ class PriceEntry:
     context: int | None
     max_output: int | None
     per_minute: float | None = None
+    # Usage parts (SPEC §2.2), None where the source lists none: input read from the prompt
+    # cache (LiteLLM `cache_read_input_token_cost`), written to it (`cache_creation_…`), and
+    # the long-context tier (`input_cost_per_token_above_200k_tokens`, `output_…`).
+    cached_input: float | None = None
+    cache_write: float | None = None
+    tier_tokens: int | None = None
+    input_above: float | None = None
+    output_above: float | None = None
 
 
-def _e(input: float, output: float, context: int | None, max_output: int | None) -> PriceEntry:
-    return PriceEntry(input, output, context, max_output)
+def _e(input: float, output: float, context: int | None, max_output: int | None,
+       cached: float | None = None, write: float | None = None, *,
+       tier: tuple[int, float, float] | None = None) -> PriceEntry:
+    """An entry; `cached`/`write` are the cache read/write rates, `tier` is (tokens, input,
+    output) above that many prompt tokens."""
+    tier_tokens, above_in, above_out = tier if tier else (None, None, None)
+    return PriceEntry(input, output, context, max_output, None, cached, write, tier_tokens, above_in, above_out)
+
+
+def _claude(input: float, output: float, context: int, max_output: int) -> PriceEntry:
+    """A Claude model not listed with cache rates: Anthropic's rule, reads at 0.1x input and
+    5-minute writes at 1.25x input (docs/prices.md)."""
+    return _e(input, output, context, max_output, round(input * 0.1, 6), round(input * 1.25, 6))
 
 
 def _per_second(usd_per_second: float) -> PriceEntry:
@@ -50,30 +72,30 @@ FREE = PriceEntry(0.0, 0.0, None, None)
 
 _TABLE: Mapping[str, PriceEntry] = MappingProxyType({
     # --- litellm 1.109.1 -------------------------------------------------------------------
-    "gpt-4o": _e(2.50, 10.00, 128000, 16384),
-    "gpt-4o-mini": _e(0.15, 0.60, 128000, 16384),
-    "gpt-4.1": _e(2.00, 8.00, 1047576, 32768),
+    "gpt-4o": _e(2.50, 10.00, 128000, 16384, 1.25),
+    "gpt-4o-mini": _e(0.15, 0.60, 128000, 16384, 0.075),
+    "gpt-4.1": _e(2.00, 8.00, 1047576, 32768, 0.50),
     "gpt-4.1-mini": _e(0.40, 1.60, 1047576, 32768),
     "gpt-4.1-nano": _e(0.10, 0.40, 1047576, 32768),
     "gpt-5": _e(1.25, 10.00, 272000, 128000),
-    "gpt-5-mini": _e(0.25, 2.00, 272000, 128000),
+    "gpt-5-mini": _e(0.25, 2.00, 272000, 128000, 0.025),
     "gpt-5-nano": _e(0.05, 0.40, 272000, 128000),
     "o3": _e(2.00, 8.00, 200000, 100000),
     "o4-mini": _e(1.10, 4.40, 200000, 100000),
-    "claude-sonnet-4-5": _e(3.00, 15.00, 200000, 64000),
-    "claude-sonnet-4-6": _e(3.00, 15.00, 1000000, 128000),
-    "claude-haiku-4-5": _e(1.00, 5.00, 200000, 64000),
-    "claude-opus-4-5": _e(5.00, 25.00, 200000, 64000),
-    "claude-opus-4-6": _e(5.00, 25.00, 1000000, 128000),
-    "gemini/gemini-2.5-flash": _e(0.30, 2.50, 1048576, 65536),
-    "gemini/gemini-2.5-flash-lite": _e(0.10, 0.40, 1048576, 65536),
+    "claude-sonnet-4-5": _e(3.00, 15.00, 200000, 64000, 0.30, 3.75),
+    "claude-sonnet-4-6": _e(3.00, 15.00, 1000000, 128000, 0.30, 3.75),
+    "claude-haiku-4-5": _e(1.00, 5.00, 200000, 64000, 0.10, 1.25),
+    "claude-opus-4-5": _claude(5.00, 25.00, 200000, 64000),
+    "claude-opus-4-6": _claude(5.00, 25.00, 1000000, 128000),
+    "gemini/gemini-2.5-flash": _e(0.30, 2.50, 1048576, 65536, 0.03),
+    "gemini/gemini-2.5-flash-lite": _e(0.10, 0.40, 1048576, 65536, 0.01),
     # Up to 200k input tokens; longer prompts cost 2.50 / 15.00.
-    "gemini/gemini-2.5-pro": _e(1.25, 10.00, 1048576, 65536),
-    "mistral/mistral-small-latest": _e(0.15, 0.60, 262144, 262144),
+    "gemini/gemini-2.5-pro": _e(1.25, 10.00, 1048576, 65536, 0.125, tier=(200000, 2.50, 15.00)),
+    "mistral/mistral-small-latest": _e(0.15, 0.60, 262144, 262144, 0.015),
     "mistral/mistral-medium-latest": _e(1.50, 7.50, 262144, 262144),
-    "mistral/mistral-large-latest": _e(0.50, 1.50, 262144, 262144),
+    "mistral/mistral-large-latest": _e(0.50, 1.50, 262144, 262144, 0.05),
     "mistral/codestral-latest": _e(0.30, 0.90, 128000, 128000),
-    "groq/openai/gpt-oss-120b": _e(0.15, 0.60, 131072, 65536),
+    "groq/openai/gpt-oss-120b": _e(0.15, 0.60, 131072, 65536, 0.075),
     "groq/openai/gpt-oss-20b": _e(0.075, 0.30, 131072, 65536),
     "command-a-03-2025": _e(2.50, 10.00, 256000, 8000),
     "command-r-plus-08-2024": _e(2.50, 10.00, 128000, 4096),
@@ -89,8 +111,8 @@ _TABLE: Mapping[str, PriceEntry] = MappingProxyType({
     "groq/llama-3.3-70b-versatile": _e(0.59, 0.79, 128000, 32768),
     "groq/llama-3.1-8b-instant": _e(0.05, 0.08, 128000, 8192),
     "groq/meta-llama/llama-4-scout-17b-16e-instruct": _e(0.11, 0.34, 131072, 8192),
-    "claude-sonnet-4-20250514": _e(3.00, 15.00, 200000, 64000),
-    "claude-3-5-haiku-20241022": _e(0.80, 4.00, 200000, 8192),
+    "claude-sonnet-4-20250514": _claude(3.00, 15.00, 200000, 64000),
+    "claude-3-5-haiku-20241022": _claude(0.80, 4.00, 200000, 8192),
     "gemini/gemini-2.0-flash": _e(0.10, 0.40, 1048576, 8192),
     "openrouter/openai/gpt-4o": _e(2.50, 10.00, 128000, 4096),
 })

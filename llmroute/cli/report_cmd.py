@@ -76,7 +76,10 @@ def report_command(ctx: click.Context, today: bool, week: bool, month: bool, day
         click.echo(f"warning: {message}", err=True)
 
     budget = budget_lines(config, app.paths, env=app.env, clock=now.timestamp, warn=warn)
-    report = build_report(ledger, window, by, tz=tz, index_path=index, warn=warn, budget=budget)
+    from ..catalog.costs import cache_saving_rate
+
+    report = build_report(ledger, window, by, tz=tz, index_path=index, warn=warn, budget=budget,
+                          saving_rate=lambda target: cache_saving_rate(config, target))
     if html_file is not None:
         from ..paths import open_private
         from ..report.html import render_html

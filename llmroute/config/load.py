@@ -51,6 +51,9 @@ MODEL_FIELDS = {
     "context": Field("int", nullable=True, lo=1), "max_output": Field("int", nullable=True, lo=1),
     "tier": Field("str", nullable=True, choices=TIERS), "quality": Field("num", nullable=True, lo=0, hi=10),
     "mode": Field("str", choices=MODEL_MODES), "per_minute": Field("num", nullable=True, lo=0),
+    "cached_input": Field("num", nullable=True, lo=0), "cache_write": Field("num", nullable=True, lo=0),
+    "tier_tokens": Field("int", nullable=True, lo=1),
+    "input_above": Field("num", nullable=True, lo=0), "output_above": Field("num", nullable=True, lo=0),
 }
 WHEN_FIELDS = {
     "min_tokens": Field("int", lo=0), "max_tokens": Field("int", lo=0), "regex": Field("str"),
@@ -272,8 +275,12 @@ def _models(r: Reader, node: Any, where: str) -> dict[str, ModelConfig]:
     out: dict[str, ModelConfig] = {}
     for name, (key_node, value_node) in items.items():
         entries = r.mapping(value_node, f"{where}.{name}", MODEL_FIELDS, refuse_secret_keys=True) or {}
-        out[name] = ModelConfig(name=name, **r.fields(entries, f"{where}.{name}", MODEL_FIELDS),
-                                line=line_of(key_node))
+        fields = r.fields(entries, f"{where}.{name}", MODEL_FIELDS)
+        if fields.get("tier_tokens") is None:
+            for key in ("input_above", "output_above"):
+                if fields.get(key) is not None:
+                    r.problem(entries[key], f"{where}.{name}.{key} needs tier_tokens (the prompt size it applies above)")
+        out[name] = ModelConfig(name=name, **fields, line=line_of(key_node))
     return out
 
 

@@ -54,6 +54,14 @@ class ModelConfig:
     quality: float | None = None
     mode: str = "chat"
     per_minute: float | None = None
+    # Usage parts at their own rates (SPEC §2.2): input read from the prompt cache, input
+    # written to it, and the long-context tier (`input_above`/`output_above` once a prompt
+    # holds more than `tier_tokens` input tokens). None = the built-in table's, else `input`.
+    cached_input: float | None = None
+    cache_write: float | None = None
+    tier_tokens: int | None = None
+    input_above: float | None = None
+    output_above: float | None = None
     line: int = 0
 
 

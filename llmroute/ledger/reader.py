@@ -47,6 +47,7 @@ class Call(msgspec.Struct, gc=False):
                  | Annotated[float, msgspec.Meta(ge=0, le=1e12)] | None) = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None
     cost_usd: Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)] | None = None
     cached: bool | None = None
     tags: tuple[str, ...] | None = None

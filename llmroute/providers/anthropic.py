@@ -132,6 +132,25 @@ def _tool_choice(choice: str) -> dict:
     return {"type": "tool", "name": choice}
 
 
+_USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def usage_from(usage: Any) -> Usage:
+    """Anthropic reports `input_tokens` (uncached input only), `cache_read_input_tokens` and
+    `cache_creation_input_tokens` side by side; `Usage.input_tokens` counts every input token,
+    so the three are added and the cache parts kept for their own rates. Thinking tokens are
+    inside `output_tokens` and not reported apart."""
+    usage = usage if isinstance(usage, dict) else {}
+
+    def count(key: str) -> int:
+        value = usage.get(key)
+        return int(value) if isinstance(value, (int, float)) and value > 0 else 0
+
+    read, write = count("cache_read_input_tokens"), count("cache_creation_input_tokens")
+    return Usage(count("input_tokens") + read + write, count("output_tokens"), "provider",
+                 cached_input_tokens=read, cache_write_tokens=write)
+
+
 class AnthropicStreamParser(HeldErrors):
     """Messages SSE -> chunks. Text comes from `text_delta`s; the usage chunk is emitted at
     `message_stop`, the only proper end of the stream."""
@@ -139,8 +158,7 @@ class AnthropicStreamParser(HeldErrors):
     def __init__(self, redact: Callable[[str], str]):
         self._decoder = SSEDecoder()
         self._redact = redact
-        self._input_tokens = 0
-        self._output_tokens = 0
+        self._usage: dict[str, int] = {}  # the raw usage fields, latest report wins
         self._stop_reason: str | None = None
         self._text: list[str] = []
         self._tools: dict[Any, int] = {}  # content block index -> tool call index
@@ -178,9 +196,7 @@ class AnthropicStreamParser(HeldErrors):
                 partial_text="".join(self._text),
             )
         if kind == "message_start":
-            usage = (payload.get("message") or {}).get("usage") or {}
-            self._input_tokens = int(usage.get("input_tokens") or 0)
-            self._output_tokens = int(usage.get("output_tokens") or 0)
+            self._note_usage((payload.get("message") or {}).get("usage"))
         elif kind == "content_block_start":
             block = payload.get("content_block") or {}
             if block.get("type") == "tool_use":
@@ -200,19 +216,21 @@ class AnthropicStreamParser(HeldErrors):
             self._apply_delta(payload)
         elif kind == "message_stop":
             self._done = True
-            usage = Usage(self._input_tokens, self._output_tokens)
-            return [Chunk(usage=usage, finish_reason=self._stop_reason)]
+            return [Chunk(usage=usage_from(self._usage), finish_reason=self._stop_reason)]
         return []  # ping, content_block_stop, text block starts, thinking deltas
 
     def _apply_delta(self, payload: dict) -> None:
         delta = payload.get("delta") or {}
         if delta.get("stop_reason"):
             self._stop_reason = delta["stop_reason"]
-        usage = payload.get("usage") or {}
-        if usage.get("output_tokens") is not None:
-            self._output_tokens = int(usage["output_tokens"])  # cumulative, not an increment
-        if usage.get("input_tokens") is not None:
-            self._input_tokens = int(usage["input_tokens"])
+        # Counts here are cumulative, not increments: output_tokens is the final count, and the
+        # input and cache fields, when repeated, restate message_start's.
+        self._note_usage(payload.get("usage"))
+
+    def _note_usage(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            self._usage.update({k: int(v) for k, v in usage.items()
+                                if k in _USAGE_FIELDS and isinstance(v, (int, float))})
 
 
 class AnthropicProvider(HttpProvider):
@@ -263,10 +281,7 @@ class AnthropicProvider(HttpProvider):
             ToolCall(str(block["id"]), str(block["name"]), arguments_text(block.get("input")))
             for block in body["content"] if block.get("type") == "tool_use"
         )
-        usage_body = body.get("usage") or {}
-        usage = None
-        if usage_body:
-            usage = Usage(int(usage_body.get("input_tokens") or 0), int(usage_body.get("output_tokens") or 0))
+        usage = usage_from(body.get("usage")) if body.get("usage") else None
         return Result(text=text, usage=usage, finish_reason=body.get("stop_reason"), tool_calls=calls)
 
     def stream_parser(self) -> StreamParser:

@@ -49,13 +49,20 @@ def classify(status: int, message: str) -> ErrorClass:
 
 
 def _usage(usage: Any) -> Usage | None:
-    """Billed units when present (what Cohere charges), else the raw token counts."""
+    """Billed units when present (what Cohere charges), else the raw token counts. Cohere's
+    `usage.cached_tokens` (prompt tokens that hit its cache) is kept as the cached part, never
+    more than the input it is part of; Cohere publishes no cached rate, so unless the config
+    sets `cached_input` it costs the input rate, as billed."""
     if not isinstance(usage, dict):
         return None
     for key in ("billed_units", "tokens"):
         counts = usage.get(key)
         if isinstance(counts, dict) and (counts.get("input_tokens") is not None or counts.get("output_tokens") is not None):
-            return Usage(int(counts.get("input_tokens") or 0), int(counts.get("output_tokens") or 0))
+            input_tokens = int(counts.get("input_tokens") or 0)
+            cached = usage.get("cached_tokens")
+            cached = int(cached) if isinstance(cached, (int, float)) and cached > 0 else 0
+            return Usage(input_tokens, int(counts.get("output_tokens") or 0), "provider",
+                         cached_input_tokens=min(cached, input_tokens))
     return None
 
 

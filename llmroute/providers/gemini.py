@@ -187,11 +187,20 @@ def _calling_config(choice: str) -> dict:
 
 
 def _usage(metadata: dict | None) -> Usage | None:
-    """Thinking tokens are billed as output but reported apart from candidatesTokenCount."""
+    """`promptTokenCount` counts every input token; `cachedContentTokenCount` is the part served
+    from the cache (implicit or explicit caching), priced at the cached rate. Thinking tokens
+    (`thoughtsTokenCount`) are billed as output but reported apart from candidatesTokenCount,
+    so output_tokens adds them and reasoning_tokens names that part."""
     if not metadata:
         return None
-    output = int(metadata.get("candidatesTokenCount") or 0) + int(metadata.get("thoughtsTokenCount") or 0)
-    return Usage(int(metadata.get("promptTokenCount") or 0), output)
+
+    def count(key: str) -> int:
+        value = metadata.get(key)
+        return int(value) if isinstance(value, (int, float)) and value > 0 else 0
+
+    thoughts = count("thoughtsTokenCount")
+    return Usage(count("promptTokenCount"), count("candidatesTokenCount") + thoughts, "provider",
+                 cached_input_tokens=count("cachedContentTokenCount"), reasoning_tokens=thoughts)
 
 
 def _blocked(body: dict) -> ProviderError | None:

@@ -312,10 +312,25 @@ def _tool_choice(choice: str) -> Any:
 
 
 def usage_from(usage: Any) -> Usage | None:
-    """`prompt_tokens`/`completion_tokens` as reported by the provider, if present."""
+    """`prompt_tokens`/`completion_tokens` as reported by the provider, if present, with the
+    parts priced at their own rates: `prompt_tokens_details.cached_tokens` (input served from
+    the prompt cache), OpenRouter's `prompt_tokens_details.cache_write_tokens`, and
+    `completion_tokens_details.reasoning_tokens`. Each part is already inside its total."""
     if not isinstance(usage, dict) or "prompt_tokens" not in usage:
         return None
-    return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), "provider")
+    prompt = usage.get("prompt_tokens_details")
+    prompt = prompt if isinstance(prompt, dict) else {}
+    completion = usage.get("completion_tokens_details")
+    completion = completion if isinstance(completion, dict) else {}
+    return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), "provider",
+                 cached_input_tokens=_count(prompt.get("cached_tokens")),
+                 cache_write_tokens=_count(prompt.get("cache_write_tokens")),
+                 reasoning_tokens=_count(completion.get("reasoning_tokens")))
+
+
+def _count(value: Any) -> int:
+    """A reported token count; absent, null or malformed counts as 0."""
+    return int(value) if isinstance(value, (int, float)) and value > 0 else 0
 
 
 def _cost(usage: Any) -> float | None:

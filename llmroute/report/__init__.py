@@ -27,7 +27,7 @@ from ..errors import UsageError
 from ..ledger.reader import ReadStats, Warn
 from ..render import money
 from .fold import (
-    ATT, CACHED, COST, FALLBACK, LAT_N, LAT_US, N_COUNTERS, OK, REQ, TIN, TOUT,
+    ATT, CACHED, COST, FALLBACK, LAT_N, LAT_US, N_COUNTERS, OK, REQ, TCACHED, TIN, TOUT,
     Aggregates, LatencyDigest, label,
 )
 from .index import load_aggregates, midnight_utc
@@ -68,6 +68,18 @@ class Row:
     p95_latency_ms: float | None
     fallbacks: int
     cache_hits: int
+    cached_input_tokens: int = 0  # input tokens a provider read from its prompt cache
+
+
+@dataclass(frozen=True)
+class CacheSaving:
+    """What the provider's prompt cache saved on one target in the window: its cached input
+    tokens at the full input rate minus the cached rate; `saved_usd` None when no cached rate
+    is known for it (then it was charged the full input rate, and the saving is unknown)."""
+
+    target: str
+    cached_input_tokens: int
+    saved_usd: float | None
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,7 @@ class Report:
     providers: tuple[Row, ...]
     budget: tuple[BudgetLine, ...]
     scan: ReadStats
+    cache_savings: tuple[CacheSaving, ...] = ()
 
 
 def resolve_tz(name: str) -> tzinfo | None:
@@ -153,9 +166,12 @@ def _parse_date(text: str | None, flag: str) -> date:
 
 def build_report(ledger_path: Path, window: Window, by: str, *, tz: tzinfo | None,
                  index_path: Path | None, warn: Warn, budget: Sequence[BudgetLine] = (),
-                 workers: int | None = None) -> Report:
+                 workers: int | None = None,
+                 saving_rate: Callable[[str], float | None] | None = None) -> Report:
     """Everything a rendering needs about `window`, grouped `by` one of GROUPINGS; `budget` is
-    the budget lines to show under it (`budget_lines`)."""
+    the budget lines to show under it (`budget_lines`). `saving_rate(target)` is USD per 1M
+    tokens a cached input token saves on that target (`catalog.costs.cache_saving_rate`), or
+    None when unknown; given, the report says what caching saved per target."""
     if by not in GROUPINGS:
         raise UsageError(f"--by must be one of {', '.join(GROUPINGS)}, not {by!r}")
     outcome = load_aggregates(ledger_path, index_path, from_day=window.start.isoformat(), tz=tz,
@@ -167,7 +183,25 @@ def build_report(ledger_path: Path, window: Window, by: str, *, tz: tzinfo | Non
     providers = rows if by == "provider" else _group_rows(aggs, names, "provider", per_day)
     totals = _make_row("TOTAL", per_day.over(names), _digest(aggs, names, "*", "*"))
     daily = tuple((d, per_day[d][COST] / 1e12) for d in names)
-    return Report(window, by, rows, totals, daily, providers, tuple(budget), outcome.scan)
+    savings = _cache_savings(aggs, names, saving_rate) if saving_rate is not None else ()
+    return Report(window, by, rows, totals, daily, providers, tuple(budget), outcome.scan, savings)
+
+
+def _cache_savings(aggs: Aggregates, names: list[str],
+                   saving_rate: Callable[[str], float | None]) -> tuple[CacheSaving, ...]:
+    """Cached input tokens per target over the window, each priced by `saving_rate`."""
+    tokens: dict[str, int] = {}
+    for day in names:
+        agg = aggs.days.get(day)
+        for combo, values in agg.counters.items() if agg else ():
+            if values[TCACHED]:
+                target = label(combo[_COMBO_POS["target"]])
+                tokens[target] = tokens.get(target, 0) + values[TCACHED]
+    out = []
+    for target, count in sorted(tokens.items()):
+        rate = saving_rate(target)
+        out.append(CacheSaving(target, count, None if rate is None else round(count * rate / 1e6, 10)))
+    return tuple(out)
 
 
 _PERIODS = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
@@ -255,8 +289,9 @@ def _make_row(key: str, c: list, digest: LatencyDigest) -> Row:
         input_tokens=c[TIN], output_tokens=c[TOUT], cost_usd=round(c[COST] / 1e12, 10),
         mean_latency_ms=c[LAT_US] / c[LAT_N] / 1000 if c[LAT_N] else None,
         p95_latency_ms=digest.percentile(0.95), fallbacks=c[FALLBACK], cache_hits=c[CACHED],
+        cached_input_tokens=c[TCACHED],
     )
 
 
-__all__ = ["GROUPINGS", "BudgetLine", "Report", "Row", "Window", "budget_lines", "build_report",
+__all__ = ["GROUPINGS", "BudgetLine", "CacheSaving", "Report", "Row", "Window", "budget_lines", "build_report",
            "local_today", "make_window", "midnight_utc", "resolve_tz"]

@@ -39,8 +39,8 @@ from pathlib import Path
 from ..ledger.reader import Call, DayMapper, ReadStats, line_starts, read_calls
 from ..stats import nearest_rank
 
-ATT, TIN, TOUT, COST, LAT_US, LAT_N, REQ, OK, FALLBACK, CACHED = range(10)
-N_COUNTERS = 10
+ATT, TIN, TOUT, COST, LAT_US, LAT_N, REQ, OK, FALLBACK, CACHED, TCACHED = range(11)
+N_COUNTERS = 11  # TCACHED: input tokens read from a provider's prompt cache (CACHED: cache hits)
 EXACT_LIMIT = 64
 BIN_RATIO = 1.02
 _INV_LOG = 1.0 / math.log(BIN_RATIO)
@@ -317,10 +317,11 @@ class Folder:
             cell = (day, c.kind, c.provider, c.model, c.target, c.route, c.tags)
             a = cell_of(cell)
             if a is None:
-                a = cells[cell] = [0, 0, 0, [], [], 0, 0]
+                a = cells[cell] = [0, 0, 0, [], [], 0, 0, 0]
             a[0] += 1
             a[1] += c.input_tokens or 0
             a[2] += c.output_tokens or 0
+            a[7] += c.cached_input_tokens or 0
             value = c.cost_usd
             if value:
                 a[3].append(value)
@@ -338,13 +339,13 @@ class Folder:
 
     def flush(self) -> None:
         per_day: dict[str, list] = {}
-        for (day, *combo), (att, tin, tout, costs, lats, simple, cached) in self.cells.items():
+        for (day, *combo), (att, tin, tout, costs, lats, simple, cached, tcached) in self.cells.items():
             combo = tuple(combo)
             pico = sum(map(round, map(mul, costs, repeat(1e12))))
             bins, whole = _bins(lats)
             micro = sum(lats) * 1000 if whole else sum(map(round, map(mul, lats, repeat(1000.0))))
             c = self.aggs.counters(day, combo)
-            c[:] = map(add, c, (att, tin, tout, pico, micro, len(lats), simple, simple, 0, cached))
+            c[:] = map(add, c, (att, tin, tout, pico, micro, len(lats), simple, simple, 0, cached, tcached))
             if lats:
                 per_day.setdefault(day, []).append((combo, lats, bins, min(lats), max(lats)))
         for day, cells in per_day.items():

@@ -30,19 +30,38 @@ def _fmt(value: float | None, spec: str) -> str:
 def _table(report: Report) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in (
         report.by, "requests", "ok", "failed", "success %", "attempts", "input tokens",
-        "output tokens", "cost USD", "mean latency ms", "p95 latency ms", "fallbacks", "cache hits"))
+        "output tokens", "cost USD", "mean latency ms", "p95 latency ms", "fallbacks", "cache hits",
+        "cached input tokens"))
 
     def tr(row: Row, cls: str = "") -> str:
         cells = (row.key, row.requests, row.ok, row.failed, _fmt(row.success_pct, ".1f"),
                  row.attempts, f"{row.input_tokens:,}", f"{row.output_tokens:,}",
                  money(row.cost_usd),
                  _fmt(row.mean_latency_ms, ".0f"), _fmt(row.p95_latency_ms, ".0f"),
-                 row.fallbacks, row.cache_hits)
+                 row.fallbacks, row.cache_hits, f"{row.cached_input_tokens:,}")
         tds = "".join(f"<td>{escape(str(c))}</td>" for c in cells)
         return f'<tr class="{cls}">{tds}</tr>' if cls else f"<tr>{tds}</tr>"
 
     body = "".join(tr(r) for r in report.rows) + tr(report.totals, "total")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def savings_html(report: Report) -> str:
+    """What the providers' prompt caches saved: per target, its cached input tokens at the full
+    input rate minus the cached rate; "n/a" where no cached rate is known for the target."""
+    if not report.cache_savings:
+        return '<p class="budget">Prompt caching: no cached input tokens in this window.</p>'
+    known = [s.saved_usd for s in report.cache_savings if s.saved_usd is not None]
+    unknown = len(known) < len(report.cache_savings)
+    total = money(sum(known)) if known else "n/a"
+    note = " (targets marked n/a have no known cached rate)" if unknown and known else ""
+    rows = "".join(
+        f"<tr><td>{escape(s.target)}</td><td>{s.cached_input_tokens:,}</td>"
+        f"<td>{escape(money(s.saved_usd)) if s.saved_usd is not None else 'n/a'}</td></tr>"
+        for s in report.cache_savings)
+    return (f'<p class="budget">Prompt caching saved {escape(total)}{escape(note)}</p>'
+            "<table><thead><tr><th>target</th><th>cached input tokens</th><th>saved USD</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
 def bar_chart_svg(items: list[tuple[str, float]], *, title: str, unit: str = "$",
@@ -160,5 +179,6 @@ def render_html(report: Report) -> str:
         f"by {escape(report.by)} &middot; {report.totals.requests:,} requests &middot; "
         f"{money(report.totals.cost_usd)}</p>"
         f"{_table(report)}<div class=\"budget\">{budget}</div>"
+        f"<h2>Prompt caching</h2>{savings_html(report)}"
         f"<h2>Charts</h2><div class=\"charts\">{charts}</div></body></html>\n"
     )

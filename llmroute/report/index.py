@@ -30,7 +30,7 @@ from ..ledger.reader import DayMapper, ReadStats, Warn
 from .fold import Aggregates, fold_file, safe_loads
 
 # Bump whenever the pickled classes change shape: an older index is then rebuilt.
-INDEX_VERSION = 4
+INDEX_VERSION = 5  # 5: cached input tokens (fold.TCACHED)
 HEAD_BYTES = 4096
 KEEP_DAYS = 62  # days kept before the first one a report needs (a month and a week fit)
 

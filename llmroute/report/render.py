@@ -14,14 +14,15 @@ from ..render import Column, money, table
 from . import Report, Row
 
 HEADERS = ("requests", "ok", "failed", "success %", "attempts", "input tokens", "output tokens",
-           "cost USD", "mean latency ms", "p95 latency ms", "fallbacks", "cache hits")
+           "cost USD", "mean latency ms", "p95 latency ms", "fallbacks", "cache hits",
+           "cached input tokens")
 FORMATS = ("table", "csv", "json", "markdown")
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 # On a narrow terminal: (short header, priority) of each column after the group key; the
 # lowest priorities are dropped first (SPEC §10: a table fits an 80-column terminal).
 _NARROW = (("reqs", 90), ("ok", 60), ("fail", 75), ("ok %", 80), ("tries", 55), ("in tok", 40),
            ("out tok", 39), ("cost", 85), ("mean ms", 45), ("p95 ms", 50), ("fallbk", 30),
-           ("cached", 20))
+           ("cached", 20), ("cch in", 10))  # cached input: shown wide or piped, dropped first
 
 
 def _columns(by: str) -> list[Column]:
@@ -43,7 +44,7 @@ def _cells(row: Row, *, exact: bool = False) -> list:
             _number(row.cost_usd) if exact else money(row.cost_usd),
             "" if row.mean_latency_ms is None else f"{row.mean_latency_ms:.0f}",
             "" if row.p95_latency_ms is None else f"{row.p95_latency_ms:.0f}",
-            row.fallbacks, row.cache_hits]
+            row.fallbacks, row.cache_hits, row.cached_input_tokens]
 
 
 def _grid(report: Report, *, exact: bool = False) -> tuple[list[str], list[list]]:
