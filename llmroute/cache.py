@@ -99,7 +99,10 @@ def cache_key(request: Request, model: str | None, route: str | None) -> str:
         material["turns"] = [[[[c.id, c.name, c.arguments] for c in m.tool_calls], m.tool_call_id]
                              for m in request.messages]
     extra = {"top_p": request.top_p, "stop": list(request.stop) or None, "tool_choice": request.tool_choice,
-             "tools": [[t.name, t.description, t.parameters] for t in request.tools] or None}
+             "tools": [[t.name, t.description, t.parameters] for t in request.tools] or None,
+             # SPEC §14: -o options, --schema and -a images change the question too
+             "options": [[k, v] for k, v in request.options] or None, "schema": request.schema,
+             "images": [[a.media_type, hashlib.sha256(a.data).hexdigest()] for a in request.attachments] or None}
     material.update({k: v for k, v in extra.items() if v is not None})
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

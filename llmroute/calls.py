@@ -102,15 +102,19 @@ class Call:
              on_text: Callable[[str], None] | None = None,
              on_broken: Callable[[Target, ProviderError], None] | None = None) -> Result:
         """The call, synchronously. With `on_text` and a streaming provider the answer streams
-        to it; `on_broken` hears of a stream that fails after some text was written."""
+        to it; `on_broken` hears of a stream that fails after some text was written. A request
+        with a `schema` is never streamed: its answer is shown once it has been checked."""
         monotonic = self.engine.monotonic
         started = monotonic()
         ttft: list[float] = []
+        schema = self.site.request.schema
         try:
-            if on_text is not None and provider.supports_stream:
+            if on_text is not None and provider.supports_stream and schema is None:
                 result = self._stream(provider, timeout, on_text, on_broken, started, ttft)
             else:
                 result = provider.complete(self.site.request, self.target.model, timeout=timeout)
+            if schema is not None:  # an answer that does not match is `invalid_output` (SPEC §14)
+                result = _structured(result, schema)
         except ProviderError as error:
             self.failed(error, _ms(monotonic() - started), _first(ttft))
             raise
@@ -129,6 +133,8 @@ class Call:
         started = monotonic()
         try:
             result = await provider.acomplete(self.site.request, self.target.model, timeout=timeout)
+            if self.site.request.schema is not None:
+                result = _structured(result, self.site.request.schema)
         except ProviderError as error:
             self.failed(error, _ms(monotonic() - started), None)
             raise
@@ -283,6 +289,12 @@ class Call:
             extra={**site.extra, **self.extra}, prompt=site.request.prompt_text if log_prompts else None,
             answer=answer if log_prompts else None,
         ))
+
+
+def _structured(result: Result, schema: dict) -> Result:
+    from .structured import checked  # jsonschema is imported only when --schema is used
+
+    return checked(result, schema)
 
 
 def _redacted(result: Result, secrets: tuple[str, ...]) -> Result:

@@ -14,6 +14,7 @@ import click
 from .completers import complete_model, complete_route, complete_strategy
 from .context import AppContext
 from .commands import COMMAND_WORD
+from .request_inputs import request_input_options, request_inputs, structured_answer
 
 
 def prompt_options(command):
@@ -36,6 +37,7 @@ def prompt_options(command):
         click.option("--no-color", is_flag=True, help="Never use colour."),
         click.option("--each-line", is_flag=True, hidden=True),
         click.option("--cache/--no-cache", default=None, help="Answer a repeated request from the response cache (default: config cache.enabled)."),
+        *request_input_options(),  # -o, --schema, -a (SPEC §14)
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -114,6 +116,7 @@ def _build(app: AppContext, options: dict, prompt_text: str):
         system=_system(turns, options["system"]),
         max_tokens=options["max_tokens"] or config.defaults.max_tokens,
         temperature=options["temperature"] if options["temperature"] is not None else config.defaults.temperature,
+        **request_inputs(options),
     )
     ask_options = AskOptions(
         model=options["model"], route=options["route"], strategy=options["strategy"],
@@ -187,6 +190,8 @@ def _ask(app: AppContext, options: dict, *, stream: bool | None, verbose: bool, 
             on_notice=(lambda m: None) if quiet else err,
             on_hop=(lambda m: None) if quiet else (lambda m: err(f"llmroute: {m}")),
         )
+        if request.schema is not None:  # --json nests the parsed answer as "data" (SPEC §14)
+            answer = structured_answer(answer)
         if ab_id and not answer.cached:  # reserved before the answer is out, sent in the background
             _run_sample(app, engine, request, answer, ab_id, err if verbose else None)
         _write_answer(stdout, answer, written, as_json, options.get("conversation_id"))

@@ -54,6 +54,7 @@ MODEL_FIELDS = {
     "cached_input": Field("num", nullable=True, lo=0), "cache_write": Field("num", nullable=True, lo=0),
     "tier_tokens": Field("int", nullable=True, lo=1),
     "input_above": Field("num", nullable=True, lo=0), "output_above": Field("num", nullable=True, lo=0),
+    "images": Field("bool", nullable=True),  # takes image input (-a); null: the built-in table decides
 }
 WHEN_FIELDS = {
     "min_tokens": Field("int", lo=0), "max_tokens": Field("int", lo=0), "regex": Field("str"),

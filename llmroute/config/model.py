@@ -62,6 +62,7 @@ class ModelConfig:
     tier_tokens: int | None = None
     input_above: float | None = None
     output_above: float | None = None
+    images: bool | None = None  # takes image input (`-a`); None = the built-in table's answer
     line: int = 0
 
 

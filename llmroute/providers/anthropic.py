@@ -16,6 +16,7 @@ arguments. `finish_reason` stays Anthropic's own (`tool_use`). `stop` is `stop_s
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any, Callable, ClassVar
 
@@ -27,6 +28,9 @@ from .base import HeldErrors, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import header, parse_int, retry_after, seconds_until_rfc3339
 from .sse import SSEDecoder
 from .tool_args import arguments_object, arguments_text
+from ..catalog.options import apply as apply_options
+from ..structured import ANSWER_TOOL
+from ..types import Attachment
 
 API_VERSION = "2023-06-01"
 
@@ -253,7 +257,7 @@ class AnthropicProvider(HttpProvider):
         body: dict[str, Any] = {
             "model": model,
             "max_tokens": request.max_tokens,
-            "messages": _messages(request.messages),
+            "messages": _with_images(_messages(request.messages), request.attachments),
         }
         if request.system:
             body["system"] = request.system
@@ -267,6 +271,10 @@ class AnthropicProvider(HttpProvider):
             body["tools"] = [_tool(t) for t in request.tools]
             if request.tool_choice:
                 body["tool_choice"] = _tool_choice(request.tool_choice)
+        if request.schema is not None:  # a forced tool whose input is the answer (SPEC §14)
+            body["tools"] = [*body.get("tools", ()), {"name": ANSWER_TOOL, "input_schema": request.schema}]
+            body["tool_choice"] = {"type": "tool", "name": ANSWER_TOOL}
+        apply_options(body, request.options, self.config)
         if stream:
             body["stream"] = True
         return HttpCall("POST", f"{self.base_url}/v1/messages", self._headers(), body)
@@ -320,3 +328,17 @@ class AnthropicProvider(HttpProvider):
 
 
 PROVIDER = AnthropicProvider
+
+
+def _with_images(messages: list[dict], attachments: tuple[Attachment, ...]) -> list[dict]:
+    """`-a FILE` images join the last user turn as base64 `image` blocks, before its text
+    (Anthropic's vision guide: images first)."""
+    if not attachments or not messages or messages[-1]["role"] != "user":
+        return messages
+    last = messages[-1]
+    text = last["content"]
+    blocks = text if isinstance(text, list) else [{"type": "text", "text": text}]
+    images = [{"type": "image", "source": {"type": "base64", "media_type": a.media_type,
+                                           "data": base64.b64encode(a.data).decode("ascii")}}
+              for a in attachments]
+    return [*messages[:-1], {**last, "content": [*images, *blocks]}]

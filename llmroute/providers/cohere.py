@@ -23,6 +23,8 @@ from ..types import Chunk, RateLimitInfo, Request, Result, Usage
 from .base import HeldErrors, classify_by_status, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import header, retry_after, seconds_until_epoch
 from .sse import SSEDecoder
+from ..catalog.options import apply as apply_options
+from .openai import data_url
 
 _STATUS_CLASSES: dict[int, ErrorClass] = {
     400: ErrorClass.BAD_REQUEST,
@@ -126,6 +128,10 @@ class CohereProvider(HttpProvider):
     def build_call(self, request: Request, model: str, *, stream: bool) -> HttpCall:
         messages = [{"role": "system", "content": request.system}] if request.system else []
         messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        if request.attachments and messages and messages[-1]["role"] == "user":  # `-a FILE` images
+            messages[-1]["content"] = [{"type": "text", "text": messages[-1]["content"]},
+                                       *({"type": "image_url", "image_url": {"url": data_url(a)}}
+                                         for a in request.attachments)]
         body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": request.max_tokens}
         if request.temperature is not None:
             body["temperature"] = request.temperature
@@ -133,6 +139,9 @@ class CohereProvider(HttpProvider):
             body["p"] = request.top_p
         if request.stop:
             body["stop_sequences"] = list(request.stop)
+        if request.schema is not None:  # structured output (SPEC §14)
+            body["response_format"] = {"type": "json_object", "json_schema": request.schema}
+        apply_options(body, request.options, self.config)
         body["stream"] = stream
         return HttpCall("POST", f"{self.base_url}/v2/chat", self.bearer_headers(), body)
 

@@ -20,6 +20,7 @@ a stream carries whole calls, each one `Chunk.tool_call` delta with all its argu
 
 from __future__ import annotations
 
+import base64
 import codecs
 import re
 import uuid
@@ -32,6 +33,8 @@ from ..types import Chunk, Message, Request, Result, ToolCall, ToolCallDelta, To
 from .base import HeldErrors, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import retry_after
 from .tool_args import arguments_object, arguments_text
+from ..catalog.options import apply as apply_options
+from ..types import Attachment
 
 _RPC_TYPE = "type.googleapis.com/google.rpc."
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)s\s*$")
@@ -339,14 +342,18 @@ class GeminiProvider(HttpProvider):
             generation["topP"] = request.top_p
         if request.stop:
             generation["stopSequences"] = list(request.stop)
-        body: dict[str, Any] = {"contents": _contents(request.messages)}
+        body: dict[str, Any] = {"contents": _with_images(_contents(request.messages), request.attachments)}
         if request.system:
             body["systemInstruction"] = {"parts": [{"text": request.system}]}
         if request.tools:
             body["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
             if request.tool_choice:
                 body["toolConfig"] = {"functionCallingConfig": _calling_config(request.tool_choice)}
+        if request.schema is not None:  # structured output (SPEC §14)
+            generation["responseMimeType"] = "application/json"
+            generation["responseSchema"] = response_schema(request.schema)
         body["generationConfig"] = generation
+        apply_options(body, request.options, self.config)
         return HttpCall("POST", f"{self.base_url}/models/{model_id}:{method}", self._headers(), body)
 
     def parse_result(self, body: Any, headers: httpx.Headers) -> Result:
@@ -403,3 +410,56 @@ class GeminiProvider(HttpProvider):
 
 
 PROVIDER = GeminiProvider
+
+
+def _with_images(contents: list[dict], attachments: tuple[Attachment, ...]) -> list[dict]:
+    """`-a FILE` images join the last user turn as `inlineData` parts (base64), before its
+    text (the REST API's camelCase spelling of `inline_data {mime_type, data}`)."""
+    if attachments and contents and contents[-1]["role"] == "user":
+        images = [{"inlineData": {"mimeType": a.media_type, "data": base64.b64encode(a.data).decode("ascii")}}
+                  for a in attachments]
+        contents[-1] = {**contents[-1], "parts": [*images, *contents[-1]["parts"]]}
+    return contents
+
+
+# The keywords of Gemini's `Schema` (an OpenAPI 3.0 subset; python-genai `types.py Schema`).
+_SCHEMA_KEYS = frozenset({
+    "type", "format", "title", "description", "nullable", "enum", "items", "properties", "required",
+    "minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength", "pattern",
+    "minProperties", "maxProperties", "anyOf", "propertyOrdering", "default", "example",
+})
+
+
+def response_schema(schema: Any) -> Any:
+    """A JSON schema converted to Gemini's `responseSchema` subset: types in the upper case of
+    its `Type` enum, `["string", "null"]` types become `nullable`, `const` a one-value `enum`,
+    and keywords Gemini does not know (`$schema`, `additionalProperties`, `$ref`, ...) are
+    dropped. What is dropped still holds: the answer is validated against the full schema
+    afterwards."""
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        if len(kinds) < len(kind):
+            out["nullable"] = True
+        kind = kinds[0] if len(kinds) == 1 else None
+        if len(kinds) > 1:
+            out["anyOf"] = [{"type": str(k).upper()} for k in kinds]
+    if "const" in schema:
+        out["enum"] = [schema["const"]]
+    for key, value in schema.items():
+        if key not in _SCHEMA_KEYS or key == "type":
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: response_schema(sub) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = response_schema(value)
+        elif key == "anyOf" and isinstance(value, list):
+            out[key] = [response_schema(sub) for sub in value]
+        else:
+            out[key] = value
+    if isinstance(kind, str):
+        out["type"] = kind.upper()  # Gemini's Type enum: STRING, OBJECT, ...
+    return out

@@ -346,6 +346,7 @@ class LocalProvider(Provider):
         # evaluation, so the same prompt and seed would give a different answer the second time.
         loaded.llm.reset()
         stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
+        stop = [*stop, *(text for name, value in request.options if name == "stop" for text in value)]
         return loaded, tokens, _Stopper(self._clock, deadline, formatted.stopping_criteria), stop
 
     def _render(self, loaded: LoadedModel, request: Request) -> Any:
@@ -359,12 +360,16 @@ class LocalProvider(Provider):
             raise self._native_error(exc) from None
 
     def _sampling(self, request: Request) -> dict[str, Any]:
-        """create_chat_completion's sampling defaults, with the request's limits and our seed."""
+        """create_chat_completion's sampling defaults, with the request's limits and our seed,
+        then the `-o` options (`stop` joins the template's stop strings in `_prepare`)."""
         temperature = DEFAULT_TEMPERATURE if request.temperature is None else request.temperature
-        return dict(
+        sampling = dict(
             max_tokens=request.max_tokens, temperature=temperature, top_p=0.95, top_k=40,
             min_p=0.05, repeat_penalty=1.0, seed=SEED,
         )
+        from ..catalog.options import apply  # `-o` options: llama.cpp's own keyword names
+
+        return apply(sampling, [(k, v) for k, v in request.options if k != "stop"], self.config)
 
     def _native_error(self, exc: Exception) -> ProviderError:
         """llama-cpp-python signals a too-long prompt with ValueError; anything else it raises

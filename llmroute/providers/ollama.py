@@ -13,6 +13,7 @@ the native API (the planner filters these targets out of a request with tools:
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any, Callable, ClassVar, NoReturn
 
@@ -23,6 +24,7 @@ from ..types import Chunk, Request, Result, Usage
 from .base import HeldErrors, classify_by_status, HttpCall, HttpProvider, StreamParser, json_or_none
 from .ratelimits import retry_after
 from .sse import NDJSONDecoder
+from ..catalog.options import apply as apply_options
 
 _STATUS_CLASSES: dict[int, ErrorClass] = {
     400: ErrorClass.BAD_REQUEST,
@@ -112,6 +114,8 @@ class OllamaProvider(HttpProvider):
     def build_call(self, request: Request, model: str, *, stream: bool) -> HttpCall:
         messages = [{"role": "system", "content": request.system}] if request.system else []
         messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        if request.attachments and messages and messages[-1]["role"] == "user":  # `-a FILE` images
+            messages[-1]["images"] = [base64.b64encode(a.data).decode("ascii") for a in request.attachments]
         options: dict[str, Any] = {"num_predict": request.max_tokens}
         if request.temperature is not None:
             options["temperature"] = request.temperature
@@ -119,7 +123,10 @@ class OllamaProvider(HttpProvider):
             options["top_p"] = request.top_p
         if request.stop:
             options["stop"] = list(request.stop)
-        body = {"model": model, "messages": messages, "stream": stream, "options": options}
+        body: dict[str, Any] = {"model": model, "messages": messages, "stream": stream, "options": options}
+        if request.schema is not None:  # structured output: the schema as `format` (SPEC §14)
+            body["format"] = request.schema
+        apply_options(body, request.options, self.config)
         return HttpCall("POST", f"{self.base_url}/api/chat", self.bearer_headers(), body)
 
     def parse_result(self, body: Any, headers: httpx.Headers) -> Result:

@@ -22,6 +22,7 @@ vocabulary looks at `Result.tool_calls`. `top_p` and `stop` are sent as named.
 
 from __future__ import annotations
 
+import base64
 import json
 import mimetypes
 import time
@@ -37,6 +38,8 @@ from . import ratelimits
 from .base import HttpCall, HttpProvider, json_or_none
 from ..catalog.presets import Preset, preset_for
 from .sse import SSEDecoder
+from ..catalog.options import apply as apply_options
+from ..types import Attachment
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 MESSAGE_LIMIT = 300
@@ -84,6 +87,7 @@ class OpenAIProvider(HttpProvider):
         preset = self.preset
         messages = [{"role": "system", "content": request.system}] if request.system else []
         messages += [_message(m) for m in request.messages]
+        _add_images(messages, request.attachments)
         body: dict[str, Any] = {"model": model, "messages": messages}
         body[preset.max_tokens_field if preset else "max_tokens"] = request.max_tokens
         if request.temperature is not None:
@@ -96,6 +100,9 @@ class OpenAIProvider(HttpProvider):
             body["tools"] = [_tool(t) for t in request.tools]
             if request.tool_choice:
                 body["tool_choice"] = _tool_choice(request.tool_choice)
+        if request.schema is not None:  # structured output (SPEC §14)
+            body["response_format"] = response_format(request.schema)
+        apply_options(body, request.options, self.config)
         if stream:
             body["stream"] = True
             if preset is None or preset.send_stream_options:
@@ -472,3 +479,39 @@ def parse_transcription(body: str, response_format: str) -> TranscriptionResult:
 
 
 PROVIDER = OpenAIProvider
+
+
+def data_url(attachment: Attachment) -> str:
+    return f"data:{attachment.media_type};base64,{base64.b64encode(attachment.data).decode('ascii')}"
+
+
+def _add_images(messages: list[dict], attachments: tuple[Attachment, ...]) -> None:
+    """`-a FILE` images join the last user turn: its content becomes a text part followed by
+    one `image_url` part per image, each a base64 data URL."""
+    if attachments and messages and messages[-1]["role"] == "user":
+        last = messages[-1]
+        last["content"] = [{"type": "text", "text": last["content"]},
+                           *({"type": "image_url", "image_url": {"url": data_url(a)}} for a in attachments)]
+
+
+def response_format(schema: dict) -> dict:
+    """OpenAI's structured outputs. `strict` is asked for only when the schema meets strict
+    mode's rules (every object closed with `additionalProperties: false`, every property
+    required), which a server otherwise refuses with a 400; the answer is validated either way."""
+    name = schema.get("title") if isinstance(schema.get("title"), str) else "answer"
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:64] or "answer"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict_ready(schema)}}
+
+
+def strict_ready(schema: Any) -> bool:
+    """Whether every object in the schema is closed and requires all its properties."""
+    if isinstance(schema, list):
+        return all(strict_ready(item) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    if schema.get("type") == "object" or "properties" in schema:
+        properties = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False or set(schema.get("required") or ()) != set(properties):
+            return False
+    return all(strict_ready(value) for key, value in schema.items()
+               if key not in ("enum", "const", "default", "examples", "required"))

@@ -9,7 +9,8 @@ Steps, each visible in `--explain`:
    all, every target in file order;
 4. filter: disabled, a parameter outside the provider's range (`--temperature 1.5` for
    Anthropic, `catalog/params.py`; `--max-tokens` above the model's `max_output`), tools the
-   target cannot take (`catalog/capabilities.py`), no key, a
+   target cannot take (`catalog/capabilities.py`), `-o` options, `--schema` or images the
+   target cannot take (`catalog/options.py`, `catalog/capabilities.py`), no key, a
    key that would go over plain HTTP to a public host, circuit open, rate limited, context
    too small, `--max-cost`, no price under a dollar budget, budget — each exclusion says why;
 5. order the survivors with the strategy (`strategies.py`), apply a rule's `tier`, and keep
@@ -33,7 +34,8 @@ from typing import Callable, Iterable, Mapping
 from ..config.model import STRATEGIES, Config, ModelConfig, ProviderConfig
 from ..errors import UsageError
 from ..catalog.costs import TargetFacts, facts_for, worst_case_cost
-from ..catalog.capabilities import supports_tools
+from ..catalog.capabilities import structured_output_problem, supports_tools, takes_images
+from ..catalog.options import problem as option_problem
 from ..catalog.params import NO_RANGES, ParamRanges
 from ..catalog.presets import preset_for
 from ..providers.transport import insecure_key_reason
@@ -340,6 +342,9 @@ def _check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, O
         return out_of_range, None  # the provider would refuse it with a 400 (SPEC §4)
     if check.inputs.request.tools and not supports_tools(provider, entry.target.model):
         return "no tool support", None  # SPEC §13: a request's tools need a target that takes them
+    unsupported = _input_problem(check.inputs.request, entry)
+    if unsupported is not None:
+        return unsupported, None  # SPEC §14: -o options, --schema, -a images
     most = entry.facts.max_output
     if most is not None and check.max_tokens > most and check.mode == "chat":
         # Filtered, not clamped: a shorter answer than asked for is the user's choice to make.
@@ -358,6 +363,22 @@ def _check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, O
         if over:
             return f"prompt {count.label} tokens exceeds context {context}", None
     return _price_check(check, entry, index)
+
+
+def _input_problem(request: Request, entry: TargetEntry) -> str | None:
+    """A `-o` option the target's format has no field for (or a value outside its range), a
+    `--schema` it cannot answer, or images it cannot see (SPEC §14)."""
+    if request.options:
+        reason = option_problem(entry.provider, request.options)
+        if reason is not None:
+            return reason
+    if request.schema is not None:
+        reason = structured_output_problem(entry.provider, request.schema)
+        if reason is not None:
+            return reason
+    if request.attachments and not takes_images(entry.provider, entry.target.model, entry.model):
+        return "no image input"
+    return None
 
 
 def _price_check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, Option | None]:
