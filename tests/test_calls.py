@@ -123,7 +123,7 @@ def test_every_kind_of_record_has_the_same_fields(tmp_path, isolated_env):
     records = read_ledger(isolated_env)
     kinds = [(r["kind"], r["cached"]) for r in records]
     assert kinds == [("ask", False), ("ask", True), ("compare", False), ("health", False)]
-    extras = {"compare_id"}
+    extras = {"compare_id", "conversation_id"}  # fields a record carries when relevant (SPEC §5)
     shapes = {tuple(k for k in r if k not in extras) for r in records}
     assert len(shapes) == 1, shapes
 
