@@ -198,3 +198,18 @@ def test_unknown_option_exits_2_listing_the_known_ones(tmp_path, isolated_env):
     assert "unknown option 'temprature'" in err
     assert "known options: frequency_penalty, min_p, num_ctx, presence_penalty, reasoning_effort, seed, stop, " \
            "top_k, top_p" in err
+
+
+@pytest.mark.e2e
+def test_chat_sends_its_options_with_every_turn(tmp_path, isolated_env):
+    log = tmp_path / "requests.jsonl"
+    with fake_server("anthropic", reply="hi back", log=log) as url:
+        project_config(tmp_path).write_text(
+            "version: 1\ndefaults: {retries: 0}\nproviders:\n"
+            f"  anthropic: {{type: anthropic, base_url: {url}, models: {{fake: {{input: 1, output: 1}}}}}}\n")
+        result = run_cli(["chat", "-o", "top_k=3"], input="hello\nagain\nexit\n", cwd=tmp_path, env=KEYS)
+        unknown = run_cli(["chat", "-o", "topk=3"], input="hello\nexit\n", cwd=tmp_path, env=KEYS)
+    assert result.returncode == 0, result.stderr.decode()
+    bodies = [json.loads(line)["body"] for line in log.read_text().splitlines()]
+    assert len(bodies) == 2 and all(b["top_k"] == 3 for b in bodies)
+    assert unknown.returncode == 2 and "known options:" in unknown.stderr.decode()

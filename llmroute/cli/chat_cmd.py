@@ -25,9 +25,11 @@ EXIT_WORDS = ("exit", "quit")
 @click.option("--cid", metavar="ID", help="Go on with this conversation (see `llmroute logs`).")
 @click.option("--config", "config_path", metavar="PATH", help="Config file.")
 @click.option("--no-color", is_flag=True, help="Never use colour.")
+@click.option("-o", "--option", "model_options", multiple=True, metavar="KEY=VALUE",
+              help="Model option for every turn, as for ask (repeatable). E.g. -o seed=7")
 @click.pass_context
 def chat_command(ctx: click.Context, model: str | None, route: str | None, system: str | None,
-                 cid: str | None, config_path: str | None, no_color: bool) -> None:
+                 cid: str | None, config_path: str | None, no_color: bool, model_options: tuple[str, ...]) -> None:
     """Chat interactively on one conversation: type a prompt, read the answer, go on.
     `exit`, `quit` or Ctrl-D leaves; Ctrl-C cancels the answer being written.
 
@@ -43,10 +45,16 @@ def chat_command(ctx: click.Context, model: str | None, route: str | None, syste
     if no_color:
         app.no_color = True
     check_arguments([("--system", system), ("--model", model), ("--route", route), ("--cid", cid)])
-    Chat(app, model=model, route=route, system=system, cid=cid).run()
+    from ..catalog.options import parse_cli
+
+    chat = Chat(app, model=model, route=route, system=system, cid=cid)
+    chat.model_options = parse_cli(model_options)  # `-o` (SPEC §14): exit 2 before the loop starts
+    chat.run()
 
 
 class Chat:
+    model_options: tuple = ()  # `-o KEY=VALUE` pairs, parsed, sent with every turn
+
     def __init__(self, app, *, model: str | None, route: str | None, system: str | None, cid: str | None):
         from ..conversations import new_id, resolve, store_for
 
@@ -94,7 +102,8 @@ class Chat:
 
         defaults = self.config.defaults
         request = Request(messages=messages_for(self.turns, prompt), system=system_for(self.turns, self.system),
-                          max_tokens=defaults.max_tokens, temperature=defaults.temperature)
+                          max_tokens=defaults.max_tokens, temperature=defaults.temperature,
+                          options=self.model_options)
         options = AskOptions(model=self.model, route=self.route)
         if self.store.keep > 0:
             options.extra_record = {"conversation_id": self.cid}
