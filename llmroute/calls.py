@@ -236,15 +236,18 @@ class Call:
 
     # --- endings --------------------------------------------------------------------------
 
+    def _charge(self, result: Result) -> tuple[Usage | None, float | None, str]:
+        """What an answer cost, by the one price rule (or this call's own pricer)."""
+        if self.pricer is not None:
+            return self.pricer(result)
+        from .catalog.costs import charge
+
+        return charge(self.engine.config, self.target, self.site.request.prompt_text, result)
+
     def answered(self, result: Result, latency_ms: int, ttft_ms: int | None = None) -> Attempt:
         """Charge, record, learn and settle an answered call."""
         engine = self.engine
-        if self.pricer is not None:
-            usage, cost, source = self.pricer(result)
-        else:
-            from .catalog.costs import charge
-
-            usage, cost, source = charge(engine.config, self.target, self.site.request.prompt_text, result)
+        usage, cost, source = self._charge(result)
         self.attempt = Attempt(target=self.target, attempt=self.number, status="ok", latency_ms=latency_ms,
                                ttft_ms=ttft_ms, usage=usage, cost_usd=cost, price_source=source)
         tokens = (usage.input_tokens + usage.output_tokens) if usage else 0
@@ -260,12 +263,23 @@ class Call:
         return self.attempt
 
     def failed(self, error: ProviderError, latency_ms: int, ttft_ms: int | None = None) -> Attempt:
-        """Record a failed call, learn from it and release its reservation (not billed)."""
+        """Record a failed call, learn from it and release its reservation — unless the provider
+        answered and billed it (an `empty` or `invalid_output` answer): then it is charged and
+        settled like any answer, so a budget never undercounts what was spent."""
+        engine = self.engine
+        usage = cost = None
+        source = "unknown"
+        if error.billed is not None:
+            usage, cost, source = self._charge(error.billed)
         self.attempt = Attempt(target=self.target, attempt=self.number, status="error",
                                latency_ms=latency_ms, error=error.error_class.value,
-                               http_status=error.http_status, message=error.message, ttft_ms=ttft_ms)
-        engine = self.engine
-        engine.bookkeep(self.release)
+                               http_status=error.http_status, message=error.message, ttft_ms=ttft_ms,
+                               usage=usage, cost_usd=cost, price_source=source)
+        if error.billed is not None:
+            tokens = (usage.input_tokens + usage.output_tokens) if usage else 0
+            engine.bookkeep(lambda: self._settle(cost, tokens))
+        else:
+            engine.bookkeep(self.release)
         self._record(self.attempt)
         if self.learn and error.error_class is not ErrorClass.INTERRUPTED:
             engine.bookkeep(lambda: engine.memory.record_failure(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
-from .types import RateLimitInfo
+from .types import RateLimitInfo, Result
 
 
 class ExitCode(IntEnum):
@@ -126,7 +126,9 @@ class ProviderError(LLMRouteError):
 
     `retry_after_s` is the server's own wait hint (Retry-After, retry-after-ms, Gemini
     RetryInfo) in seconds; `rate_limits` what the response headers said about the account's
-    buckets. `partial_text` is set when a stream broke after text had been produced."""
+    buckets. `partial_text` is set when a stream broke after text had been produced. `billed`
+    is the provider's answer when it answered but the answer cannot be used (`empty`,
+    `invalid_output`): that call was billed, so it is charged like any answer."""
 
     exit_code = ExitCode.PROVIDER
 
@@ -139,6 +141,7 @@ class ProviderError(LLMRouteError):
         retry_after_s: float | None = None,
         rate_limits: RateLimitInfo | None = None,
         partial_text: str = "",
+        billed: Result | None = None,
     ):
         super().__init__(message)
         self.error_class = error_class
@@ -146,6 +149,7 @@ class ProviderError(LLMRouteError):
         self.retry_after_s = retry_after_s
         self.rate_limits = rate_limits
         self.partial_text = partial_text
+        self.billed = billed
 
     def __repr__(self) -> str:
         return f"ProviderError({self.error_class.value}, {self.http_status}, {self.message!r})"

@@ -83,11 +83,13 @@ def checked(result: Result, schema: dict) -> Result:
     try:
         value: Any = json.loads(text)
     except ValueError:
-        raise ProviderError(ErrorClass.INVALID_OUTPUT, f"answer is not JSON: {text[:80]!r}") from None
+        raise ProviderError(ErrorClass.INVALID_OUTPUT, f"answer is not JSON: {text[:80]!r}",
+                            billed=result) from None
     validator = _validator_class(schema)(schema)
     error = next(iter(sorted(validator.iter_errors(value), key=lambda e: list(e.path))), None)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         raise ProviderError(ErrorClass.INVALID_OUTPUT,
-                            f"answer does not match the schema at {where}: {error.message[:160]}")
+                            f"answer does not match the schema at {where}: {error.message[:160]}",
+                            billed=result)
     return replace(result, text=json.dumps(value, ensure_ascii=False), tool_calls=())

@@ -159,3 +159,33 @@ def test_one_provider_cache_per_engine(isolated_env):
     assert engine.provider("p") is engine.provider("p")
     client = httpx.AsyncClient()
     assert engine.async_provider("p", client) is engine.async_provider("p", client)
+
+
+@pytest.mark.parametrize("error_class", [ErrorClass.EMPTY, ErrorClass.INVALID_OUTPUT])
+def test_an_answer_that_cannot_be_used_is_still_charged_and_settled(isolated_env, error_class):
+    """`empty` and `invalid_output` answers were billed by the provider: the attempt fails (the
+    fallback moves on) but its cost is recorded and settled, never released, so the budget
+    counts what was spent."""
+    budget = _Budget()
+    engine = _engine(isolated_env, budget)
+    call = Call(engine, CallSite(REQUEST, kind="ask"), Target("p", "m"))
+    assert call.reserve(0.5, 100)
+    billed = Result(text="not json", usage=Usage(4, 6))
+    with pytest.raises(ProviderError):
+        call.send(_Provider(ProviderError(error_class, "unusable", billed=billed)), 5.0)
+    record = read_ledger(isolated_env)[0]
+    assert record["status"] == "error" and record["error"] == error_class.value
+    assert record["cost_usd"] == pytest.approx((4 * 1.0 + 6 * 2.0) / 1e6)
+    assert (record["input_tokens"], record["output_tokens"]) == (4, 6)
+    assert budget.released == 0 and budget.settled == [(pytest.approx(16 / 1e6), 10)]
+
+
+def test_the_budget_counts_a_billed_failure_and_not_an_unbilled_one():
+    from llmroute.budget.spend import charged
+    from llmroute.ledger.reader import SpendCall
+
+    ts = "2026-01-01T00:00:00.000Z"
+    billed = SpendCall(ts=ts, status="error", cost_usd=0.25, input_tokens=10, output_tokens=5)
+    unbilled = SpendCall(ts=ts, status="error", cost_usd=0.0, input_tokens=0, output_tokens=0)
+    assert charged(billed) == (250_000_000_000, 15, 15)
+    assert charged(unbilled) == (0, 0, 0)

@@ -141,11 +141,13 @@ def charged(call: SpendCall) -> tuple[int, int, int]:
     * an answered call of any kind counts — ask, batch, compare, abtest, judge, `health --deep`,
       transcribe: each was a paid provider call, budgeted before it was sent — at its recorded
       cost and tokens (the provider's usage, or the estimate when it reported none);
-    * a failed attempt counts nothing: it was not billed and its reservation was released;
+    * a failed attempt counts what it was billed: nothing, unless the provider answered but the
+      answer could not be used (`empty`, `invalid_output`), which is recorded with its cost and
+      tokens and settled like an answer;
     * a cache hit counts nothing: no provider was called;
     * the tokens of a free target (price source `free`) count against no token limit.
     """
-    if call.status != "ok" or call.cached:
+    if call.cached or (call.status != "ok" and not call.cost_usd and not call.input_tokens):
         return 0, 0, 0
     tokens = (call.input_tokens or 0) + (call.output_tokens or 0)
     return (round((call.cost_usd or 0.0) * PICO), 0 if call.price_source == "free" else tokens,

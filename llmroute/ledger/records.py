@@ -52,7 +52,9 @@ def build_record(
         "cached_input_tokens": usage.cached_input_tokens if usage else 0,
         "cache_write_tokens": usage.cache_write_tokens if usage else 0,
         "reasoning_tokens": usage.reasoning_tokens if usage else 0,
-        "cost_usd": attempt.cost_usd if attempt.status == "ok" else 0.0,
+        # A failed attempt costs nothing unless the provider answered and billed it (`empty`,
+        # `invalid_output`): then its charge is recorded like any answer's.
+        "cost_usd": attempt.cost_usd if attempt.status == "ok" else (attempt.cost_usd or 0.0),
         "price_source": attempt.price_source,
         "cached": cached,
         "tags": list(tags),

@@ -33,7 +33,7 @@ import httpx
 from ..config.model import ProviderConfig
 from ..errors import ErrorClass, ProviderError
 from ..redact import redact
-from ..types import Chunk, RateLimitInfo, Request, Result, ToolCallDelta
+from ..types import Chunk, RateLimitInfo, Request, Result, ToolCallDelta, Usage
 from .transport import key_transport_allowed  # noqa: F401  (re-exported: the one rule)
 
 
@@ -207,7 +207,8 @@ class HttpProvider(Provider):
                 for chunk in parser.close():
                     yield seen.note(chunk)
                 if not seen.text and not seen.tool_call:
-                    raise empty_answer(self.name, seen.finish_reason, http_status=response.status_code)
+                    raise empty_answer(self.name, seen.finish_reason, http_status=response.status_code,
+                                       usage=seen.usage)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, timeout) from None
 
@@ -291,7 +292,8 @@ class HttpProvider(Provider):
                 for chunk in parser.close():
                     yield seen.note(chunk)
                 if not seen.text and not seen.tool_call:
-                    raise empty_answer(self.name, seen.finish_reason, http_status=response.status_code)
+                    raise empty_answer(self.name, seen.finish_reason, http_status=response.status_code,
+                                       usage=seen.usage)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, timeout) from None
 
@@ -313,7 +315,7 @@ class HttpProvider(Provider):
         limits = self.rate_limits(headers)
         if not has_text(result.text) and not result.tool_calls:
             raise empty_answer(self.name, result.finish_reason, http_status=200,
-                               rate_limits=result.rate_limits or limits)
+                               rate_limits=result.rate_limits or limits, usage=result.usage)
         if limits is not None and result.rate_limits is None:
             from dataclasses import replace
 
@@ -387,12 +389,14 @@ def has_text(text: str | None) -> bool:
 
 
 def empty_answer(provider: str, finish_reason: str | None, *, http_status: int | None = None,
-                 rate_limits: RateLimitInfo | None = None) -> ProviderError:
+                 rate_limits: RateLimitInfo | None = None, usage: Usage | None = None) -> ProviderError:
     """SPEC §4.1 `empty`: the call succeeded but the answer held no text (a filtered answer,
-    a reasoning model that spent every token thinking, a server that returned nothing)."""
+    a reasoning model that spent every token thinking, a server that returned nothing). The
+    tokens the provider reported for it were billed: they travel as `billed`."""
     why = f" (finish reason {finish_reason})" if finish_reason else ""
+    billed = Result(text="", usage=usage, finish_reason=finish_reason) if usage is not None else None
     return ProviderError(ErrorClass.EMPTY, f"{provider} answered with no text{why}",
-                         http_status=http_status, rate_limits=rate_limits)
+                         http_status=http_status, rate_limits=rate_limits, billed=billed)
 
 
 class _TextSeen:
@@ -403,11 +407,13 @@ class _TextSeen:
         self.text = False
         self.tool_call = False
         self.finish_reason: str | None = None
+        self.usage: Usage | None = None
 
     def note(self, chunk: Chunk) -> Chunk:
         self.text = self.text or has_text(chunk.text)
         self.tool_call = self.tool_call or chunk.tool_call is not None
         self.finish_reason = chunk.finish_reason or self.finish_reason
+        self.usage = chunk.usage or self.usage
         return chunk
 
 
