@@ -76,3 +76,21 @@ def test_on_document_changes_the_held_document_at_the_given_instant_and_not_the_
     assert held.snapshot().latency_ms == {A.id: 80.0}
     assert not (tmp_path / "routing.json").exists()
     assert memory.clock() == 1.0 and memory.store.read() == {}  # the original is untouched
+
+
+def test_owner_flushed_memory_never_writes_from_calls_and_refresh_reads_other_processes(tmp_path):
+    now = [0.0]
+    clock = Clock()
+    buffered = BufferedMemory(RoutingMemory(tmp_path, clock=clock), interval=0.25,
+                              monotonic=lambda: now[0], inline=False)
+    assert buffered.snapshot().latency_ms == {}
+    now[0] = 100.0  # long past the interval: an inline memory would write now
+    buffered.record_success(A, 60, None, 1)
+    assert buffered.snapshot().latency_ms == {}
+    assert buffered.inner.store.read() == {}  # only the owner's flush writes
+    RoutingMemory(tmp_path, clock=clock).trip(Target("p", "b"), "down")  # another process
+    buffered.flush(refresh=True)
+    snapshot = buffered.snapshot()
+    assert snapshot.latency_ms == {A.id: 60.0}
+    assert snapshot.breaker("p/b").state == "open"
+    assert buffered.inner.store.read()["latency"] == {A.id: 60.0}

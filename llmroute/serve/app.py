@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from contextlib import asynccontextmanager
 
@@ -12,12 +13,14 @@ from starlette.routing import Route
 
 from ..engine import Engine
 from ..engine_async import AsyncEngine
+from ..routing.buffered_memory import BufferedMemory
 from . import anthropic_format, openai_format
 from .auth import allowed
 from .errors import GatewayError, anthropic_body, gateway_error, openai_body
 
 MAX_BODY = 4 * 1024 * 1024  # bytes; larger bodies get 413
 CONNECTIONS = 64  # the shared client's connections to providers
+MEMORY_INTERVAL = 0.25  # seconds between routing-memory writes (the staleness other processes see)
 
 
 class _ClosingStream(StreamingResponse):
@@ -45,10 +48,20 @@ def create_app(engine: Engine, token: str | None, *, connections: int = CONNECTI
 
     @asynccontextmanager
     async def lifespan(app):
-        async with async_client(connections, {"User-Agent": f"llmroute/{__version__}"}) as aclient:
-            state["engine"] = AsyncEngine(engine, aclient)
-            yield
-        engine.close()
+        # Outcomes reach the routing memory's state file in one write per interval, from a
+        # worker thread: a locked, fsynced write per request on the event loop would stall
+        # every request in flight (BufferedMemory's docstring).
+        memory = engine.memory = BufferedMemory(engine.memory, interval=MEMORY_INTERVAL, inline=False)
+        flusher = asyncio.create_task(_flush_every(engine, memory))
+        try:
+            async with async_client(connections, {"User-Agent": f"llmroute/{__version__}"}) as aclient:
+                state["engine"] = AsyncEngine(engine, aclient)
+                yield
+        finally:
+            flusher.cancel()
+            engine.bookkeep(memory.flush)  # what the last requests taught, before exiting
+            engine.memory = memory.inner
+            engine.close()
 
     def fail(error: BaseException, anthropic: bool) -> JSONResponse:
         problem = gateway_error(error)
@@ -130,6 +143,13 @@ def create_app(engine: Engine, token: str | None, *, connections: int = CONNECTI
         Route("/v1/models", models, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ], lifespan=lifespan)
+
+
+async def _flush_every(engine: Engine, memory: BufferedMemory) -> None:
+    """Write the queued outcomes and re-read the shared state every interval, off the loop."""
+    while True:
+        await asyncio.sleep(memory.interval)
+        await asyncio.to_thread(engine.bookkeep, lambda: memory.flush(refresh=True))
 
 
 def _headers(target: str, request_id: str, cost: float | None) -> dict[str, str]:
