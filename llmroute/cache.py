@@ -417,11 +417,12 @@ class CacheHook:
 
 
 def cache_wanted(config, options) -> bool:
-    """`--cache/--no-cache` wins; otherwise config `cache.enabled`, for `ask` and `batch` only
-    (compare and A/B runs exist to call the providers, so they never read the cache)."""
+    """`--cache/--no-cache` wins; otherwise config `cache.enabled`, for `ask`, `batch` and
+    `serve` (SPEC §13) only (compare and A/B runs exist to call the providers, so they never
+    read the cache)."""
     if options.cache is not None:
         return options.cache
-    return config.cache.enabled and options.kind in ("ask", "batch")
+    return config.cache.enabled and options.kind in ("ask", "batch", "serve")
 
 
 def _request_id() -> str:
