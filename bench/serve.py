@@ -1,6 +1,7 @@
 """`llmroute serve` overhead: the latency it adds per request over calling the fake provider
 directly (p50, goal <= 3 ms), requests/s with 64 concurrent clients against a provider answering
-in 100 ms (goal >= 300/s on 2 cores), and the gateway's peak memory (VmHWM)."""
+in 100 ms (goal >= 300/s on 2 cores), the gateway's CPU time per request under that load (less
+sensitive than wall time to other work on a shared machine), and its peak memory (VmHWM)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,17 +39,22 @@ async def latencies(url: str, n: int) -> list[float]:
 
 
 async def throughput(url: str, total: int, clients: int) -> float:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        queue = list(range(total))
+    """Requests/s from `clients` concurrent clients, each its own `httpx.AsyncClient` with one
+    connection, as separate tools would be: one shared client with 64 connections tops out near
+    90 requests/s in its own pool (DESIGN.md, "Many requests at once") and would measure itself."""
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    queue = list(range(total))
 
-        async def worker():
-            while queue:
-                queue.pop()
-                (await client.post(url, json=BODY)).raise_for_status()
+    async def worker(client: httpx.AsyncClient) -> None:
+        while queue:
+            queue.pop()
+            (await client.post(url, json=BODY)).raise_for_status()
 
+    async with AsyncExitStack() as stack:
+        pool = [await stack.enter_async_context(httpx.AsyncClient(timeout=60, limits=limits))
+                for _ in range(clients)]
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        await asyncio.gather(*(worker(client) for client in pool))
         return total / (time.perf_counter() - started)
 
 
@@ -55,6 +63,19 @@ def peak_kib(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def gateway_pid(base: str) -> int:
+    port = base.rsplit(":", 1)[1]
+    found = subprocess.run(["pgrep", "-n", "-f", f"serve --host 127.0.0.1 --port {port}"],
+                           capture_output=True, text=True).stdout.split()
+    return int(found[0])
 
 
 def config(directory: Path, url: str) -> None:
@@ -83,13 +104,13 @@ def main() -> None:
         with fake_server("openai", reply="ok", latency_ms=100) as url:
             config(directory, url)
             with serve_gateway(directory, env=env) as base:
-                import subprocess
-
-                pid = int(subprocess.run(["pgrep", "-n", "-f", f"serve --host 127.0.0.1 --port {base.rsplit(':', 1)[1]}"],
-                                         capture_output=True, text=True).stdout.split()[0])
+                pid = gateway_pid(base)
+                before = cpu_seconds(pid)
                 rate = asyncio.run(throughput(f"{base}/v1/chat/completions", total, 64))
+                cpu = cpu_seconds(pid) - before
                 peak = peak_kib(pid)
         emit("serve requests/s, 64 clients, 100 ms provider", rate, "req/s", ">= 300")
+        emit("serve CPU per request, 64 clients", cpu / total * 1000, "ms")
         emit("serve peak memory", peak / 1024, "MiB")
 
 
