@@ -1,10 +1,7 @@
 """The response cache: identical requests within `cache.ttl` are answered locally at zero cost.
 
-Why SQLite: several `llmroute` processes (a batch in one terminal, a script in another) read and
-write the same cache at once. SQLite in WAL mode gives concurrent readers, one writer at a time
-with `busy_timeout` waiting instead of failing, and crash safety, without a lock file of our own.
-Write transactions start with `BEGIN IMMEDIATE` so a reader never has to upgrade its lock (the
-one case where SQLite answers "database is locked" without honouring the busy timeout).
+Why SQLite, and how the file is shared by many processes and set aside when damaged:
+`sqlite_file.SqliteFile`, which the conversations file shares.
 
 The key is the SHA-256 of the canonical JSON of what makes two requests the same question:
 the messages, the system prompt, the `-m`/`-r` choice, `max_tokens` and `temperature`. Hits and
@@ -27,21 +24,18 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from .paths import ensure_private_dir
+from .sqlite_file import SqliteFile
 from .state import stderr_warning
 from .types import Request, Usage
 
 T = TypeVar("T")
 
 FILE_NAME = "cache.sqlite3"
-BUSY_TIMEOUT_MS = 30_000
 _SUFFIXES = ("", "-wal", "-shm")  # the files one WAL database consists of
 
 _SCHEMA = (
@@ -108,21 +102,17 @@ def cache_key(request: Request, model: str | None, route: str | None) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-class ResponseCache:
-    """One SQLite cache file. Safe to share between threads of a process and between processes.
+class ResponseCache(SqliteFile):
+    """One SQLite cache file (`sqlite_file.SqliteFile`): safe to share between threads of a
+    process and between processes. `warn` hears (once) that a damaged file was set aside."""
 
-    The connection is opened on first use, so building a cache object costs nothing. `warn`
-    hears (once) that a damaged file was set aside."""
+    description = "the response cache"
+    schema = _SCHEMA
 
     def __init__(self, path: Path, *, ttl: float, clock: Callable[[], float] = time.time,
                  warn: Callable[[str], None] = stderr_warning):
-        self.path = Path(path)
+        super().__init__(path, clock=clock, warn=warn)
         self.ttl = float(ttl)
-        self.clock = clock
-        self.warn = warn
-        self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
-        self._inode: int | None = None  # of the file our connection opened
         self.unusable: Exception | None = None  # why asking goes on without it (`CacheHook`)
 
     @classmethod
@@ -214,131 +204,6 @@ class ResponseCache:
             except FileNotFoundError:
                 pass
         return total
-
-    def close(self) -> None:
-        with self._lock:
-            self._disconnect()
-
-    # --- damage -----------------------------------------------------------------------------
-
-    def _recovering(self, operation: Callable[[], T]) -> T:
-        """Run `operation`; if it finds the database damaged, set the file aside and run it
-        once more on a fresh one. Other errors are the caller's."""
-        try:
-            return operation()
-        except sqlite3.DatabaseError as error:
-            if not is_corruption(error):
-                raise
-            self._set_aside(error)
-        return operation()
-
-    def _set_aside(self, error: sqlite3.DatabaseError) -> None:
-        """Move the damaged database (and its -wal/-shm) to `<name>.corrupt-<timestamp>`.
-
-        Under a lock file, and only if the path still holds the file our connection opened:
-        when several processes find the damage at once, the first moves it and the others
-        just reconnect, rather than setting aside the fresh file the first one created."""
-        from .locking import locked
-
-        with self._lock:
-            inode, self._inode = self._inode, None
-            self._disconnect()
-        with locked(self.path.with_name(self.path.name + ".lock")):
-            try:
-                current = os.stat(self.path).st_ino
-            except FileNotFoundError:
-                return
-            if inode is not None and current != inode:
-                return  # another process already set it aside
-            stamp = datetime.fromtimestamp(self.clock(), tz=timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-            counter = 1
-            while aside.exists():
-                aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{counter}")
-                counter += 1
-            for suffix in ("-wal", "-shm", ""):  # the database last: its name is what we check
-                try:
-                    os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
-                except FileNotFoundError:
-                    pass
-        self.warn(f"the response cache {self.path} was damaged ({error}); kept it as {aside.name} "
-                  "and started an empty one")
-
-    # --- plumbing -------------------------------------------------------------------------
-
-    def _disconnect(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.close()
-            except sqlite3.Error:
-                pass
-            self._connection = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is None:
-            ensure_private_dir(self.path.parent)
-            # Create the file 0600 ourselves: SQLite would use the umask, and it gives the
-            # -wal/-shm files the database file's permissions.
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-            try:
-                self._inode = os.fstat(fd).st_ino
-            finally:
-                os.close(fd)
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                 check_same_thread=False)
-            try:
-                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = NORMAL")
-                for statement in _SCHEMA:
-                    db.execute(statement)
-            except BaseException:
-                db.close()
-                raise
-            self._connection = db
-        return self._connection
-
-    def _write(self) -> "_WriteTransaction":
-        return _WriteTransaction(self)
-
-
-class _WriteTransaction:
-    """`with cache._write() as db:` = thread lock + `BEGIN IMMEDIATE` ... `COMMIT` (or rollback)."""
-
-    def __init__(self, cache: ResponseCache):
-        self.cache = cache
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.cache._lock.acquire()
-        try:
-            self.db = self.cache._connect()
-            self.db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self.cache._lock.release()
-            raise
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.db.execute("COMMIT")
-            else:
-                try:
-                    self.db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # keep the error that got us here (a damaged file may refuse this too)
-        finally:
-            self.cache._lock.release()
-
-
-def is_corruption(error: sqlite3.DatabaseError) -> bool:
-    """SQLite says the file is not a database, or a damaged one (SQLITE_NOTADB, SQLITE_CORRUPT
-    and its extended codes), as opposed to busy, read-only, full or missing."""
-    code = getattr(error, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-    text = str(error)
-    return "not a database" in text or "malformed" in text
 
 
 def _readable(row: tuple) -> bool:

@@ -15,18 +15,14 @@ used conversations are kept (0: nothing is stored). A damaged file is set aside 
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
-from .cache import BUSY_TIMEOUT_MS, is_corruption
-from .paths import ensure_private_dir
+from .sqlite_file import SqliteFile
 from .state import stderr_warning
 from .types import Message
 
@@ -89,18 +85,17 @@ def system_for(turns: list[Turn], system: str | None) -> str | None:
     return next((t.system for t in reversed(turns) if t.system), None)
 
 
-class ConversationStore:
-    """One conversations file. Opened on first use; safe across threads and processes."""
+class ConversationStore(SqliteFile):
+    """One conversations file (`sqlite_file.SqliteFile`): opened on first use; safe across
+    threads and processes."""
+
+    description = "the conversations file"
+    schema = _SCHEMA
 
     def __init__(self, path: Path, *, keep: int = 100, clock: Callable[[], float] = time.time,
                  warn: Callable[[str], None] = stderr_warning):
-        self.path = Path(path)
+        super().__init__(path, clock=clock, warn=warn)
         self.keep = keep
-        self.clock = clock
-        self.warn = warn
-        self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
-        self._inode: int | None = None
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, **kwargs) -> "ConversationStore":
@@ -176,10 +171,6 @@ class ConversationStore:
                 db.execute("DELETE FROM turns WHERE conversation = ?", (gone,))
                 db.execute("DELETE FROM conversations WHERE id = ?", (gone,))
 
-    def close(self) -> None:
-        with self._lock:
-            self._disconnect()
-
     # --- plumbing ------------------------------------------------------------------------
 
     def _read(self, query: Callable[[sqlite3.Connection], T], default: T = None) -> T:
@@ -192,106 +183,6 @@ class ConversationStore:
                 return query(self._connect())
 
         return self._recovering(run)
-
-    def _recovering(self, operation: Callable[[], T]) -> T:
-        try:
-            return operation()
-        except sqlite3.DatabaseError as error:
-            if not is_corruption(error):
-                raise
-            self._set_aside(error)
-        return operation()
-
-    def _set_aside(self, error: sqlite3.DatabaseError) -> None:
-        """As the response cache does (`ResponseCache._set_aside`): move the damaged file and
-        its -wal/-shm aside under a lock file, unless another process already did."""
-        from .locking import locked
-
-        with self._lock:
-            inode, self._inode = self._inode, None
-            self._disconnect()
-        with locked(self.path.with_name(self.path.name + ".lock")):
-            try:
-                current = os.stat(self.path).st_ino
-            except FileNotFoundError:
-                return
-            if inode is not None and current != inode:
-                return
-            stamp = datetime.fromtimestamp(self.clock(), tz=timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-            counter = 1
-            while aside.exists():
-                aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{counter}")
-                counter += 1
-            for suffix in ("-wal", "-shm", ""):
-                try:
-                    os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
-                except FileNotFoundError:
-                    pass
-        self.warn(f"the conversations file {self.path} was damaged ({error}); kept it as {aside.name} "
-                  "and started an empty one")
-
-    def _disconnect(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.close()
-            except sqlite3.Error:
-                pass
-            self._connection = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is None:
-            ensure_private_dir(self.path.parent)
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-            try:
-                self._inode = os.fstat(fd).st_ino
-            finally:
-                os.close(fd)
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                 check_same_thread=False)
-            try:
-                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = NORMAL")
-                for statement in _SCHEMA:
-                    db.execute(statement)
-            except BaseException:
-                db.close()
-                raise
-            self._connection = db
-        return self._connection
-
-    def _write(self) -> "_WriteTransaction":
-        return _WriteTransaction(self)
-
-
-class _WriteTransaction:
-    """Thread lock + `BEGIN IMMEDIATE` ... `COMMIT` (or rollback)."""
-
-    def __init__(self, store: ConversationStore):
-        self.store = store
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.store._lock.acquire()
-        try:
-            self.db = self.store._connect()
-            self.db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self.store._lock.release()
-            raise
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.db.execute("COMMIT")
-            else:
-                try:
-                    self.db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-        finally:
-            self.store._lock.release()
 
 
 def store_for(config, paths, warn: Callable[[str], None] = stderr_warning) -> ConversationStore:
