@@ -185,7 +185,9 @@ def test_the_budget_counts_a_billed_failure_and_not_an_unbilled_one():
     from llmroute.ledger.reader import SpendCall
 
     ts = "2026-01-01T00:00:00.000Z"
-    billed = SpendCall(ts=ts, status="error", cost_usd=0.25, input_tokens=10, output_tokens=5)
-    unbilled = SpendCall(ts=ts, status="error", cost_usd=0.0, input_tokens=0, output_tokens=0)
+    billed = SpendCall(ts=ts, status="error", error="empty", cost_usd=0.25, input_tokens=10,
+                       output_tokens=5)
+    unbilled = SpendCall(ts=ts, status="error", error="server_error", cost_usd=0.0, input_tokens=100,
+                         output_tokens=0)
     assert charged(billed) == (250_000_000_000, 15, 15)
     assert charged(unbilled) == (0, 0, 0)

@@ -49,7 +49,9 @@ from typing import Callable
 from ..ledger.reader import DayMapper, ReadStats, SpendCall, read_calls
 from .windows import Window, Zone
 
-INDEX_VERSION = 3  # 3: cache hits count nothing (`charged`)
+INDEX_VERSION = 4  # 3: cache hits count nothing (`charged`); 4: billed failures count
+# Failures whose answer the provider gave, and billed, though it could not be used.
+BILLED_FAILURES = frozenset({"empty", "invalid_output"})
 PICO = 1e12  # dollars are counted in integer picodollars
 
 Warn = Callable[[str], None]
@@ -147,7 +149,7 @@ def charged(call: SpendCall) -> tuple[int, int, int]:
     * a cache hit counts nothing: no provider was called;
     * the tokens of a free target (price source `free`) count against no token limit.
     """
-    if call.cached or (call.status != "ok" and not call.cost_usd and not call.input_tokens):
+    if call.cached or (call.status != "ok" and call.error not in BILLED_FAILURES):
         return 0, 0, 0
     tokens = (call.input_tokens or 0) + (call.output_tokens or 0)
     return (round((call.cost_usd or 0.0) * PICO), 0 if call.price_source == "free" else tokens,

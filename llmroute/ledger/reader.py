@@ -54,11 +54,13 @@ class Call(msgspec.Struct, gc=False):
 
 
 class SpendCall(Call, gc=False):
-    """What the budget reads: a `Call` and how it was priced, and its A/B sample. (Two fields
-    more for every record cost a report ~9% of its decoding, so the report does without.)"""
+    """What the budget reads: a `Call`, how it was priced, why it failed (a billed failure
+    counts), and its A/B sample. (Fields the report does not need stay out of `Call`, which it
+    decodes by the million.)"""
 
     price_source: str | None = None
     ab_id: str | None = None
+    error: str | None = None
 
 
 class LogCall(Call, gc=False):
