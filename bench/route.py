@@ -3,7 +3,9 @@
 Run: `python bench/route.py [--prompts N] [--strategy NAME]`. The routing memory is read once
 (its time is printed separately, as the engine reads it once per invocation), and so is the
 config's `PlanningTable` (the engine builds it once, in `Engine.__init__`); every prompt is then
-planned against that snapshot and table with every strategy in turn. Target: p95 < 1 ms per prompt.
+planned against that snapshot and table with every strategy in turn, with a trained per-prompt
+learner (`routing/learner.py`: 19 judged target pairs and thumbs models for all 20 targets, 1,000
+verdicts). Target: p95 < 1 ms per prompt.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.figures import emit  # noqa: E402
 from llmroute.config.model import STRATEGIES, Config, Defaults, ModelConfig, ProviderConfig
 from llmroute.errors import ErrorClass
+from llmroute.routing.learner import BASELINE, Learner, load_view
 from llmroute.routing.memory import RoutingMemory
 from llmroute.routing.planner import PlanInputs
 from llmroute.routing.planner import PlanningTable, make_plan
@@ -79,6 +82,18 @@ def seed_memory(memory: RoutingMemory, config: Config) -> None:
     memory.advance_round_robin("route:default", 20)
 
 
+def train_learner(state_dir: Path, config: Config, rng: random.Random, verdicts: int = 1000) -> None:
+    """Judged pairs between neighbouring targets and thumbs verdicts on every target."""
+    ids = [t.id for t in config.all_targets()]
+    batch = []
+    for i in range(verdicts):
+        prompt = " ".join(rng.choice(WORDS) for _ in range(rng.choice((5, 30, 200))))
+        a = ids[i % len(ids)]
+        b = ids[(i + 1) % len(ids)] if i % 2 else BASELINE
+        batch.append((a, b, prompt) if rng.random() < 0.5 else (b, a, prompt))
+    Learner(state_dir).record_many(batch)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=2000)
@@ -94,6 +109,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         memory = RoutingMemory(Path(tmp))
         seed_memory(memory, config)
+        train_learner(Path(tmp), config, rng)
+        learner = load_view(Path(tmp))
         reads = []
         for _ in range(20):
             start = time.perf_counter()
@@ -114,7 +131,8 @@ def main() -> None:
         times = []
         for text in texts:
             inputs = PlanInputs(config=config, request=Request((Message("user", text),)), now=now,
-                                strategy_option=strategy, extra={"rng": rng}, table=table)
+                                strategy_option=strategy, extra={"rng": rng}, table=table,
+                                learner=learner)
             start = time.perf_counter()
             plan = make_plan(inputs, snapshot)
             times.append((time.perf_counter() - start) * 1000)

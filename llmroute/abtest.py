@@ -75,9 +75,9 @@ def run_abtest(engine: "Engine", a: Target, b: Target, requests: Sequence[Reques
                                               ask=manual.ask, show=manual.show, rng=manual.rng)
     store.add(name, a, b, pairs)
     quality = QualityStore(engine.paths.state_dir, clock=engine.clock)
-    for pair in pairs:
+    for pair, request in zip(pairs, requests):
         if pair.outcome is not None:
-            quality.record_pair(a.id, b.id, pair.outcome)
+            quality.record_pair(a.id, b.id, pair.outcome, prompt=request.prompt_text)
     return pairs
 
 

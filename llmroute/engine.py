@@ -154,6 +154,8 @@ class Engine:
         return self.keys.for_call(provider).value
 
     def plan(self, request: Request, options: AskOptions) -> Plan:
+        from .routing.learner import load_view
+
         inputs = PlanInputs(
             config=self.config,
             request=request,
@@ -170,6 +172,7 @@ class Engine:
             extra={"rng": self.rng},
             explain=options.explain,
             table=self._table,
+            learner=load_view(self.paths.state_dir),
         )
         self._snapshot = self.memory.snapshot()
         return make_plan(inputs, self._snapshot)

@@ -44,12 +44,19 @@ class QualityStore:
         self.pairs = StateStore(Path(state_dir) / "quality.json", clock=clock, valid=sections(pairs=dict))
         self.votes = StateStore(Path(state_dir) / "feedback.json", clock=clock, valid=sections(votes=dict))
 
-    def record_pair(self, a: str, b: str, outcome: str) -> None:
-        """One judged pair: `outcome` is "a" (a won), "b" (b won) or "tie"."""
+    def record_pair(self, a: str, b: str, outcome: str, prompt: str | None = None) -> None:
+        """One judged pair: `outcome` is "a" (a won), "b" (b won) or "tie". With the `prompt`,
+        a decided pair also teaches the per-prompt learner (`routing/learner.py`); a tie (which
+        is also what an order disagreement becomes) teaches it nothing."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
         if a == b:
             return
+        if prompt is not None and outcome != "tie":
+            from .routing.learner import Learner
+
+            winner, loser = (a, b) if outcome == "a" else (b, a)
+            Learner(self.state_dir, clock=self.clock).record(winner, loser, prompt)
         first, second = sorted((a, b))
         if first != a:
             outcome = {"a": "b", "b": "a", "tie": "tie"}[outcome]
@@ -61,10 +68,16 @@ class QualityStore:
             pairs[f"{first}\t{second}"] = counts
         self.publish()
 
-    def record_feedback(self, request_id: str, target: str, vote: str) -> None:
-        """A person's thumbs up/down on one answer; a later vote on the same request replaces it."""
+    def record_feedback(self, request_id: str, target: str, vote: str, prompt: str | None = None) -> None:
+        """A person's thumbs up/down on one answer; a later vote on the same request replaces it.
+        With the answer's `prompt` (stored in the ledger under `ledger.log_prompts`) the vote
+        also teaches the per-prompt learner, as a game against its baseline."""
         if vote not in VOTES:
             raise ValueError(f"vote must be up or down, got {vote!r}")
+        if prompt is not None:
+            from .routing.learner import Learner
+
+            Learner(self.state_dir, clock=self.clock).record_feedback(target, vote, prompt)
         with self.votes.update() as doc:
             doc.setdefault("votes", {})[request_id] = {"target": target, "vote": vote, "ts": self.clock()}
         self.publish()
@@ -140,4 +153,14 @@ def find_answer(ledger_path: Path, request_id: str | None) -> tuple[str, str] | 
             return str(call.request_id), call.target
         if request_id is not None and call.request_id == request_id:
             return request_id, call.target
+    return None
+
+
+def find_prompt(ledger_path: Path, request_id: str) -> str | None:
+    """The prompt text of a request's successful answer, when `ledger.log_prompts` stored it."""
+    from .ledger.reader import LogCall, reverse_calls
+
+    for call in reverse_calls(Path(ledger_path), kind=LogCall):
+        if call.request_id == request_id and call.status == "ok":
+            return call.prompt
     return None

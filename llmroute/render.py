@@ -74,6 +74,9 @@ def render_plan(plan: Plan, count: TokenCount | None = None, estimate: int | Non
     for index, candidate in enumerate(plan.candidates, 1):
         cost = money(candidate.est_cost_usd) if candidate.est_cost_usd is not None else "cost unknown"
         lines.append(f"  {index}. {candidate.target.id:<40} worst case {cost:<12} {candidate.reason}")
+        if candidate.expected_quality is not None:
+            lines.append(f"     expected quality {candidate.expected_quality:.2f} "
+                         f"({candidate.evidence} verdict(s) for this prompt's model)")
     if plan.excluded:
         lines.append("excluded:")
         for exclusion in plan.excluded:

@@ -309,16 +309,16 @@ async def _complete(engine: "Engine", call: Call, routed: CallResult, pair: tupl
         PendingStore(engine.paths.state_dir, clock=engine.clock).add(request, pair_result)
         return SampleOutcome(ab_id, result, None, True)
     pair_result.outcome = verdict.outcome
-    _store(engine, a, b, [pair_result])
+    _store(engine, a, b, [pair_result], request.prompt_text)
     return SampleOutcome(ab_id, result, pair_result.outcome, False)
 
 
-def _store(engine: "Engine", a: Target, b: Target, pairs: list[PairResult]) -> None:
+def _store(engine: "Engine", a: Target, b: Target, pairs: list[PairResult], prompt: str | None) -> None:
     ABTestStore(engine.paths.state_dir, clock=engine.clock).add(sampled_name(a, b), a, b, pairs)
     quality = QualityStore(engine.paths.state_dir, clock=engine.clock)
     for pair in pairs:
         if pair.outcome is not None:
-            quality.record_pair(a.id, b.id, pair.outcome)
+            quality.record_pair(a.id, b.id, pair.outcome, prompt=prompt)
 
 
 class PendingStore:
@@ -375,7 +375,7 @@ def judge_pending(engine: "Engine", *, judge: Target | None = None, manual: Manu
         a, b = Target.parse(v["a"]), Target.parse(v["b"])
         pair = PairResult(ab_id, CallResult(a, "ok", "", v["text_a"], v.get("la") or 0, cost_usd=v.get("ca")),
                           CallResult(b, "ok", "", v["text_b"], v.get("lb") or 0, cost_usd=v.get("cb")), outcome)
-        _store(engine, a, b, [pair])
+        _store(engine, a, b, [pair], v.get("prompt"))
         done.append(pair)
     pending.remove([p.ab_id for p in done])
     return done

@@ -178,7 +178,7 @@ def judge_command(ctx, judge, manual, config_path) -> None:
 def feedback_command(ctx, args) -> None:
     """Record a person's verdict on an answer ("last" = the latest answer)."""
     from ..errors import UsageError
-    from ..quality import QualityStore, find_answer
+    from ..quality import QualityStore, find_answer, find_prompt
 
     app: AppContext = ctx.obj
     if len(args) not in (1, 2) or args[-1] not in ("up", "down"):
@@ -192,5 +192,6 @@ def feedback_command(ctx, args) -> None:
         raise UsageError(f"no answer with request id {wanted}" if wanted else "no answer in the ledger yet",
                          "see `llmroute ask --json` for request ids")
     request_id, target = found
-    QualityStore(app.paths.state_dir).record_feedback(request_id, target, args[-1])
+    prompt = find_prompt(ledger_path(config, app.paths), request_id)  # None unless log_prompts
+    QualityStore(app.paths.state_dir).record_feedback(request_id, target, args[-1], prompt=prompt)
     click.echo(f"recorded {args[-1]} for {target} (request {request_id})", err=True)

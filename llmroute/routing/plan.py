@@ -21,6 +21,8 @@ class Candidate:
     est_cost_usd: float | None = None  # worst case: estimated input + max_tokens output
     context: int | None = None  # the model's context window, when known
     free: bool = False
+    expected_quality: float | None = None  # [0, 1] for this prompt (quality/auto); None: not computed
+    evidence: int = 0  # learner verdicts behind expected_quality (0 = the prior alone)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,9 @@ class Plan:
             "estimated_input_tokens": self.estimated_input_tokens,
             "candidates": [
                 {"target": c.target.id, "reason": c.reason, "est_cost_usd": c.est_cost_usd,
-                 "context": c.context, "free": c.free}
+                 "context": c.context, "free": c.free,
+                 "expected_quality": None if c.expected_quality is None else round(c.expected_quality, 4),
+                 "evidence": c.evidence}
                 for c in self.candidates
             ],
             "excluded": [{"target": e.target.id, "reason": e.reason} for e in self.excluded],

@@ -43,9 +43,12 @@ from ..render import money
 from ..tokens import PromptTokens
 from ..types import Request, Target
 from .memory import MemorySnapshot, RoutingMemory
+from .learner import LearnerView
 from .plan import BudgetFilter, Candidate, Exclusion, Plan
 from .rules import RuleContext, describe_rule, match_rule
-from .strategies import Option, StrategyContext, effective_tier, expected_cost, order, round_robin_key
+from .strategies import (
+    Option, StrategyContext, effective_tier, expected_cost, order, prior_quality, round_robin_key,
+)
 
 
 @dataclass
@@ -81,10 +84,13 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
     # spend the regex set's compile time (once per process) for nothing. --explain always shows it.
     difficulty = _difficulty(prompt, request.system) \
         if inputs.explain or (selection.strategy == "auto" and len(options) > 1) else None
+    expected = _expected(inputs, options, memory, difficulty) \
+        if options and (inputs.explain or selection.strategy in ("quality", "auto")) else None
     ctx = StrategyContext(
         difficulty=difficulty.score if difficulty else 0.0, threshold=config.defaults.auto_threshold,
         budget_used=inputs.budget_used, memory=memory,
-        rng=inputs.extra.get("rng") or random.Random(), round_robin_key=round_robin_key(selection.route))
+        rng=inputs.extra.get("rng") or random.Random(), round_robin_key=round_robin_key(selection.route),
+        expected=expected, quality_margin=config.auto.quality_margin)
     candidates = _order(selection, options, ctx, memory, inputs.now)
     notes = selection.notes
     if inputs.no_fallback and selection.pinned is not None \
@@ -103,6 +109,22 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
         difficulty_features=tuple(difficulty.features) if difficulty else (),
         rule=describe_rule(rule) if rule is not None else None,
         estimated_input_tokens=tokens.planned, notes=tuple(notes))
+
+
+def _expected(inputs: PlanInputs, options: list[Option], memory: MemorySnapshot | None,
+              difficulty) -> dict[str, tuple[float, int]]:
+    """Each option's expected quality for this prompt and its evidence (`learner.py`); the
+    prompt's features are computed only when the learner holds any verdict."""
+    from .learner import expected_quality, features
+
+    ids = [o.target.id for o in options]
+    priors = [prior_quality(o, memory) for o in options]
+    view = inputs.learner
+    x = None
+    if view is not None and view.pairs:
+        prompt = inputs.request.prompt_text
+        x = features(prompt, difficulty.features if difficulty and not inputs.request.system else None)
+    return dict(zip(ids, expected_quality(ids, priors, x, view)))
 
 
 def _difficulty(prompt: str, system: str | None):
@@ -219,6 +241,8 @@ class PlanInputs:
     # The Config's per-target facts, computed once (`PlanningTable.for_config`); an engine that
     # plans many prompts passes its own. None (or a table of another Config): built per plan.
     table: "PlanningTable | None" = None
+    # The per-prompt learner's weights (`learner.load_view`); None = no verdicts: the prior alone.
+    learner: "LearnerView | None" = None
 
 
 @dataclass(frozen=True)
@@ -497,7 +521,8 @@ def _order(selection: _Selection, options: list[Option], ctx: StrategyContext,
     for option, reason in ranked:
         if half_open and option.target.id in half_open:
             reason += "; circuit half-open: trial call"
-        out.append(Candidate(option.target, reason, option.worst_case_usd, option.context, option.free))
+        eq, n = ctx.expected.get(option.target.id, (None, 0)) if ctx.expected else (None, 0)
+        out.append(Candidate(option.target, reason, option.worst_case_usd, option.context, option.free, eq, n))
     return out
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..render import money
 from ..types import Target
@@ -78,6 +78,10 @@ class StrategyContext:
     memory: MemorySnapshot | None = None
     rng: random.Random | None = None
     round_robin_key: str = "*"
+    # target id → (expected quality in [0, 1] for this prompt, learner verdicts behind it);
+    # filled for `quality`/`auto` (planner.py, learner.expected_quality)
+    expected: Mapping[str, tuple[float, int]] | None = None
+    quality_margin: float = 0.05
 
 
 Ordered = list[tuple[Option, str]]
@@ -171,7 +175,23 @@ def quality_of(o: Option, memory: MemorySnapshot | None) -> tuple[float, str]:
     return DEFAULT_QUALITY, f"default {DEFAULT_QUALITY:g}"
 
 
+def prior_quality(o: Option, memory: MemorySnapshot | None) -> float:
+    """The cold-start expected quality in [0, 1]: the `quality` strategy's score / 10, so the
+    order it gives is exactly the order `quality` gave before any per-prompt verdicts."""
+    return min(1.0, max(0.0, quality_of(o, memory)[0] / 10.0))
+
+
+def _learned(ctx: StrategyContext) -> bool:
+    """Some candidate's expected quality rests on per-prompt verdicts."""
+    return bool(ctx.expected) and any(n for _, n in ctx.expected.values())
+
+
 def by_quality(options: list[Option], ctx: StrategyContext) -> Ordered:
+    if _learned(ctx):
+        expected = ctx.expected
+        ranked = sorted(options, key=lambda o: (-expected[o.target.id][0], o.index))
+        return [(o, f"quality: expected {expected[o.target.id][0]:.2f} (n={expected[o.target.id][1]})")
+                for o in ranked]
     scored = [(quality_of(o, ctx.memory), o) for o in options]
     scored.sort(key=lambda pair: (-pair[0][0], pair[1].index))
     return [(o, f"quality {why}") for (_, why), o in scored]
@@ -192,6 +212,8 @@ def by_auto(options: list[Option], ctx: StrategyContext) -> Ordered:
     sign = "≥" if hard else "<"
     head = f"auto: difficulty {ctx.difficulty:.2f} {sign} {ctx.threshold:.2f} → {wanted}"
     lean = ctx.budget_used is not None and ctx.budget_used > LEAN_BUDGET_USED
+    if _learned(ctx) and not lean:
+        return _by_expected_quality(options, ctx)
 
     def key(o: Option) -> tuple:
         tier_rank = 0 if effective_tier(o) == wanted else 1
@@ -208,6 +230,28 @@ def by_auto(options: list[Option], ctx: StrategyContext) -> Ordered:
             parts.append(f"budget {ctx.budget_used:.0%} used → cheapest first")
         parts.append(_cost_reason(o))
         out.append((o, "; ".join(parts)))
+    return out
+
+
+def _by_expected_quality(options: list[Option], ctx: StrategyContext) -> Ordered:
+    """`auto` once verdicts exist: the targets whose expected quality for this prompt is within
+    `auto.quality_margin` of the best come first, free then cheapest; the rest follow by
+    expected quality."""
+    expected = ctx.expected
+    best = max(expected[o.target.id][0] for o in options)
+    floor = best - ctx.quality_margin - 1e-9
+
+    def key(o: Option) -> tuple:
+        q = expected[o.target.id][0]
+        if q >= floor:
+            return (0, not o.free, o.expected_cost is None, o.expected_cost or 0.0, o.index)
+        return (1, -q, o.index)
+
+    out: Ordered = []
+    for o in sorted(options, key=key):
+        q, n = expected[o.target.id]
+        where = f"within {ctx.quality_margin:g} of best {best:.2f}" if q >= floor else f"below best {best:.2f} − {ctx.quality_margin:g}"
+        out.append((o, f"auto: expected quality {q:.2f} (n={n}) {where}; {_cost_reason(o)}"))
     return out
 
 

@@ -1,0 +1,354 @@
+"""Routing that learns from the user's own verdicts (issue 19): per target pair, a logistic model
+of P(this target's answer beats that one's | prompt).
+
+Features (`features`) are hashed words and adjacent word pairs of the prompt (its first
+`MAX_WORDS` words), the difficulty features (`difficulty.score_difficulty`, by name and
+strength) and a length bucket, plus a bias; each lands in one of `DIM` = 2^14 slots by CRC-32,
+which is stable across processes (Python's `hash` is salted). Values are scaled by
+1/sqrt(number of features) so a long prompt does not make a larger step than a short one.
+
+Each unordered pair `first<TAB>second` (sorted ids) has its own sparse weight vector; the label
+is 1 when `first` won. A thumbs verdict is a game against the virtual opponent `BASELINE`.
+Updates are plain SGD steps on the L2-regularised log loss; the regulariser and the evidence
+blend (`expected_quality`) keep a few verdicts from moving routing much. Ties — which is what an
+order disagreement between the judge's two orderings becomes (`judging.py`) — carry no
+direction and are not learned from.
+
+Storage: `state/learner.json` through `StateStore`: every update is a read-modify-write under an
+exclusive lock with an atomic replace, so concurrent updaters lose nothing and a crash never
+leaves a torn file. A corrupt file is moved aside by the store and `rebuild` learns it again
+from the verdict journal `state/learner_verdicts.jsonl` (hashed features, never prompt text).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+import zlib
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from ..locking import locked
+from ..state import StateStore
+
+DIM = 1 << 14
+MAX_WORDS = 96  # a prompt's head carries its topic; more words cost planning time
+LEARNING_RATE = 0.5
+L2 = 0.01  # per-step shrink of the touched weights toward 0
+PRIOR_WEIGHT = 20.0  # the prior counts as this many verdicts in the blend
+BASELINE = "*baseline*"
+FILE = "learner.json"
+JOURNAL = "learner_verdicts.jsonl"
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9'+#-]*")
+_crc = zlib.crc32
+
+
+def _slot(name: str) -> int:
+    return _crc(name.encode()) & (DIM - 1)
+
+
+def features(prompt: str, difficulty: Iterable[tuple[str, float]] | None = None) -> list[tuple[int, float]]:
+    """The prompt's hashed features as (slot, value), scaled to unit length. `difficulty` is
+    the prompt's `score_difficulty(...).features` when the caller already has them."""
+    if difficulty is None:
+        from .difficulty import score_difficulty
+
+        difficulty = score_difficulty(prompt).features
+    words = _WORD.findall(prompt.lower(), 0, 8 * 1024)[:MAX_WORDS]
+    raw: dict[int, float] = {0: 1.0}  # slot 0: the bias (a collision with it is harmless)
+    for i, word in enumerate(words):
+        slot = _slot("w:" + word)
+        raw[slot] = 1.0
+        if i:
+            raw[_slot(f"p:{words[i - 1]} {word}")] = 1.0
+    for name, value in difficulty:
+        slot = _slot("d:" + name)
+        raw[slot] = raw.get(slot, 0.0) + 2.0 * abs(value)
+    raw[_slot(f"len:{min(len(words).bit_length(), 10)}")] = 1.0
+    scale = 1.0 / math.sqrt(len(raw))
+    return [(slot, value * scale) for slot, value in raw.items()]
+
+
+def pair_key(a: str, b: str) -> tuple[str, bool]:
+    """(the stored key of the unordered pair, whether `a` is its first side)."""
+    return (f"{a}\t{b}", True) if a <= b else (f"{b}\t{a}", False)
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _valid(doc: dict) -> bool:
+    pairs = doc.get("pairs")
+    return pairs is None or (isinstance(pairs, dict) and all(
+        isinstance(p, dict) and isinstance(p.get("n"), int) and isinstance(p.get("w"), dict)
+        for p in pairs.values()))
+
+
+class Learner:
+    """The learner of one data directory (`state/learner.json`)."""
+
+    def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time):
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / FILE
+        self.store = StateStore(self.path, clock=clock, valid=_valid)
+
+    def record(self, winner: str, loser: str, prompt: str) -> None:
+        """One decided verdict: `winner`'s answer to `prompt` beat `loser`'s."""
+        self.record_many([(winner, loser, prompt)])
+
+    def record_many(self, verdicts: Iterable[tuple[str, str, str]]) -> None:
+        """Several (winner, loser, prompt) verdicts in one locked write."""
+        # Rounded as the journal stores them, so a rebuild replays exactly the same steps.
+        verdicts = [(w, l, [(i, round(v, 5)) for i, v in features(p)]) for w, l, p in verdicts if w != l]
+        if not verdicts:
+            return
+        self._ensure()
+        import json
+
+        lines = "".join(json.dumps([w, l, x], separators=(",", ":")) + "\n"
+                        for w, l, x in verdicts)
+        with locked(_lock(self.state_dir)):
+            with open(self.state_dir / JOURNAL, "a", encoding="utf-8") as journal:
+                journal.write(lines)
+            with self.store.update() as doc:
+                pairs = doc.setdefault("pairs", {})
+                for winner, loser, x in verdicts:
+                    key, first_won = pair_key(winner, loser)
+                    entry = pairs.setdefault(key, {"n": 0, "w": {}})
+                    _step(entry["w"], x, 1.0 if first_won else 0.0)
+                    entry["n"] += 1
+
+    def record_feedback(self, target: str, vote: str, prompt: str) -> None:
+        """A thumbs verdict: a win (up) or loss (down) against `BASELINE`."""
+        if vote == "up":
+            self.record(target, BASELINE, prompt)
+        elif vote == "down":
+            self.record(BASELINE, target, prompt)
+
+    def view(self) -> "LearnerView":
+        self._ensure()
+        return LearnerView.from_doc(self.store.read())
+
+    def _ensure(self) -> None:
+        """A damaged file is moved aside by the store on first touch; when that happens (the
+        file exists but did not parse), rebuild from the judged pairs before learning more."""
+        if not self.path.exists():
+            return
+        try:
+            import json
+
+            doc = json.loads(self.path.read_bytes() or b"{}")
+            ok = isinstance(doc, dict) and _valid(doc)
+        except (ValueError, UnicodeDecodeError, OSError):
+            ok = False
+        if not ok:
+            rebuild(self.state_dir, self.store)
+
+
+def _step(weights: dict, x: list[tuple[int, float]], y: float) -> None:
+    """One SGD step on the L2-regularised log loss (weights keyed by str(slot) in JSON)."""
+    z = sum(weights.get(str(i), 0.0) * v for i, v in x)
+    g = _sigmoid(z) - y
+    for i, v in x:
+        k = str(i)
+        w = weights.get(k, 0.0)
+        w -= LEARNING_RATE * (g * v + L2 * w)
+        if abs(w) < 1e-6:
+            weights.pop(k, None)
+        else:
+            weights[k] = round(w, 6)
+
+
+def rebuild(state_dir: Path, store: StateStore | None = None) -> int:
+    """Replace the learner's document by one learned again from the verdict journal, and return
+    how many verdicts it replayed.
+
+    Why a journal: the judged pairs' outcomes live in `state/abtest.json` and the ledger's
+    `ab_id` records, but neither keeps the prompt (the ledger only with `ledger.log_prompts`),
+    and without the prompt there is nothing per-prompt to learn. So every verdict the learner
+    takes is also appended to `state/learner_verdicts.jsonl` as (winner, loser, hashed features)
+    — never the prompt text — under the same lock, and a rebuild replays it in order."""
+    import json
+
+    state_dir = Path(state_dir)
+    store = store or StateStore(state_dir / FILE, valid=_valid)
+    pairs: dict = {}
+    count = 0
+    with locked(_lock(state_dir)):
+        try:
+            lines = (state_dir / JOURNAL).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            try:
+                winner, loser, x = json.loads(line)
+                x = [(int(i), float(v)) for i, v in x]
+            except (ValueError, TypeError):
+                continue  # a torn last line after a crash
+            key, first_won = pair_key(str(winner), str(loser))
+            entry = pairs.setdefault(key, {"n": 0, "w": {}})
+            _step(entry["w"], x, 1.0 if first_won else 0.0)
+            entry["n"] += 1
+            count += 1
+        with store.update() as doc:
+            doc.clear()
+            doc["pairs"] = pairs
+    return count
+
+
+def _lock(state_dir: Path) -> Path:
+    return Path(state_dir) / (JOURNAL + ".lock")
+
+
+# --- reading, for the planner -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LearnerView:
+    """A frozen copy of every pair's weights (int slots) and verdict count."""
+
+    pairs: Mapping[str, tuple[int, Mapping[int, float]]]
+    # slot → every pair's weight for it (a tuple in `keys` order): one pass over a prompt's
+    # features scores every pair at once, with the per-pair sums done by C (`margins`)
+    keys: tuple[str, ...] = ()
+    dense: Mapping[int, tuple[float, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_doc(cls, doc: Mapping) -> "LearnerView":
+        pairs = {}
+        for key, entry in (doc.get("pairs") or {}).items():
+            if isinstance(entry, dict) and isinstance(entry.get("n"), int) and isinstance(entry.get("w"), dict):
+                weights = {int(k): float(v) for k, v in entry["w"].items()
+                           if k.isdigit() and isinstance(v, (int, float))}
+                pairs[key] = (entry["n"], weights)
+        keys = tuple(pairs)
+        dense: dict[int, list[float]] = {}
+        for number, key in enumerate(keys):
+            for slot, w in pairs[key][1].items():
+                dense.setdefault(slot, [0.0] * len(keys))[number] = w
+        return cls(pairs, keys, {k: tuple(v) for k, v in dense.items()})
+
+    def margins(self, x: list[tuple[int, float]]) -> list[float]:
+        """Every pair's logit (first side winning) for features `x`, in `keys` order. Most
+        features share one value (the unit scale), so their weight rows are summed column-wise
+        by `zip`/`sum`; the few others are added one by one."""
+        z = [0.0] * len(self.keys)
+        if not x:
+            return z
+        dense = self.dense
+        common = x[0][1]
+        rows = []
+        for slot, value in x:
+            row = dense.get(slot)
+            if row is None:
+                continue
+            if value == common:
+                rows.append(row)
+            else:
+                z = [a + w * value for a, w in zip(z, row)]
+        if rows:
+            z = [a + common * b for a, b in zip(z, map(sum, zip(*rows)))]
+        return z
+
+    def evidence(self, a: str, b: str) -> int:
+        found = self.pairs.get(pair_key(a, b)[0])
+        return found[0] if found else 0
+
+    def p_beats(self, a: str, b: str, x: list[tuple[int, float]]) -> float:
+        """P(`a`'s answer beats `b`'s) for a prompt with features `x`; 0.5 without evidence."""
+        key, a_first = pair_key(a, b)
+        found = self.pairs.get(key)
+        if not found:
+            return 0.5
+        w = found[1]
+        p = _sigmoid(sum(w.get(i, 0.0) * v for i, v in x))
+        return p if a_first else 1.0 - p
+
+
+EMPTY = LearnerView({})
+_cache: dict[Path, tuple[tuple[int, int], LearnerView]] = {}
+
+
+def load_view(state_dir: Path) -> LearnerView:
+    """The learner's view, re-read only when the file changed (one stat per plan otherwise)."""
+    path = Path(state_dir) / FILE
+    try:
+        st = os.stat(path)
+    except OSError:
+        return EMPTY
+    stamp = (st.st_mtime_ns, st.st_size)
+    cached = _cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        view = Learner(state_dir).view()
+    except OSError:
+        return EMPTY
+    _cache[path] = (stamp, view)
+    return view
+
+
+def expected_quality(ids: list[str], priors: list[float], prompt_features: list[tuple[int, float]] | None,
+                     view: LearnerView | None) -> list[tuple[float, int]]:
+    """Each candidate's (expected quality in [0, 1], verdicts behind it) for this prompt.
+
+    The prior pairwise chance is the logistic of the prior logit difference; the learned one
+    comes from the pair's model. Each pair with evidence n shifts a candidate's quality by
+    r·(learned − prior chance), r = n / (n + PRIOR_WEIGHT), averaged over its pairs; a thumbs
+    model (against `BASELINE`, whose prior is 0.5) counts as one more pair. Without evidence the
+    result is exactly the prior."""
+    out = []
+    if not view or not view.pairs or prompt_features is None:
+        return [(p, 0) for p in priors]
+    logits = [math.log(max(p, 1e-6) / max(1 - p, 1e-6)) for p in priors]
+    index = {t: i for i, t in enumerate(ids)}
+    shifts: list[list[float]] = [[] for _ in ids]
+    evidence = [0] * len(ids)
+    margins = view.margins(prompt_features)  # each trained pair once, however many candidates
+    for number, key in enumerate(view.keys):
+        n = view.pairs[key][0]
+        a, _, b = key.partition("\t")
+        i, j = index.get(a), index.get(b)
+        if i is None and j is None or not n:
+            continue
+        if i is not None and j is not None:
+            learned = _sigmoid(margins[number])
+            prior_chance = _sigmoid(logits[i] - logits[j])
+            r = n / (n + PRIOR_WEIGHT)
+            shifts[i].append(r * (learned - prior_chance))
+            shifts[j].append(r * (prior_chance - learned))
+            evidence[i] += n
+            evidence[j] += n
+        elif BASELINE in (a, b):  # a thumbs model: the baseline's prior is 0.5 (logit 0)
+            k, target = (i, a) if i is not None else (j, b)
+            learned = _sigmoid(margins[number]) if target == a else 1.0 - _sigmoid(margins[number])
+            r = n / (n + PRIOR_WEIGHT)
+            shifts[k].append(r * (learned - _sigmoid(logits[k])))
+            evidence[k] += n
+    for i, p in enumerate(priors):
+        q = p + (sum(shifts[i]) / len(shifts[i]) if shifts[i] else 0.0)
+        out.append((min(1.0, max(0.0, q)), evidence[i]))
+    return out
+
+
+def top_words(view: LearnerView, a: str, b: str, vocabulary: Iterable[str], k: int = 5) -> tuple[list, list]:
+    """The words (from `vocabulary`, e.g. the stored prompts' words) with the largest weights
+    for each side of the pair: ([(word, weight) favouring a], [... favouring b])."""
+    key, a_first = pair_key(a, b)
+    found = view.pairs.get(key)
+    if not found:
+        return [], []
+    w = found[1]
+    scored = {word: w.get(_slot("w:" + word), 0.0) * (1 if a_first else -1) for word in set(vocabulary)}
+    ranked = sorted(scored.items(), key=lambda kv: kv[1])
+    return ([(x, round(v, 3)) for x, v in reversed(ranked[-k:]) if v > 0],
+            [(x, round(-v, 3)) for x, v in ranked[:k] if v < 0])
