@@ -17,17 +17,18 @@ from typing import Any, Mapping
 from ..errors import ConfigError
 from ..types import Target
 from .model import (
-    MODEL_MODES, PROVIDER_TYPES, STRATEGIES, TIERS, WEEKDAYS, ABTestConfig, AlertsConfig, AutoConfig,
+    MODEL_MODES, PROVIDER_TYPES, STRATEGIES, TIERS, WEEKDAYS, ABTestConfig, AlertsConfig,
     BudgetConfig, CacheConfig, Config, ConversationsConfig, Defaults, LedgerConfig, Limits, ModelConfig,
-    ProviderConfig, Rule, RuleThen, RuleWhen, ServeConfig,
+    ProviderConfig, Rule, RuleThen, RuleWhen, ServeConfig, StateConfig,
 )
 from .validate import BAD, Field, Reader, line_of, show, suggest
 
 TOP_KEYS = ("version", "defaults", "providers", "routes", "rules", "budget", "abtest", "cache",
-            "alerts", "ledger", "serve", "conversations", "auto")
-AUTO_FIELDS = {"quality_margin": Field("num", lo=0, hi=1)}
+            "alerts", "ledger", "serve", "conversations", "state")
 CONVERSATIONS_FIELDS = {"keep": Field("int", lo=0)}
 SERVE_FIELDS = {"token_env": Field("str", nullable=True)}
+STATE_FIELDS = {"backend": Field("str", choices=("local", "redis")), "url": Field("str", nullable=True),
+                "url_env": Field("str", nullable=True), "namespace": Field("str")}
 DEFAULTS_FIELDS = {
     "route": Field("str"), "strategy": Field("str", choices=STRATEGIES),
     "auto_threshold": Field("num", lo=0, hi=1), "timeout": Field("num", lo=0, lo_open=True),
@@ -146,7 +147,7 @@ def _build(r: Reader, root: Any, source: Path | None) -> Config:
         serve=ServeConfig(**_section(r, top.get("serve"), "serve", SERVE_FIELDS)),
         conversations=ConversationsConfig(**_section(r, top.get("conversations"), "conversations",
                                                      CONVERSATIONS_FIELDS)),
-        auto=AutoConfig(**_section(r, top.get("auto"), "auto", AUTO_FIELDS)),
+        state=_state(r, top.get("state")),
         source=source, warnings=tuple(r.warnings),
     )
 
@@ -486,3 +487,33 @@ def _alerts(r: Reader, node: Any) -> AlertsConfig:
     if webhook is not None and not webhook.startswith(("http://", "https://")):
         r.problem(entries["webhook"], "alerts.webhook must be an http:// or https:// URL")
     return AlertsConfig(**values)
+
+
+def _state(r: Reader, node: Any) -> StateConfig:
+    """`state:` (SPEC §15). A URL with a password is a secret in the file: refused like a literal
+    key, pointing at `url_env` or the keyring."""
+    entries = r.mapping(node, "state", STATE_FIELDS) or {}
+    values = r.fields(entries, "state", STATE_FIELDS)
+    url = values.get("url")
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(url)
+            password = parts.password
+        except ValueError:
+            parts, password = None, None
+        if parts is None or parts.scheme not in ("redis", "rediss", "unix"):
+            r.problem(entries["url"], f"state.url must be a redis://, rediss:// or unix:// URL, got {show(url)}")
+        elif password:
+            r.problem(entries["url"], "state.url holds a password, and secrets are not allowed in the config; "
+                                      "put the URL in the variable named by state.url_env, or store it with "
+                                      "`llmroute keys set redis_url`")
+    namespace = values.get("namespace")
+    if namespace is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", namespace):
+        r.problem(entries["namespace"], f"state.namespace must be 1-64 letters, digits, '.', '_' or '-', "
+                                        f"got {show(namespace)}")
+        values.pop("namespace")
+    if values.get("backend") == "redis" and not url and not values.get("url_env"):
+        values.setdefault("url_env", "LLMROUTE_REDIS_URL")
+    return StateConfig(**values)

@@ -188,19 +188,22 @@ class ConversationsConfig:
 
 
 @dataclass(frozen=True)
-class AutoConfig:
-    """The `auto` strategy once verdicts exist (SPEC §2): the cheapest target whose expected
-    quality for the prompt is within `quality_margin` of the best candidate's."""
-
-    quality_margin: float = 0.05
-
-
-@dataclass(frozen=True)
 class ServeConfig:
     """`llmroute serve` (SPEC §13): the environment variable holding the bearer token a
     non-loopback bind requires."""
 
     token_env: str | None = None
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """Where shared state lives (SPEC §15): `local` files, or a Redis every machine of a team
+    uses. `url` never carries a password (`url_env` or the keyring `redis_url` does)."""
+
+    backend: str = "local"  # local | redis
+    url: str | None = None
+    url_env: str | None = None
+    namespace: str = "llmroute"
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,7 @@ class Config:
     ledger: LedgerConfig = LedgerConfig()
     serve: ServeConfig = ServeConfig()
     conversations: ConversationsConfig = ConversationsConfig()
-    auto: AutoConfig = AutoConfig()
+    state: StateConfig = StateConfig()
     source: Path | None = None  # the file it came from; None = built-in default config
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
