@@ -20,12 +20,24 @@ BAR = 10
 @click.command("budget")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--config", "config_path", metavar="PATH", help="Config file.")
+@click.option("--seed-from-ledger", "seed", is_flag=True,
+              help="With state.backend redis: add this machine's current-window spend to the shared budget (once).")
 @click.pass_context
-def budget_command(ctx: click.Context, as_json: bool, config_path: str | None) -> None:
+def budget_command(ctx: click.Context, as_json: bool, config_path: str | None, seed: bool) -> None:
     """Show spend against the budget limits: windows, tokens, top providers, A/B samples."""
     app: AppContext = ctx.obj
     if config_path:
         app.config_path_option = config_path
+    if seed:
+        from ..errors import UsageError
+
+        config = app.load_config()
+        if config.state.backend != "redis":
+            raise UsageError("--seed-from-ledger needs a shared budget (state.backend: redis)",
+                             "set state.backend: redis in the config; a local budget already reads this ledger")
+        added = app.redis_budget_guard(config).seed_from_ledger()
+        click.echo(f"seeded the shared budget from this machine's ledger ({added} amount(s) added)"
+                   if added else "nothing to seed: the shared budget already holds this machine's spend", err=True)
     status = budget_status(app)
     if as_json:
         click.echo(json.dumps(status, ensure_ascii=False))
@@ -40,7 +52,14 @@ def budget_status(app: AppContext, clock=None) -> dict:
     from ..budget.guard import BudgetGuard
 
     config = app.load_config()
-    guard = BudgetGuard(config, app.paths, env=app.env, clock=clock or time.time)
+    if config.state.backend == "redis":
+        guard = app.redis_budget_guard(config)
+        from ..budget.redis_store import safe_url
+
+        shared = {"backend": "redis", "url": safe_url(guard.url), "namespace": config.state.namespace}
+    else:
+        guard = BudgetGuard(config, app.paths, env=app.env, clock=clock or time.time)
+        shared = None
     snapshot = guard.snapshot()
     window = _top_window(snapshot)
     providers = sorted(snapshot.totals[window].providers.items(), key=lambda kv: -kv[1][0])
@@ -60,6 +79,7 @@ def budget_status(app: AppContext, clock=None) -> dict:
         "ab_sampled_today": snapshot.totals["daily"].ab,
         "open_reservations": snapshot.reserved.count,
         "on_exhaust": config.budget.on_exhaust,
+        **({"shared": shared} if shared else {}),
     }
 
 
@@ -94,6 +114,8 @@ def render_box(status: dict) -> str:
     rows.append(f"A/B: {status['ab_sampled_today']} sampled today")
     if status["open_reservations"]:
         rows.append(f"In flight: {status['open_reservations']} reserved call(s)")
+    if status.get("shared"):
+        rows.append(f"Shared: Redis {status['shared']['url']} ({status['shared']['namespace']})")
     return _box("Budget", rows)
 
 

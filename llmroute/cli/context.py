@@ -78,9 +78,28 @@ class AppContext:
         budget = config.budget
         if budget.limits.is_empty and all(limits.is_empty for limits in budget.per_provider.values()):
             return None  # no limits: the budget package is not even imported
+        warn = (lambda message: None) if quiet else None
+        if config.state.backend == "redis":
+            return self.redis_budget_guard(config, warn=warn)
         from ..budget.guard import guard_for
 
-        return guard_for(config, self.paths, env=self.env, warn=(lambda message: None) if quiet else None)
+        return guard_for(config, self.paths, env=self.env, warn=warn)
+
+    def redis_budget_guard(self, config: "Config", *, warn=None):
+        """The budget shared on Redis (SPEC §15); unreachable Redis raises `RedisUnavailable`
+        (exit 4) before any provider call: a budget-governed call fails closed."""
+        from ..budget.redis_store import RedisBudgetGuard, redis_url
+
+        def keyring_get(name: str) -> str | None:
+            try:
+                import keyring
+
+                return keyring.get_password("llmroute", name)
+            except Exception:  # no backend: the URL comes from the config or the environment
+                return None
+
+        return RedisBudgetGuard(config, self.paths, url=redis_url(config, self.env, keyring_get),
+                                env=self.env, warn=warn)
 
     def color(self, stream=None) -> bool:
         """Colour only on a terminal, and never with NO_COLOR, TERM=dumb or --no-color (SPEC §4)."""

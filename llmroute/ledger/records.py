@@ -7,9 +7,12 @@ meet two dialects of the same record.
 
 from __future__ import annotations
 
+import socket
 from typing import Mapping, Sequence
 
 from ..types import Attempt
+
+HOST = socket.gethostname()  # which machine wrote a record: a team's ledgers stay per machine
 
 
 def build_record(
@@ -59,6 +62,7 @@ def build_record(
         "cached": cached,
         "tags": list(tags),
         "prompt_sha256": prompt_hash,
+        "host": HOST,
         **extra,
     }
     if prompt is not None:
