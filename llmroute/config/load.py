@@ -17,14 +17,15 @@ from typing import Any, Mapping
 from ..errors import ConfigError
 from ..types import Target
 from .model import (
-    MODEL_MODES, PROVIDER_TYPES, STRATEGIES, TIERS, WEEKDAYS, ABTestConfig, AlertsConfig,
+    MODEL_MODES, PROVIDER_TYPES, STRATEGIES, TIERS, WEEKDAYS, ABTestConfig, AlertsConfig, AutoConfig,
     BudgetConfig, CacheConfig, Config, ConversationsConfig, Defaults, LedgerConfig, Limits, ModelConfig,
     ProviderConfig, Rule, RuleThen, RuleWhen, ServeConfig, StateConfig,
 )
 from .validate import BAD, Field, Reader, line_of, show, suggest
 
 TOP_KEYS = ("version", "defaults", "providers", "routes", "rules", "budget", "abtest", "cache",
-            "alerts", "ledger", "serve", "conversations", "state")
+            "alerts", "ledger", "serve", "conversations", "state", "auto")
+AUTO_FIELDS = {"quality_margin": Field("num", lo=0, hi=1)}
 CONVERSATIONS_FIELDS = {"keep": Field("int", lo=0)}
 SERVE_FIELDS = {"token_env": Field("str", nullable=True)}
 STATE_FIELDS = {"backend": Field("str", choices=("local", "redis")), "url": Field("str", nullable=True),
@@ -148,6 +149,7 @@ def _build(r: Reader, root: Any, source: Path | None) -> Config:
         conversations=ConversationsConfig(**_section(r, top.get("conversations"), "conversations",
                                                      CONVERSATIONS_FIELDS)),
         state=_state(r, top.get("state")),
+        auto=AutoConfig(**_section(r, top.get("auto"), "auto", AUTO_FIELDS)),
         source=source, warnings=tuple(r.warnings),
     )
 

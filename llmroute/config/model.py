@@ -188,6 +188,14 @@ class ConversationsConfig:
 
 
 @dataclass(frozen=True)
+class AutoConfig:
+    """The `auto` strategy once verdicts exist (SPEC §2): the cheapest target whose expected
+    quality for the prompt is within `quality_margin` of the best candidate's."""
+
+    quality_margin: float = 0.05
+
+
+@dataclass(frozen=True)
 class ServeConfig:
     """`llmroute serve` (SPEC §13): the environment variable holding the bearer token a
     non-loopback bind requires."""
@@ -221,6 +229,7 @@ class Config:
     serve: ServeConfig = ServeConfig()
     conversations: ConversationsConfig = ConversationsConfig()
     state: StateConfig = StateConfig()
+    auto: AutoConfig = AutoConfig()
     source: Path | None = None  # the file it came from; None = built-in default config
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
