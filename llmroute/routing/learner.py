@@ -28,6 +28,7 @@ import re
 import time
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -48,7 +49,9 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9'+#-]*")
 _crc = zlib.crc32
 
 
+@lru_cache(maxsize=1 << 16)
 def _slot(name: str) -> int:
+    """The feature's slot; memoised, as a user's prompts reuse most of their words."""
     return _crc(name.encode()) & (DIM - 1)
 
 
