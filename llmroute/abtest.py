@@ -230,3 +230,68 @@ def _money(value: float | None) -> str:
     from .render import money
 
     return "-" if value is None else money(value)
+
+
+# --- what the per-prompt learner learned -------------------------------------------------------
+
+@dataclass
+class LearnedPair:
+    """One target pair of the learner (`routing/learner.py`): its verdict count and the prompt
+    words whose weights most favour each side (`b` is `learner.BASELINE` for thumbs verdicts)."""
+    a: str
+    b: str
+    verdicts: int
+    favour_a: list[tuple[str, float]]
+    favour_b: list[tuple[str, float]]
+
+    def to_json(self) -> dict:
+        return {"a": self.a, "b": self.b, "verdicts": self.verdicts,
+                "favour_a": [list(w) for w in self.favour_a], "favour_b": [list(w) for w in self.favour_b]}
+
+
+def report_vocabulary(prompts: Sequence[str] = ()) -> set[str]:
+    """The words the report can name. The learner keeps hashed features, never prompt text, so a
+    weight is named by hashing candidate words: the difficulty lexicon's, plus those of the given
+    prompts (e.g. the ledger's, when `ledger.log_prompts` stores them)."""
+    from .routing.difficulty import WORDS
+    from .routing.learner import MAX_WORDS, _WORD
+
+    vocabulary = set(WORDS)
+    for prompt in prompts:
+        vocabulary.update(_WORD.findall(prompt.lower(), 0, 8 * 1024)[:MAX_WORDS])
+    return vocabulary
+
+
+MIN_SHOWN_WEIGHT = 0.05  # smaller weights are mostly hash collisions and regularised noise
+
+
+def learned_pairs(view, vocabulary, k: int = 5) -> list[LearnedPair]:
+    """Every target pair the learner holds, most verdicts first, with its top `k` words a side."""
+    from .routing.learner import top_words
+
+    vocabulary = set(vocabulary)
+    out = []
+    for key, (n, _) in view.pairs.items():
+        a, _, b = key.partition("\t")
+        favour_a, favour_b = top_words(view, a, b, vocabulary, k)
+        out.append(LearnedPair(a, b, n, [w for w in favour_a if w[1] >= MIN_SHOWN_WEIGHT],
+                               [w for w in favour_b if w[1] >= MIN_SHOWN_WEIGHT]))
+    out.sort(key=lambda p: (-p.verdicts, p.a, p.b))
+    return out
+
+
+def render_learned(pairs: Sequence[LearnedPair]) -> str:
+    """The learner's part of `abtest report`."""
+    from .routing.learner import BASELINE
+
+    if not pairs:
+        return "learner: no decided verdicts yet"
+    lines = ["learner (per-prompt; words whose weights most favour each side):"]
+    for p in pairs:
+        b = "thumbs baseline" if p.b == BASELINE else p.b
+        a = "thumbs baseline" if p.a == BASELINE else p.a
+        lines.append(f"  {a} vs {b}: {p.verdicts} verdict(s)")
+        for side, words in ((a, p.favour_a), (b, p.favour_b)):
+            shown = ", ".join(f"{w} {v:+.2f}" for w, v in words) or "-"
+            lines.append(f"    favour {side}: {shown}")
+    return "\n".join(lines)

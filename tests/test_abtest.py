@@ -128,3 +128,53 @@ def test_report_latency_and_ties_from_stored_pairs():
     assert report.a.mean_cost_usd == pytest.approx(0.02)
     assert report.to_json()["a"]["interval"] == list(report.a.interval)
     assert abtest.ALPHA == 0.05
+
+
+def _teach(state_dir, n: int = 60) -> None:
+    """b wins maths prompts, a wins poems (the learner's own synthetic world)."""
+    from llmroute.routing.learner import Learner
+
+    rng = random.Random(3)
+    verdicts = []
+    for i in range(n):
+        if i % 2:
+            verdicts.append(("b/m", "a/m", f"solve the equation {rng.randint(2, 9)}x + 1 = {rng.randint(10, 99)}"))
+        else:
+            verdicts.append(("a/m", "b/m", f"write a poem about the {rng.choice(['sea', 'rain', 'moon'])}"))
+    Learner(state_dir).record_many(verdicts)
+    Learner(state_dir).record_feedback("a/m", "up", "write a haiku")
+
+
+def test_learned_pairs_name_the_words_that_favour_each_side(tmp_path):
+    from llmroute.abtest import learned_pairs, render_learned, report_vocabulary
+    from llmroute.routing.learner import BASELINE, load_view
+
+    _teach(tmp_path)
+    pairs = learned_pairs(load_view(tmp_path), report_vocabulary(["write a poem about the sea"]))
+    main, thumbs = pairs
+    assert (main.a, main.b, main.verdicts) == ("a/m", "b/m", 60)
+    assert "poem" in [w for w, _ in main.favour_a] and "solve" in [w for w, _ in main.favour_b]
+    assert all(v > 0 for _, v in main.favour_a + main.favour_b)
+    assert (thumbs.a, thumbs.b, thumbs.verdicts) == (BASELINE, "a/m", 1)
+    text = render_learned(pairs)
+    assert "a/m vs b/m: 60 verdict(s)" in text and "thumbs baseline vs a/m: 1 verdict(s)" in text
+    assert "favour a/m: " in text and "poem +" in text and "solve +" in text
+    assert render_learned([]) == "learner: no decided verdicts yet"
+
+
+def test_abtest_report_shows_the_learner(isolated_env):
+    import json
+
+    from llmroute.paths import Paths
+
+    from .support import invoke
+
+    state = Paths.from_env({"LLMROUTE_HOME": str(isolated_env)}).state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    _teach(state)
+    code, out, err = invoke(["abtest", "report"])
+    assert code == 0, err
+    assert "a/m vs b/m: 60 verdict(s)" in out and "solve +" in out
+    code, out, err = invoke(["abtest", "report", "--json"])
+    learner = json.loads(out)["learner"]
+    assert learner[0]["verdicts"] == 60 and learner[0]["favour_b"][0][1] > 0

@@ -132,12 +132,14 @@ def _print_reports(app: AppContext, reports, as_json: bool) -> None:
 
     quality = QualityStore(app.paths.state_dir)
     feedback = quality.feedback_counts()
+    learned = _learned(app)
     if as_json:
         click.echo(json.dumps({"tests": [r.to_json() for r in reports],
                                "feedback": {t: {"up": u, "down": d} for t, (u, d) in feedback.items()},
-                               "quality": {t: {"score": s, "evidence": n} for t, (s, n) in quality.scores().items()}}))
+                               "quality": {t: {"score": s, "evidence": n} for t, (s, n) in quality.scores().items()},
+                               "learner": [p.to_json() for p in learned]}))
         return
-    if not reports and not feedback:
+    if not reports and not feedback and not learned:
         click.echo("no A/B results yet (run `llmroute abtest run`, or set abtest.sample_rate)")
         return
     click.echo("\n\n".join(render_report(r, feedback) for r in reports))
@@ -147,6 +149,37 @@ def _print_reports(app: AppContext, reports, as_json: bool) -> None:
         click.echo(("\n" if reports else "") + "feedback:")
         for target, (up, down) in sorted(others.items()):
             click.echo(f"  {target}: {up} up, {down} down")
+    if learned:
+        from ..abtest import render_learned
+
+        click.echo("\n" + render_learned(learned))
+
+
+LEDGER_PROMPTS = 2000  # recent logged prompts whose words can name the learner's weights
+
+
+def _learned(app: AppContext):
+    """The learner's pairs with their top words (`abtest.learned_pairs`); the words come from the
+    difficulty lexicon and the ledger's recent prompts when `ledger.log_prompts` keeps them."""
+    from ..abtest import learned_pairs, report_vocabulary
+    from ..routing.learner import load_view
+
+    view = load_view(app.paths.state_dir)
+    if not view.pairs:
+        return []
+    prompts: list[str] = []
+    try:
+        from ..ledger import ledger_path
+        from ..ledger.reader import LogCall, reverse_calls
+
+        for call in reverse_calls(ledger_path(app.load_config(), app.paths), kind=LogCall):
+            if call.prompt:
+                prompts.append(call.prompt)
+                if len(prompts) >= LEDGER_PROMPTS:
+                    break
+    except Exception:  # no config or an unreadable ledger: the lexicon alone names the weights
+        prompts = []
+    return learned_pairs(view, report_vocabulary(prompts))
 
 
 @abtest_group.command("judge")
