@@ -28,8 +28,9 @@ from llmroute.config.model import STRATEGIES, Config, Defaults, ModelConfig, Pro
 from llmroute.errors import ErrorClass
 from llmroute.routing.learner import BASELINE, Learner, load_view
 from llmroute.routing.memory import RoutingMemory
-from llmroute.routing.planner import PlanInputs
-from llmroute.routing.planner import PlanningTable, make_plan
+from llmroute.routing.inputs import PlanInputs
+from llmroute.routing.inputs import PlanningTable
+from llmroute.routing.planner import make_plan
 from llmroute.types import Message, RateLimitInfo, Request, Target
 
 PROVIDERS = [("openai", "openai", ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1"]),

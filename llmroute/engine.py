@@ -42,7 +42,8 @@ from .providers.base import HttpProvider, Provider
 from .resilience import RetryPolicy, run_with_fallback
 from .routing.memory import MemorySnapshot, RoutingMemory
 from .routing.plan import BudgetFilter, Plan
-from .routing.planner import PlanInputs, PlanningTable, make_plan
+from .routing.inputs import PlanInputs, PlanningTable
+from .routing.planner import make_plan
 from .routing.strategies import round_robin_key
 from .state import stderr_warning
 from .writability import reason, require_access, unwritable
