@@ -70,7 +70,21 @@ class AppContext:
         from ..engine import Engine
 
         config = config or self.load_config()
-        return Engine(config, paths=self.paths, keys=self.keystore(), budget=self.budget_guard(config, quiet=quiet))
+        budget = self.budget_guard(config, quiet=quiet)  # first: unreachable Redis + budget = exit 4
+        memory = self.redis_memory(config) if config.state.backend == "redis" else None
+        return Engine(config, paths=self.paths, keys=self.keystore(), budget=budget, memory=memory)
+
+    def redis_memory(self, config: "Config"):
+        """The routing memory shared on Redis (SPEC §15); unreachable, this machine's local
+        memory after one stderr warning."""
+        from ..routing.redis_memory import routing_memory_for
+
+        return routing_memory_for(config, self.paths, url=self.redis_url(config), warn=self.warn)
+
+    def redis_url(self, config: "Config") -> str:
+        from ..budget.redis_store import redis_url
+
+        return redis_url(config, self.env, _keyring_get)
 
     def budget_guard(self, config: "Config", *, quiet: bool = False):
         """The budget guard when the config sets limits; with `quiet`, budget alert warnings stay
@@ -88,21 +102,21 @@ class AppContext:
     def redis_budget_guard(self, config: "Config", *, warn=None):
         """The budget shared on Redis (SPEC §15); unreachable Redis raises `RedisUnavailable`
         (exit 4) before any provider call: a budget-governed call fails closed."""
-        from ..budget.redis_store import RedisBudgetGuard, redis_url
+        from ..budget.redis_store import RedisBudgetGuard
 
-        def keyring_get(name: str) -> str | None:
-            try:
-                import keyring
-
-                return keyring.get_password("llmroute", name)
-            except Exception:  # no backend: the URL comes from the config or the environment
-                return None
-
-        return RedisBudgetGuard(config, self.paths, url=redis_url(config, self.env, keyring_get),
-                                env=self.env, warn=warn)
+        return RedisBudgetGuard(config, self.paths, url=self.redis_url(config), env=self.env, warn=warn)
 
     def color(self, stream=None) -> bool:
         """Colour only on a terminal, and never with NO_COLOR, TERM=dumb or --no-color (SPEC §4)."""
         stream = stream or sys.stdout
         return (not self.no_color and "NO_COLOR" not in self.env and self.env.get("TERM") != "dumb"
                 and stream.isatty())
+
+
+def _keyring_get(name: str) -> str | None:
+    try:
+        import keyring
+
+        return keyring.get_password("llmroute", name)
+    except Exception:  # no backend: the URL comes from the config or the environment
+        return None

@@ -34,7 +34,7 @@ COLORS = {"up": "green", "degraded": "yellow", "down": "red", "no key": "magenta
 def health_command(ctx: click.Context, names: tuple[str, ...], deep: bool, watch: float | None,
                    as_json: bool, wide: bool) -> int:
     """Probe providers and show status, latency, 24 h uptime, error rate, p95, score and circuit."""
-    from ..health import HealthChecker, exit_code, select
+    from ..health import HealthChecker, exit_code, select, state_backend, state_line
     from ..render import table_width
 
     app: AppContext = ctx.obj
@@ -49,8 +49,11 @@ def health_command(ctx: click.Context, names: tuple[str, ...], deep: bool, watch
     try:
         while True:
             rows = checker.run(subjects, deep=deep)
-            output = render_json(rows) if as_json else render_table(
+            state = state_backend(engine)  # None with the local default: output unchanged
+            output = render_json(rows, state) if as_json else render_table(
                 rows, app.color(sys.stdout), table_width(app.env, wide=wide))
+            if state is not None and not as_json:
+                output += "\n" + state_line(state)
             click.echo((CLEAR if clear else "") + output)
             if watch is None:
                 return exit_code(rows)
@@ -67,10 +70,13 @@ def clears_screen(watch: float | None, as_json: bool, stream) -> bool:
     return watch is not None and not as_json and stream.isatty()
 
 
-def render_json(rows) -> str:
+def render_json(rows, state: dict | None = None) -> str:
+    """One JSON array; with a shared state backend each object also carries `state` (its
+    backend, URL without credentials, namespace and round-trip time)."""
     import json
 
-    return json.dumps([row.to_json() for row in rows])
+    return json.dumps([row.to_json() if state is None else {**row.to_json(), "state": state}
+                       for row in rows])
 
 
 def render_table(rows, color: bool = False, width: int | None = None) -> str:
