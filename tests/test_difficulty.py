@@ -110,3 +110,24 @@ def test_auc_on_labeled_prompts_regression_guard():
     scores = [score_difficulty(r["prompt"]).score for r in rows]
     labels = [r["label"] == "hard" for r in rows]
     assert _auc(scores, labels) > 0.85
+
+
+def test_specific_knowledge_outranks_common_knowledge():
+    obscure = "Which Habsburg archduke founded the University of Vienna, and in what year?"
+    common = "What is the capital of France?"
+    assert score_difficulty(obscure).score > score_difficulty(common).score
+    assert dict(score_difficulty(obscure).features)["specific"] > \
+        dict(score_difficulty(common).features).get("specific", 0.0)  # "France" is a name too
+
+
+def test_weekdays_months_and_sentence_starts_are_not_names():
+    assert "specific" not in dict(score_difficulty(
+        "Can you move our meeting from Monday to Friday? We planned it in March.").features)
+    assert "specific" not in dict(score_difficulty("Thanks. Good night! See you soon.").features)
+
+
+def test_route_eval_set_is_split_and_labelled():
+    rows = [json.loads(line) for line in (LABELED.parent / "route_eval.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    assert len(rows) >= 150
+    assert {r["split"] for r in rows} == {"tune", "test"} and {r["needs"] for r in rows} == {"small", "large"}
+    assert {r["category"] for r in rows} == {"knowledge", "maths", "chat", "code"}

@@ -12,6 +12,11 @@ Speed matters (this runs on every request): keyword features use one word-split 
 lowercased text and frozen-set lookups instead of one regex per keyword, and very long prompts
 are scanned only at their head and tail. Ordinary prompts (≤ 2,000 characters) score in well
 under a millisecond.
+
+Knowledge questions: a common fact and an obscure one read alike to the lexicon ("What is the
+capital of …?"), so the `specific` feature counts what obscure questions carry — names inside a
+sentence, years, a second question — and nothing prompts of other kinds lose by. Judged on the
+held-out half of `bench/data/route_eval.jsonl` by `bench/route_eval.py` (APGR).
 """
 
 from __future__ import annotations
@@ -54,6 +59,14 @@ _WORD_OR_NUMBER = re.compile(r"[a-z][a-z0-9+#'-]*|\d+(?:[.,]\d+)*")
 _LIMIT_UNITS = ("words", "sentences", "paragraphs", "bullet", "lines", "characters", "items")
 _WORD_LIMIT = re.compile(r"\d+ (?:%s)" % "|".join(_LIMIT_UNITS))
 _NON_ASCII_LETTER = re.compile(r"[^\x00-\x7f\W\d_]")
+# A second question inside one ("…, and who refined it?"): asks for two specific facts.
+_SECOND_QUESTION = re.compile(r"\band (?:in |on |of |by |at )?(?:who|whom|whose|which|what|when|where|how)\b")
+_YEAR = re.compile(r"\b(?:1[0-9]|20)\d\d\b")
+_SPECIFIC_SCAN = 60  # head tokens checked: a question names its subject early (and it is cheap)
+_SPECIFIC_CHARS = 480  # likewise for years and second questions
+_CALENDAR = frozenset("""monday tuesday wednesday thursday friday saturday sunday mondays tuesdays
+    wednesdays thursdays fridays saturdays sundays january february march april may june july
+    august september october november december""".split())  # capitalised, but not specific
 
 # Lexicon: word -> feature. Space-separated strings keep the lists readable; built once into
 # read-only mappings so scoring is one dict lookup per word (and per adjacent word pair).
@@ -152,6 +165,7 @@ class _Signals:
     list_items: int
     questions: int
     non_ascii_ratio: float
+    specific: int = 0  # named entities, years and second questions: specific-knowledge signals
 
 
 def _scan_text(text: str) -> str:
@@ -222,6 +236,7 @@ def _signals(text: str) -> _Signals:
     math_struct = 2.0 * latex + len(_EQUATION.findall(text)) + len(_MATH_SYMBOL.findall(text))
     tokens = text.split()
     numbers = len(found) - len(words)
+    specific = _specificity(tokens, lowered)
     non_ascii = len(_NON_ASCII_LETTER.findall(text))
     letters = non_ascii + len("".join(words)) or 1
     return _Signals(
@@ -229,8 +244,29 @@ def _signals(text: str) -> _Signals:
         code_struct=code_struct, math_struct=math_struct,
         numbers=numbers, list_items=len(_LIST_ITEM.findall(text)),
         questions=text.count("?"),
-        non_ascii_ratio=non_ascii / letters,
+        non_ascii_ratio=non_ascii / letters, specific=specific,
     )
+
+
+def _plain(token: str) -> str:
+    return token.strip(",.?!;:'\"()").lower()
+
+
+def _specificity(tokens: list[str], lowered: str) -> int:
+    """Capitalised words inside a sentence that are not lexicon words (names of people, places,
+    works, events), years, and second questions: what distinguishes an obscure-knowledge
+    question ("Which treaty ended the War of the Spanish Succession?") from a common one."""
+    count = 0
+    previous = "."
+    for token in tokens[:_SPECIFIC_SCAN]:
+        if (token[0].isupper() and previous[-1] not in ".!?:\"'(" and len(token) > 1
+                and not token.isupper() and _plain(token) not in _VOCAB and _plain(token) not in _CALENDAR):
+            count += 1
+        previous = token
+    head = lowered[:_SPECIFIC_CHARS]
+    if "and " in head:
+        count += len(_SECOND_QUESTION.findall(head))
+    return count + len(_YEAR.findall(head))
 
 
 def _sat(x: float, full: float) -> float:
@@ -243,6 +279,9 @@ def _length_strength(n_words: int, n_chars: int) -> float:
     if tokens <= 12:
         return 0.0
     return min(1.0, math.log(tokens / 12) / math.log(1500 / 12))
+
+
+SPECIFIC_WEIGHT = 0.16
 
 
 def _features(s: _Signals, n_chars: int) -> list[tuple[str, float]]:
@@ -260,6 +299,7 @@ def _features(s: _Signals, n_chars: int) -> list[tuple[str, float]]:
         ("constraints", 0.16 * _sat(h("constraints", 0), 5)),
         ("domain", 0.18 * _sat(h("domain", 0), 2)),
         ("multilingual", 0.06 * _sat(s.non_ascii_ratio, 0.5)),
+        ("specific", SPECIFIC_WEIGHT * _sat(s.specific, 3)),
     ]
     if h("factoid", 0) and s.n_words <= 25 and technical == 0:
         out.append(("factoid", -0.12))
