@@ -34,7 +34,8 @@ COLORS = {"up": "green", "degraded": "yellow", "down": "red", "no key": "magenta
 def health_command(ctx: click.Context, names: tuple[str, ...], deep: bool, watch: float | None,
                    as_json: bool, wide: bool) -> int:
     """Probe providers and show status, latency, 24 h uptime, error rate, p95, score and circuit."""
-    from ..health import HealthChecker, exit_code, select, state_backend, state_line
+    from ..health import HealthChecker, exit_code, select
+    from ..state_backend import state_backend, state_line
     from ..render import table_width
 
     app: AppContext = ctx.obj
