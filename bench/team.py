@@ -28,28 +28,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.budget import CONFIG as LOCAL_CONFIG, TARGET  # noqa: E402
 from bench.figures import emit  # noqa: E402
 from llmroute.config.load import parse_config  # noqa: E402
 from llmroute.paths import Paths  # noqa: E402
-from llmroute.types import Target  # noqa: E402
 
-CONFIG = """\
-version: 1
-providers:
-  openai:
-    type: openai
-    models:
-      gpt-4o-mini: {input: 0.15, output: 0.60}
-budget:
-  daily: 1000000
-  weekly: 1000000
-  monthly: 1000000
-  tokens_daily: 1000000000000
-  per_provider: {openai: {daily: 1000000}}
-  alert_at: [0.5, 0.8, 1.0]
-state: {backend: redis, namespace: bench}
-"""
-TARGET = Target("openai", "gpt-4o-mini")
+# The budget benchmark's config (the same limits, so both measure the same checks), shared.
+CONFIG = LOCAL_CONFIG + "state: {backend: redis, namespace: bench}\n"
 PROCESSES = 32
 
 

@@ -195,7 +195,7 @@ def test_namespaces_keep_two_teams_apart(tmp_path, redis_server):
 
 # --- the guard itself, against the same real Redis ------------------------------------------------
 
-def _guard(tmp_path: Path, redis_server, limit: float, **kwargs):
+def _guard(tmp_path: Path, redis_server, limit: float, alert_at: str = "[]", **kwargs):
     from llmroute.budget.redis_store import RedisBudgetGuard
     from llmroute.config.load import parse_config
     from llmroute.paths import Paths
@@ -203,9 +203,10 @@ def _guard(tmp_path: Path, redis_server, limit: float, **kwargs):
     config = parse_config(
         "providers:\n  fake:\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n"
         "    models:\n      fake-model: {input: 100, output: 1000}\n"
-        f"budget: {{daily: {limit}, alert_at: []}}\nstate: {{backend: redis, namespace: t}}\n")
+        f"budget: {{daily: {limit}, alert_at: {alert_at}}}\nstate: {{backend: redis, namespace: t}}\n")
     paths = Paths.from_env({"LLMROUTE_HOME": str(tmp_path / "home")})
-    guard = RedisBudgetGuard(config, paths, url=redis_server.url, warn=lambda m: None, **kwargs)
+    kwargs.setdefault("warn", lambda m: None)
+    guard = RedisBudgetGuard(config, paths, url=redis_server.url, **kwargs)
     target = config.all_targets()[0]
     return guard, target, config.providers[target.provider]
 
@@ -225,6 +226,16 @@ def test_settle_counts_once_and_an_expired_reservation_frees_itself(tmp_path, re
         assert time.monotonic() < deadline, "the abandoned reservation never expired"
         time.sleep(0.2)
     assert guard.snapshot().reserved.count == 1
+
+
+def test_alerts_fire_once_when_crossed_on_the_shared_budget(tmp_path, redis_server):
+    fired = []
+    guard, target, provider = _guard(tmp_path, redis_server, 1.0, alert_at="[0.5]", warn=fired.append)
+    guard.settle(guard.reserve(target, provider, 0.3, 10), 0.3, 10)
+    assert fired == []  # under every alert fraction: nothing due
+    guard.settle(guard.reserve(target, provider, 0.3, 10), 0.3, 10)
+    guard.settle(guard.reserve(target, provider, 0.1, 10), 0.1, 10)
+    assert len(fired) == 1 and "50%" in fired[0]  # crossed once, fired once
 
 
 def test_seed_from_ledger_adds_this_machines_spend_once(tmp_path, redis_server):

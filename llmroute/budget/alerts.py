@@ -79,6 +79,12 @@ def _post_webhook(url: str, kind: str, message: str, fields: Mapping[str, object
         warn(f"alert webhook failed: {type(exc).__name__}")
 
 
+def any_alert_reached(snapshot: Snapshot, alert_at: tuple[float, ...]) -> bool:
+    """Whether any limit has reached an alert fraction: when none has, no alert can be due and
+    the alert marks need not be read (a lock and a file write saved per call)."""
+    return bool(alert_at) and any(state.fraction >= min(alert_at) - 1e-12 for state in snapshot.states)
+
+
 def due_alerts(doc: dict, snapshot: Snapshot, alert_at: tuple[float, ...]) -> list[DueAlert]:
     """Mark and return the alerts `snapshot` calls for; call under the budget store's lock.
 

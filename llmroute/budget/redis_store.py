@@ -45,7 +45,7 @@ from ..errors import BudgetError
 from ..paths import Paths
 from ..types import Target
 from . import spend
-from .alerts import due_alerts
+from .alerts import any_alert_reached, due_alerts
 from .guard import BudgetGuard, Handle, Warn
 from .limits import Reserved, Snapshot
 from .windows import earliest_day, windows_at
@@ -278,6 +278,8 @@ class RedisBudgetGuard(BudgetGuard):
         except RedisUnavailable as exc:
             self.warn(f"{exc.message}: this call's cost could not be added to the shared budget")
             return
+        if not any_alert_reached(snapshot, self.budget.alert_at):
+            return  # the common case: far from every alert, no local file to lock and write
         with self.store.update() as doc:
             due = due_alerts(doc, snapshot, self.budget.alert_at)
         self._deliver(due)
