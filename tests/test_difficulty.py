@@ -131,3 +131,42 @@ def test_route_eval_set_is_split_and_labelled():
     assert len(rows) >= 150
     assert {r["split"] for r in rows} == {"tune", "test"} and {r["needs"] for r in rows} == {"small", "large"}
     assert {r["category"] for r in rows} == {"knowledge", "maths", "chat", "code"}
+
+
+def test_one_operator_arithmetic_is_not_mathematics():
+    assert "math" not in dict(score_difficulty("What is 15 + 27?").features)
+    assert score_difficulty("What is 15 + 27?").score < \
+        score_difficulty("What is the remainder when 2^100 is divided by 7?").score
+
+
+def test_word_problems_grow_harder_with_their_quantities():
+    one_step = "Sam has 5 candies and gets 4 more. How many does he have?"
+    multi_step = ("A baker makes 3 batches of 24 muffins. She sells 5/8 of them in the morning and "
+                  "a third of the rest after lunch. How many muffins are left?")
+    spelled = "The average of five numbers is 18. Removing one leaves an average of 16. What was it?"
+    one, multi = (dict(score_difficulty(p).features).get("math", 0.0) for p in (one_step, multi_step))
+    assert multi > one > 0
+    assert dict(score_difficulty(spelled).features).get("math", 0.0) >= one  # "five" is a quantity
+    assert "math" in dict(score_difficulty(
+        "A jacket is discounted 20%, then 8% tax is added. What is the final price of a $50 jacket?").features)
+
+
+def test_a_school_class_is_not_code_and_a_language_name_alone_is_a_small_signal():
+    assert "code" not in dict(score_difficulty(
+        "In a class of 30 pupils, how many are left if 12 go home?").features)
+    textbook = dict(score_difficulty("How do I print hello world in Java?").features)
+    systems = dict(score_difficulty(
+        "Implement a lock-free ring buffer in C++ with atomic head and tail indices for one "
+        "producer and one consumer.").features)
+    assert 0 < textbook["code"] < 0.36 * 1.45 / 2
+    assert textbook["how-to"] < 0
+    assert systems["domain"] > 0  # lock-free, atomic: expert programming concepts
+    assert score_difficulty("How do I print hello world in Java?").score < 0.5 <= \
+        score_difficulty("Implement a lock-free ring buffer in C++ with atomic head and tail "
+                         "indices for one producer and one consumer.").score
+
+
+def test_technical_length_counts_more_than_chat_length():
+    chat = "Write a thank-you note to my aunt for the lovely sweater she knitted for my birthday."
+    code = "Write a Python function that retries a request with exponential backoff and jitter."
+    assert dict(score_difficulty(code).features)["length"] > dict(score_difficulty(chat).features)["length"]

@@ -17,6 +17,14 @@ Knowledge questions: a common fact and an obscure one read alike to the lexicon 
 capital of …?"), so the `specific` feature counts what obscure questions carry — names inside a
 sentence, years, a second question — and nothing prompts of other kinds lose by. Judged on the
 held-out half of `bench/data/route_eval.jsonl` by `bench/route_eval.py` (APGR).
+
+Within maths and code, what separates hard from easy is how much the prompt asks, not that it is
+maths or code: a word problem's difficulty grows with its quantities (spelled-out ones count),
+one operator between two numbers is arithmetic, a language name says only that code is wanted
+(the concepts it names — concurrency, interpreters, consensus — say how hard), and a technical
+prompt's length counts for more than chat's (its words are requirements, chat's often padding).
+Those rules were chosen on `route_eval.jsonl` and judged on `route_eval_fresh.jsonl`, a set
+written afterwards without sight of this file.
 """
 
 from __future__ import annotations
@@ -61,6 +69,9 @@ _WORD_LIMIT = re.compile(r"\d+ (?:%s)" % "|".join(_LIMIT_UNITS))
 _NON_ASCII_LETTER = re.compile(r"[^\x00-\x7f\W\d_]")
 # A second question inside one ("…, and who refined it?"): asks for two specific facts.
 _SECOND_QUESTION = re.compile(r"\band (?:in |on |of |by |at )?(?:who|whom|whose|which|what|when|where|how)\b")
+# Quantities spelled out count as numbers in a word problem ("five numbers", "a third of the rest").
+_NUMBER_WORDS = frozenset("""two three four five six seven eight nine ten eleven twelve twenty
+    hundred thousand twice double triple half third quarter""".split())
 _YEAR = re.compile(r"\b(?:1[0-9]|20)\d\d\b")
 _SPECIFIC_SCAN = 60  # head tokens checked: a question names its subject early (and it is cheap)
 _SPECIFIC_CHARS = 480  # likewise for years and second questions
@@ -71,8 +82,9 @@ _CALENDAR = frozenset("""monday tuesday wednesday thursday friday saturday sunda
 # Lexicon: word -> feature. Space-separated strings keep the lists readable; built once into
 # read-only mappings so scoring is one dict lookup per word (and per adjacent word pair).
 _LEXICON_WORDS = {
-    "code": """python javascript typescript java rust golang c++ c# kotlin swift php ruby scala
-        sql bash shell powershell regex regexp function functions class method api endpoint
+    "language": """python javascript typescript java rust golang c++ c# kotlin swift php ruby
+        scala sql bash shell powershell haskell""",
+    "code": """regex regexp function functions method api endpoint
         compile compiler bug bugs debug refactor algorithm algorithms implement implementation
         script program code recursion recursive dataframe pandas numpy react django flask docker
         kubernetes unittest pytest async await thread threads mutex deadlock segfault exception
@@ -83,7 +95,8 @@ _LEXICON_WORDS = {
         polynomial logarithm primes modulo factorial combinatorics permutations combinations
         inequality converge converges convergence series vector vectors variance deviation
         remainder divisible gcd lcm integer integers irrational rational calculus geometry
-        triangle hypotenuse radius circumference probability odds expected bayes quadratic""",
+        triangle hypotenuse radius circumference probability odds expected bayes quadratic
+        ways digits divisors consecutive arrangements arrange sequence ratio""",
     "quantity": """how many much total each per percent percentage twice half cost costs costing
         earns paid pays buys sells spends remaining left average rate speed hours minutes
         altogether more fewer""",
@@ -102,7 +115,10 @@ _LEXICON_WORDS = {
         ebitda hedge arbitrage bonds securities fiduciary quantum thermodynamics entropy
         relativity enzyme molecule protein genome mitochondria asymptotic np-hard dijkstra
         heuristic stochastic bayesian regression econometrics elasticity monetary fiscal
-        epistemology ontology cryptography latency throughput scalability distributed""",
+        epistemology ontology cryptography latency throughput scalability distributed
+        concurrency concurrent lock-free atomic interpreter compiler kernel gpu cuda jit
+        caching eviction consensus sharding replication partitions multi-tenant coroutine
+        coroutines generics memoization allocator""",
     "trivial": """hi hello hey thanks thank bye goodbye lol ok okay yo sup cheers morning""",
     "simple_edit": """translate translation paraphrase rephrase rewrite summarize summarise
         synonym synonyms antonym spell spelling grammar capitalize uppercase lowercase
@@ -111,7 +127,8 @@ _LEXICON_WORDS = {
 }
 _LEXICON_BIGRAMS = {
     "code": "unit tests|time complexity|binary search|linked list|big o|stack trace|pull request"
-            "|a function|a script|a program|a class|sql query|data structure",
+            "|a script|a program|data structure",
+    "math": "such that|trailing zeros|at random",
     "reasoning": "step by|by step|compare and|and contrast|pros and|and cons|explain why"
                  "|walk me|think through|reason about|what if|trade offs|edge cases",
     "domain": "dynamic programming|machine learning|neural network|interest rate"
@@ -122,6 +139,7 @@ _OPENERS_TEXT = {
     "factoid": "what is|what's|who is|who was|who wrote|who invented|when did|when was|where is"
                "|what does|what year|define|how tall|how old|how far|which country",
     "trivial": "how are you|good morning|good night|what's up|tell me a joke",
+    "howto": "how do i|how can i|how to|how do you",
 }
 
 WORDS = MappingProxyType(
@@ -231,11 +249,14 @@ def _signals(text: str) -> _Signals:
     if any(unit in lowered for unit in _LIMIT_UNITS):
         limits = len(_WORD_LIMIT.findall(lowered))
         hits["constraints"] = hits.get("constraints", 0.0) + 2 * limits
+    money_or_share = ("$" in text) + ("%" in text)  # quantities without a quantity word
+    if money_or_share:
+        hits["quantity"] = hits.get("quantity", 0.0) + money_or_share
     code_struct = 3.0 * _code_markers(text) + _code_lines(text)
     latex = len(_LATEX.findall(text)) if "\\" in text or "$" in text else 0
     math_struct = 2.0 * latex + len(_EQUATION.findall(text)) + len(_MATH_SYMBOL.findall(text))
     tokens = text.split()
-    numbers = len(found) - len(words)
+    numbers = len(found) - len(words) + sum(1 for w in words if w in _NUMBER_WORDS)
     specific = _specificity(tokens, lowered)
     non_ascii = len(_NON_ASCII_LETTER.findall(text))
     letters = non_ascii + len("".join(words)) or 1
@@ -287,12 +308,17 @@ SPECIFIC_WEIGHT = 0.16
 def _features(s: _Signals, n_chars: int) -> list[tuple[str, float]]:
     h = s.hits.get
     short = s.n_words <= 12
-    technical = h("code", 0) + h("math", 0) + s.code_struct + s.math_struct
-    word_problem = _sat(s.numbers - 1, 3) * _sat(h("quantity", 0), 1)
+    technical = h("code", 0) + h("language", 0) + h("math", 0) + s.code_struct + s.math_struct
+    # Multi-step word problems carry more numbers than one-step ones: graded, not a switch.
+    word_problem = _sat(s.numbers - 1, 5) * _sat(h("quantity", 0), 1)
+    # "What is 15 + 27?": an operator between two numbers is arithmetic, not mathematics.
+    arithmetic = short and not h("math", 0) and s.math_struct <= 2 and s.numbers <= 3
+    math_struct = 0.0 if arithmetic else s.math_struct
     out = [
-        ("length", 0.22 * _length_strength(s.n_words, n_chars)),
-        ("code", 0.36 * _sat(h("code", 0) + 0.7 * s.code_struct, 3)),
-        ("math", 0.36 * max(_sat(h("math", 0) + s.math_struct, 3), word_problem)),
+        ("length", (0.22 + 0.3 * bool(technical)) * _length_strength(s.n_words, n_chars)),
+        ("code", 0.36 * _sat(h("code", 0) + 0.7 * s.code_struct, 3)
+         + 0.08 * _sat(h("language", 0), 1)),
+        ("math", 0.36 * max(_sat(h("math", 0) + math_struct, 3), word_problem)),
         ("reasoning", 0.22 * _sat(h("reasoning", 0) + max(0, s.questions - 1)
                                   + 0.5 * s.list_items, 3)),
         ("task", 0.16 * _sat(h("hard_task", 0), 1.5)),
@@ -303,6 +329,8 @@ def _features(s: _Signals, n_chars: int) -> list[tuple[str, float]]:
     ]
     if h("factoid", 0) and s.n_words <= 25 and technical == 0:
         out.append(("factoid", -0.12))
+    if h("howto", 0) and short and s.code_struct == 0:
+        out.append(("how-to", -0.06))
     if h("trivial", 0) and short and technical == 0:
         out.append(("trivial", -0.3))
     if h("simple_edit", 0) and not h("hard_task", 0):
