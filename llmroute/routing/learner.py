@@ -29,7 +29,6 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from types import MappingProxyType
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
@@ -55,6 +54,57 @@ def _slot(name: str) -> int:
     return _crc(name.encode()) & (DIM - 1)
 
 
+# `features` looks words and word pairs up here first, keyed by the words themselves (no "w:…"
+# or "p:…" string is built), so a prompt's head is hashed by C-level `map`s over dict lookups;
+# only words not seen before reach CRC-32. Cleared when full, like any memo of a vocabulary.
+_WORD_SLOTS: dict[str, int] = {}
+_PAIR_SLOTS: dict[tuple[str, str], int] = {}
+_SLOTS_MAX = 1 << 16
+_HEAD = 8 * 1024  # characters the word scan reads at most
+# The first scan reads this far only: a prompt's first MAX_WORDS words nearly always lie within
+# eight characters a word, and finding (and listing) every word of a long prompt's 8 KB head to
+# keep its first MAX_WORDS was most of `features`' work.
+_FIRST_SCAN = 8 * MAX_WORDS
+
+
+def _word_slots(words: list[str]) -> list[int]:
+    slots = list(map(_WORD_SLOTS.get, words))
+    if None in slots:
+        if len(_WORD_SLOTS) > _SLOTS_MAX:
+            _WORD_SLOTS.clear()
+        for i, slot in enumerate(slots):
+            if slot is None:
+                slots[i] = _WORD_SLOTS[words[i]] = _crc(f"w:{words[i]}".encode()) & (DIM - 1)
+    return slots
+
+
+def _pair_slots(words: list[str]) -> list[int]:
+    slots = list(map(_PAIR_SLOTS.get, zip(words, words[1:])))  # zip reuses its tuple
+    if None in slots:
+        if len(_PAIR_SLOTS) > _SLOTS_MAX:
+            _PAIR_SLOTS.clear()
+        for i, slot in enumerate(slots):
+            if slot is None:
+                pair = words[i], words[i + 1]
+                slots[i] = _PAIR_SLOTS[pair] = _crc(f"p:{pair[0]} {pair[1]}".encode()) & (DIM - 1)
+    return slots
+
+
+def head_words(prompt: str) -> list[str]:
+    """The prompt's first `MAX_WORDS` words (lower-cased) within its first 8 KB: the words
+    `features` hashes."""
+    # ASCII lower-casing maps character to character, so lower-casing only the head is exact;
+    # other scripts can change length or depend on context (final sigma), so they lower it all.
+    lowered = (prompt[:_HEAD] if prompt.isascii() else prompt).lower()
+    words = _WORD.findall(lowered, 0, _FIRST_SCAN)
+    # More than MAX_WORDS words in the first scan: the first MAX_WORDS ended before its end,
+    # so they are exactly the full scan's first MAX_WORDS.
+    if len(words) <= MAX_WORDS and len(lowered) > _FIRST_SCAN:
+        words = _WORD.findall(lowered, 0, _HEAD)
+    del words[MAX_WORDS:]
+    return words
+
+
 def features(prompt: str, difficulty: Iterable[tuple[str, float]] | None = None) -> list[tuple[int, float]]:
     """The prompt's hashed features as (slot, value), scaled to unit length. `difficulty` is
     the prompt's `score_difficulty(...).features` when the caller already has them."""
@@ -62,19 +112,22 @@ def features(prompt: str, difficulty: Iterable[tuple[str, float]] | None = None)
         from .difficulty import score_difficulty
 
         difficulty = score_difficulty(prompt).features
-    words = _WORD.findall(prompt.lower(), 0, 8 * 1024)[:MAX_WORDS]
-    raw: dict[int, float] = {0: 1.0}  # slot 0: the bias (a collision with it is harmless)
-    for i, word in enumerate(words):
-        slot = _slot("w:" + word)
-        raw[slot] = 1.0
-        if i:
-            raw[_slot(f"p:{words[i - 1]} {word}")] = 1.0
+    words = head_words(prompt)
+    # Slot 0 is the bias (a collision with it is harmless); then each word, and from the second
+    # word on, the pair it ends — the order a word-by-word loop would insert them in.
+    order = [0] * (2 * len(words) or 1)
+    if words:
+        word_slots = _word_slots(words)
+        order[1] = word_slots[0]
+        order[2::2] = word_slots[1:]
+        order[3::2] = _pair_slots(words)
+    raw = dict.fromkeys(order, 1.0)
     for name, value in difficulty:
         slot = _slot("d:" + name)
         raw[slot] = raw.get(slot, 0.0) + 2.0 * abs(value)
     raw[_slot(f"len:{min(len(words).bit_length(), 10)}")] = 1.0
     scale = 1.0 / math.sqrt(len(raw))
-    return [(slot, value * scale) for slot, value in raw.items()]
+    return list(zip(raw, map(scale.__mul__, raw.values())))
 
 
 def pair_key(a: str, b: str) -> tuple[str, bool]:
@@ -224,6 +277,10 @@ class LearnerView:
     # features scores every pair at once, with the per-pair sums done by C (`margins`)
     keys: tuple[str, ...] = ()
     dense: Mapping[int, tuple[float, ...]] = field(default_factory=dict)
+    # candidate ids → their `_Blend`: which pairs shift which candidate, and how much. A plan's
+    # candidates come from the config and the routing memory, not the prompt, so every plan
+    # against this view after the first reuses it.
+    _blends: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_doc(cls, doc: Mapping) -> "LearnerView":
@@ -262,6 +319,16 @@ class LearnerView:
             z = [a + common * b for a, b in zip(z, map(sum, zip(*rows)))]
         return z
 
+    def blend(self, ids: list[str]) -> "_Blend":
+        """The prompt-independent part of `expected_quality` for these candidates."""
+        key = tuple(ids)
+        found = self._blends.get(key)
+        if found is None:
+            if len(self._blends) >= _BLENDS_MAX:
+                self._blends.clear()
+            found = self._blends[key] = _Blend(self, ids)
+        return found
+
     def evidence(self, a: str, b: str) -> int:
         found = self.pairs.get(pair_key(a, b)[0])
         return found[0] if found else 0
@@ -275,6 +342,61 @@ class LearnerView:
         w = found[1]
         p = _sigmoid(sum(w.get(i, 0.0) * v for i, v in x))
         return p if a_first else 1.0 - p
+
+
+_BLENDS_MAX = 64
+# How a pair's learned chance `s` (its first side winning) enters a candidate's shift, given the
+# prior chance `c`: as r·(s − c) for the first side, r·(c − s) for the second, and r·((1 − s) − c)
+# for a target on the second side of a thumbs model.
+_FIRST, _SECOND, _THUMBS_SECOND = 0, 1, 2
+
+
+class _Blend:
+    """For one list of candidates: the pairs with evidence that involve them, each as (pair
+    number in `keys`, i, j) — i, j their candidates' positions, j = -1 for a thumbs model of
+    candidate i; per candidate, its terms (position in `pairs`, side, r) in `keys` order; and
+    the verdicts behind each. The prior chances depend on the priors as well: the last priors'
+    are kept, as consecutive plans usually share them."""
+
+    def __init__(self, view: LearnerView, ids: list[str]) -> None:
+        index = {t: i for i, t in enumerate(ids)}
+        pairs: list[tuple[int, int, int]] = []
+        terms: list[list[tuple[int, int, float]]] = [[] for _ in ids]
+        evidence = [0] * len(ids)
+        for number, key in enumerate(view.keys):
+            n = view.pairs[key][0]
+            a, _, b = key.partition("\t")
+            i, j = index.get(a), index.get(b)
+            if i is None and j is None or not n:
+                continue
+            r = n / (n + PRIOR_WEIGHT)
+            if i is not None and j is not None:
+                terms[i].append((len(pairs), _FIRST, r))
+                terms[j].append((len(pairs), _SECOND, r))
+                pairs.append((number, i, j))
+                evidence[i] += n
+                evidence[j] += n
+            elif BASELINE in (a, b):  # a thumbs model: the baseline's prior is 0.5 (logit 0)
+                k = i if i is not None else j
+                terms[k].append((len(pairs), _FIRST if i is not None else _THUMBS_SECOND, r))
+                pairs.append((number, k, -1))
+                evidence[k] += n
+        self.pairs = tuple(pairs)
+        self.terms = tuple(map(tuple, terms))
+        self.evidence = tuple(evidence)
+        self._last: tuple[tuple[float, ...], list[float]] | None = None
+
+    def chances(self, priors: list[float]) -> list[float]:
+        """Each pair's prior chance (its first side winning), in `pairs` order."""
+        key = tuple(priors)
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1]
+        logits = [math.log(max(p, 1e-6) / max(1 - p, 1e-6)) for p in priors]
+        chances = [_sigmoid(logits[i] - logits[j]) if j >= 0 else _sigmoid(logits[i])
+                   for _, i, j in self.pairs]
+        self._last = (key, chances)
+        return chances
 
 
 EMPTY = LearnerView({})
@@ -309,37 +431,21 @@ def expected_quality(ids: list[str], priors: list[float], prompt_features: list[
     r·(learned − prior chance), r = n / (n + PRIOR_WEIGHT), averaged over its pairs; a thumbs
     model (against `BASELINE`, whose prior is 0.5) counts as one more pair. Without evidence the
     result is exactly the prior."""
-    out = []
     if not view or not view.pairs or prompt_features is None:
         return [(p, 0) for p in priors]
-    logits = [math.log(max(p, 1e-6) / max(1 - p, 1e-6)) for p in priors]
-    index = {t: i for i, t in enumerate(ids)}
-    shifts: list[list[float]] = [[] for _ in ids]
-    evidence = [0] * len(ids)
+    blend = view.blend(ids)
+    chances = blend.chances(priors)
     margins = view.margins(prompt_features)  # each trained pair once, however many candidates
-    for number, key in enumerate(view.keys):
-        n = view.pairs[key][0]
-        a, _, b = key.partition("\t")
-        i, j = index.get(a), index.get(b)
-        if i is None and j is None or not n:
-            continue
-        if i is not None and j is not None:
-            learned = _sigmoid(margins[number])
-            prior_chance = _sigmoid(logits[i] - logits[j])
-            r = n / (n + PRIOR_WEIGHT)
-            shifts[i].append(r * (learned - prior_chance))
-            shifts[j].append(r * (prior_chance - learned))
-            evidence[i] += n
-            evidence[j] += n
-        elif BASELINE in (a, b):  # a thumbs model: the baseline's prior is 0.5 (logit 0)
-            k, target = (i, a) if i is not None else (j, b)
-            learned = _sigmoid(margins[number]) if target == a else 1.0 - _sigmoid(margins[number])
-            r = n / (n + PRIOR_WEIGHT)
-            shifts[k].append(r * (learned - _sigmoid(logits[k])))
-            evidence[k] += n
-    for i, p in enumerate(priors):
-        q = p + (sum(shifts[i]) / len(shifts[i]) if shifts[i] else 0.0)
-        out.append((min(1.0, max(0.0, q)), evidence[i]))
+    learned = [_sigmoid(margins[number]) for number, _, _ in blend.pairs]
+    out = []
+    for p, terms, n in zip(priors, blend.terms, blend.evidence):
+        shift = 0.0
+        if terms:
+            shifts = [r * (learned[k] - chances[k]) if side == _FIRST else r * (chances[k] - learned[k])
+                      if side == _SECOND else r * ((1.0 - learned[k]) - chances[k])
+                      for k, side, r in terms]
+            shift = sum(shifts) / len(shifts)
+        out.append((min(1.0, max(0.0, p + shift)), n))
     return out
 
 
