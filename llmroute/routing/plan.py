@@ -14,8 +14,13 @@ from ..types import Target
 
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Candidate:
+    """One target of the plan. The planner makes one per candidate per prompt, so, like
+    `strategies.Option`, its `__init__` writes the instance dict directly instead of the
+    generated frozen one's `object.__setattr__` per field; its parameters must match the fields
+    (tests/test_planner.py checks)."""
+
     target: Target
     reason: str  # why it sits at this position, e.g. "priority 80", "cheapest in tier small"
     est_cost_usd: float | None = None  # worst case: estimated input + max_tokens output
@@ -24,6 +29,13 @@ class Candidate:
     expected_quality: float | None = None  # [0, 1] for this prompt (quality/auto); None: not computed
     evidence: int = 0  # learner verdicts behind expected_quality (0 = the prior alone)
 
+    def __init__(self, target: Target, reason: str, est_cost_usd: float | None = None,
+                 context: int | None = None, free: bool = False,
+                 expected_quality: float | None = None, evidence: int = 0) -> None:
+        d = self.__dict__
+        d["target"], d["reason"], d["est_cost_usd"], d["context"] = target, reason, est_cost_usd, context
+        d["free"], d["expected_quality"], d["evidence"] = free, expected_quality, evidence
+
 
 @dataclass(frozen=True)
 class Exclusion:
@@ -31,8 +43,11 @@ class Exclusion:
     reason: str  # "disabled", "no key", "circuit open until 12:03:10", "budget: daily $5.00", ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Plan:
+    """What will be tried, in what order, and why. One per prompt: its `__init__` writes the
+    instance dict directly, as `Candidate`'s does (parameters matching the fields)."""
+
     route: str | None
     strategy: str
     candidates: tuple[Candidate, ...]
@@ -42,6 +57,15 @@ class Plan:
     rule: str | None = None  # description of the matched rule
     estimated_input_tokens: int = 0
     notes: tuple[str, ...] = ()
+
+    def __init__(self, route: str | None, strategy: str, candidates: tuple[Candidate, ...],
+                 excluded: tuple[Exclusion, ...] = (), difficulty: float | None = None,
+                 difficulty_features: tuple[tuple[str, float], ...] = (), rule: str | None = None,
+                 estimated_input_tokens: int = 0, notes: tuple[str, ...] = ()) -> None:
+        d = self.__dict__
+        d["route"], d["strategy"], d["candidates"], d["excluded"] = route, strategy, candidates, excluded
+        d["difficulty"], d["difficulty_features"], d["rule"] = difficulty, difficulty_features, rule
+        d["estimated_input_tokens"], d["notes"] = estimated_input_tokens, notes
 
     def to_json(self) -> dict:
         return {

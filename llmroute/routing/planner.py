@@ -44,7 +44,7 @@ from .inputs import PlanInputs, PlanningTable, TargetEntry, table_for
 from .plan import Candidate, Exclusion, Plan
 from .rules import RuleContext, describe_rule, match_rule
 from .strategies import (
-    Option, StrategyContext, effective_tier, expected_cost, order, prior_quality, round_robin_key,
+    Option, StrategyContext, effective_tier, expected_cost, order, prior_qualities, round_robin_key,
 )
 
 
@@ -115,7 +115,7 @@ def _expected(inputs: PlanInputs, options: list[Option], memory: MemorySnapshot 
     from .learner import expected_quality, features
 
     ids = [o.target.id for o in options]
-    priors = [prior_quality(o, memory) for o in options]
+    priors = prior_qualities(options, ids, memory)
     view = inputs.learner
     x = None
     if view is not None and view.pairs:
@@ -225,6 +225,15 @@ class _Check:
     max_tokens: int
     tokens: PromptTokens
     keys: dict[str, bool] = field(default_factory=dict)  # provider name → has a key, this plan
+    request: Request = field(init=False)
+    # `-o` options, a schema or images to check per target; most requests have none, and
+    # testing that once per plan spares every target the call.
+    inputs_to_check: bool = field(init=False)
+    fits_within: int | None = None  # a context window the estimate was decided to fit, this plan
+
+    def __post_init__(self) -> None:
+        request = self.request = self.inputs.request
+        self.inputs_to_check = bool(request.options or request.schema is not None or request.attachments)
 
     def has_key(self, provider: ProviderConfig) -> bool:
         known = self.keys.get(provider.name)
@@ -262,14 +271,16 @@ def _check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, O
         return f"{model.mode} model (not {check.mode})", None
     if not provider.enabled:
         return "disabled", None
-    out_of_range = entry.ranges.problem(check.inputs.request)
+    request = check.request
+    out_of_range = entry.ranges.problem(request)
     if out_of_range is not None:
         return out_of_range, None  # the provider would refuse it with a 400 (SPEC §4)
-    if check.inputs.request.tools and not supports_tools(provider, entry.target.model):
+    if request.tools and not supports_tools(provider, entry.target.model):
         return "no tool support", None  # SPEC §13: a request's tools need a target that takes them
-    unsupported = _input_problem(check.inputs.request, entry)
-    if unsupported is not None:
-        return unsupported, None  # SPEC §14: -o options, --schema, -a images
+    if check.inputs_to_check:
+        unsupported = _input_problem(request, entry)
+        if unsupported is not None:
+            return unsupported, None  # SPEC §14: -o options, --schema, -a images
     most = entry.facts.max_output
     if most is not None and check.max_tokens > most and check.mode == "chat":
         # Filtered, not clamped: a shorter answer than asked for is the user's choice to make.
@@ -283,10 +294,15 @@ def _check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | None, O
         if reason:
             return reason, None
     context = entry.facts.context
-    if context is not None:
-        over, count = check.tokens.decide(entry.target.model, lambda n: n + _context_margin(n) > context)
+    if context is not None and (check.fits_within is None or context < check.fits_within):
+        tokens = check.tokens
+        over, count = tokens.decide(entry.target.model, lambda n: n + _context_margin(n) > context)
         if over:
             return f"prompt {count.label} tokens exceeds context {context}", None
+        if count is tokens.estimated(entry.target.model):
+            # The estimate decided (it is the same for every model), so any window at least
+            # this large fits too: later targets' windows need no decision of their own.
+            check.fits_within = context
     return _price_check(check, entry, index)
 
 
@@ -310,35 +326,42 @@ def _price_check(check: _Check, entry: TargetEntry, index: int) -> tuple[str | N
     inputs, provider, facts = check.inputs, entry.provider, entry.facts
     max_tokens = check.max_tokens
     price = facts.price
-
-    def limits(est: int) -> str | None:
-        """The first limit a worst case of `est` input tokens crosses (its reason), if any."""
-        worst = worst_case_cost(price, est, max_tokens) if price is not None else None
-        if inputs.max_cost_usd is not None:
-            if worst is None:
-                return f"no price known (--max-cost {money(inputs.max_cost_usd)})"
-            if worst > inputs.max_cost_usd:
-                return f"worst case {money(worst)} exceeds --max-cost {money(inputs.max_cost_usd)}"
+    if inputs.max_cost_usd is None and inputs.budget_filter is None:
+        # No limit depends on the count, so `decide` would take the estimate: take it directly.
         if price is None and check.dollar_limit:
-            return "no price known"
-        if inputs.budget_filter is not None:
-            return inputs.budget_filter(entry.target, provider, worst, est + max_tokens) or None
-        return None
-
-    # Near a limit the exact count decides, and the candidate's worst case (what the engine
-    # reserves) is computed from the same count.
-    reason, count = check.tokens.decide(entry.target.model, limits)
-    if reason:
-        return reason, None
-    est = count.count
+            return "no price known", None
+        est = check.est
+    else:
+        # Near a limit the exact count decides, and the candidate's worst case (what the engine
+        # reserves) is computed from the same count.
+        reason, count = check.tokens.decide(entry.target.model, lambda n: _limit_reason(check, entry, n))
+        if reason:
+            return reason, None
+        est = count.count
     worst = worst_case_cost(price, est, max_tokens) if price is not None else None
     model = entry.model
-    option = Option(
-        target=entry.target, index=index, priority=provider.priority, weight=provider.weight,
-        expected_cost=expected_cost(price.input, price.output, est, max_tokens) if price else None,
-        free=facts.free, tier=model.tier, output_price=price.output if price else None,
-        quality_prior=model.quality, worst_case_usd=worst, context=facts.context)
+    # Positional: keyword arguments cost a lookup each, once per target per plan.
+    option = Option(entry.target, index, provider.priority, provider.weight,
+                    expected_cost(price.input, price.output, est, max_tokens) if price else None,
+                    facts.free, model.tier, price.output if price else None, model.quality, worst,
+                    facts.context)
     return None, option
+
+
+def _limit_reason(check: _Check, entry: TargetEntry, est: int) -> str | None:
+    """The first limit a worst case of `est` input tokens crosses (its reason), if any."""
+    inputs, price, max_tokens = check.inputs, entry.facts.price, check.max_tokens
+    worst = worst_case_cost(price, est, max_tokens) if price is not None else None
+    if inputs.max_cost_usd is not None:
+        if worst is None:
+            return f"no price known (--max-cost {money(inputs.max_cost_usd)})"
+        if worst > inputs.max_cost_usd:
+            return f"worst case {money(worst)} exceeds --max-cost {money(inputs.max_cost_usd)}"
+    if price is None and check.dollar_limit:
+        return "no price known"
+    if inputs.budget_filter is not None:
+        return inputs.budget_filter(entry.target, entry.provider, worst, est + max_tokens) or None
+    return None
 
 
 def _memory_reason(memory: MemorySnapshot, provider: ProviderConfig, target_id: str, est: int,
@@ -418,13 +441,22 @@ def _order(selection: _Selection, options: list[Option], ctx: StrategyContext,
         ranked = [(o, "pinned by -m") for o in pinned] + order(selection.strategy, rest, ctx)
     half_open = {target_id for target_id, b in memory.breakers.items() if b.state == "half_open"} \
         if memory is not None else ()
+    expected = ctx.expected
     out = []
     for option, reason in ranked:
-        if half_open and option.target.id in half_open:
-            reason += "; circuit half-open: trial call"
-        eq, n = ctx.expected.get(option.target.id, (None, 0)) if ctx.expected else (None, 0)
-        out.append(Candidate(option.target, reason, option.worst_case_usd, option.context, option.free, eq, n))
+        target = option.target
+        if half_open or expected:
+            target_id = target.id
+            if half_open and target_id in half_open:
+                reason += "; circuit half-open: trial call"
+            eq, n = expected.get(target_id, _UNRATED) if expected else _UNRATED
+        else:
+            eq, n = _UNRATED
+        out.append(Candidate(target, reason, option.worst_case_usd, option.context, option.free, eq, n))
     return out
+
+
+_UNRATED = (None, 0)  # a candidate's expected quality and evidence when none was computed
 
 
 def _clock(ts: float | None, now_dt: datetime) -> str:

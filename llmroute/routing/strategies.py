@@ -175,10 +175,24 @@ def quality_of(o: Option, memory: MemorySnapshot | None) -> tuple[float, str]:
     return DEFAULT_QUALITY, f"default {DEFAULT_QUALITY:g}"
 
 
-def prior_quality(o: Option, memory: MemorySnapshot | None) -> float:
-    """The cold-start expected quality in [0, 1]: the `quality` strategy's score / 10, so the
-    order it gives is exactly the order `quality` gave before any per-prompt verdicts."""
-    return min(1.0, max(0.0, quality_of(o, memory)[0] / 10.0))
+def prior_qualities(options: Sequence[Option], ids: Sequence[str], memory: MemorySnapshot | None) -> list[float]:
+    """Each option's cold-start expected quality in [0, 1] (`ids` are their target ids): the
+    `quality` strategy's score / 10, so the order it gives is exactly the order `quality` gave
+    before any per-prompt verdicts. The score is chosen as in `quality_of`, without formatting
+    a reason no one reads: the planner asks this for every candidate of every `quality`/`auto`
+    plan."""
+    measured_of = memory.quality.get if memory else {}.get
+    out = []
+    for o, target_id in zip(options, ids):
+        measured = measured_of(target_id)
+        if measured is not None and measured[1] >= MIN_QUALITY_EVIDENCE:
+            score = float(measured[0])
+        elif o.quality_prior is not None:
+            score = float(o.quality_prior)
+        else:
+            score = DEFAULT_QUALITY
+        out.append(min(1.0, max(0.0, score / 10.0)))
+    return out
 
 
 def _learned(ctx: StrategyContext) -> bool:
@@ -189,9 +203,9 @@ def _learned(ctx: StrategyContext) -> bool:
 def by_quality(options: list[Option], ctx: StrategyContext) -> Ordered:
     if _learned(ctx):
         expected = ctx.expected
-        ranked = sorted(options, key=lambda o: (-expected[o.target.id][0], o.index))
-        return [(o, f"quality: expected {expected[o.target.id][0]:.2f} (n={expected[o.target.id][1]})")
-                for o in ranked]
+        scored = [(o, *expected[o.target.id]) for o in options]
+        scored.sort(key=lambda item: (-item[1], item[0].index))
+        return [(o, f"quality: expected {q:.2f} (n={n})") for o, q, n in scored]
     scored = [(quality_of(o, ctx.memory), o) for o in options]
     scored.sort(key=lambda pair: (-pair[0][0], pair[1].index))
     return [(o, f"quality {why}") for (_, why), o in scored]
@@ -238,21 +252,22 @@ def _by_expected_quality(options: list[Option], ctx: StrategyContext) -> Ordered
     `auto.quality_margin` of the best come first, free then cheapest; the rest follow by
     expected quality."""
     expected = ctx.expected
-    best = max(expected[o.target.id][0] for o in options)
+    scored = [(o, *expected[o.target.id]) for o in options]
+    best = max(q for _, q, _ in scored)
     floor = best - ctx.quality_margin - 1e-9
+    # Formatted once per plan, not once per candidate.
+    within = f"within {ctx.quality_margin:g} of best {best:.2f}"
+    below = f"below best {best:.2f} − {ctx.quality_margin:g}"
 
-    def key(o: Option) -> tuple:
-        q = expected[o.target.id][0]
+    def key(item: tuple[Option, float, int]) -> tuple:
+        o, q, _ = item
         if q >= floor:
             return (0, not o.free, o.expected_cost is None, o.expected_cost or 0.0, o.index)
         return (1, -q, o.index)
 
-    out: Ordered = []
-    for o in sorted(options, key=key):
-        q, n = expected[o.target.id]
-        where = f"within {ctx.quality_margin:g} of best {best:.2f}" if q >= floor else f"below best {best:.2f} − {ctx.quality_margin:g}"
-        out.append((o, f"auto: expected quality {q:.2f} (n={n}) {where}; {_cost_reason(o)}"))
-    return out
+    scored.sort(key=key)
+    return [(o, f"auto: expected quality {q:.2f} (n={n}) {within if q >= floor else below}; {_cost_reason(o)}")
+            for o, q, n in scored]
 
 
 STRATEGY_FUNCS: dict[str, Callable[[list[Option], StrategyContext], Ordered]] = {
