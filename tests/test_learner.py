@@ -17,6 +17,7 @@ from llmroute.config.model import AutoConfig, Config, Defaults, ModelConfig, Pro
 from llmroute.errors import ConfigError
 from llmroute.judging import combine
 from llmroute.quality import QualityStore
+from llmroute.routing.difficulty import score_difficulty
 from llmroute.routing.learner import BASELINE, FILE, JOURNAL, Learner, load_view
 from llmroute.routing.planner import PlanInputs, make_plan
 from llmroute.types import Message, Request, Target
@@ -82,7 +83,13 @@ def test_without_verdicts_routing_is_todays(tmp_path):
             before = make_plan(inputs)
             assert [(c.target, c.reason) for c in learned.candidates] == \
                 [(c.target, c.reason) for c in before.candidates]
-            assert all(c.evidence == 0 and c.expected_quality == 0.5 for c in learned.candidates)
+            assert all(c.evidence == 0 for c in learned.candidates)
+            shown = {c.target.id: c.expected_quality for c in learned.candidates}
+            if strategy == "quality":
+                assert shown == {A: 0.5, B: 0.5}  # both unconfigured: the default prior
+            else:  # auto's prior: the small B moved by difficulty around A − margin
+                d = score_difficulty(prompt).score
+                assert shown[A] == 0.5 and shown[B] == pytest.approx(0.45 - 0.5 * (d - 0.5), abs=1e-4)
     assert first(tmp_path, fill(MATHS_TEST[0], rng)) == A  # the cold start: hard → large
     assert first(tmp_path, fill(PROSE_TEST[0], rng)) == B  # easy → small
 
@@ -98,10 +105,11 @@ def test_after_judged_pairs_auto_routes_unseen_maths_to_b_and_prose_to_a(tmp_pat
 
 
 def test_a_few_verdicts_move_routing_little(tmp_path):
+    prompt = fill(MATHS_TEST[0], random.Random(5))
+    cold = {c.target.id: c.expected_quality for c in plan(tmp_path, prompt).candidates}
     train(tmp_path, 4)
-    rng = random.Random(5)
-    candidates = plan(tmp_path, fill(MATHS_TEST[0], rng)).candidates
-    assert all(abs(c.expected_quality - 0.5) < 0.05 for c in candidates)
+    candidates = plan(tmp_path, prompt).candidates
+    assert all(c.evidence == 4 and abs(c.expected_quality - cold[c.target.id]) < 0.05 for c in candidates)
 
 
 def test_margin_lets_auto_take_the_cheaper_target_within_it(tmp_path):
@@ -180,3 +188,58 @@ def test_quality_margin_is_validated(tmp_path):
         load_config_bytes(b"version: 1\nauto: {quality_margin: -1}\n", path)
     with pytest.raises(ConfigError):
         load_config_bytes(b"version: 1\nauto: {margin: 0.1}\n", path)
+
+
+def configured(margin: float = 0.05) -> Config:
+    """A dear large model rated 9 and a cheap small one rated 6, as users configure them."""
+    models = MappingProxyType({
+        "a": ModelConfig("a", input=5, output=15, tier="large", quality=9),
+        "b": ModelConfig("b", input=0.1, output=0.4, tier="small", quality=6),
+    })
+    provider = ProviderConfig(name="p", type="mock", models=models)
+    return Config(defaults=Defaults(strategy="auto"), providers=MappingProxyType({"p": provider}),
+                  routes=MappingProxyType({"default": (Target("p", "a"), Target("p", "b"))}),
+                  auto=AutoConfig(quality_margin=margin))
+
+
+def first_configured(state_dir: Path, prompt: str, margin: float = 0.05) -> str:
+    inputs = PlanInputs(config=configured(margin), request=Request((Message("user", prompt),)),
+                        now=datetime.now(timezone.utc), learner=load_view(state_dir))
+    return make_plan(inputs).candidates[0].target.id
+
+
+EASY = "write a short poem about rain"
+HARD = ("Prove that the sum of the reciprocals of the primes diverges, then derive an asymptotic "
+        "bound for the partial sums and explain each step.")
+
+
+def test_the_first_verdict_does_not_send_every_prompt_to_the_higher_rated_target(tmp_path):
+    assert score_difficulty(EASY).score < 0.5 <= score_difficulty(HARD).score
+    assert (first_configured(tmp_path, EASY), first_configured(tmp_path, HARD)) == (B, A)  # threshold
+    Learner(tmp_path).record(A, B, "what is the capital of peru")  # one verdict, on another prompt
+    assert load_view(tmp_path).pairs
+    # expected quality now decides; its prior still follows the prompt's difficulty
+    assert (first_configured(tmp_path, EASY), first_configured(tmp_path, HARD)) == (B, A)
+
+
+def test_a_wider_margin_trades_quality_for_cost_once_verdicts_exist(tmp_path):
+    Learner(tmp_path).record(A, B, "what is the capital of peru")
+    medium = "Explain why the sky is blue, step by step, for a curious ten-year-old."
+    d = score_difficulty(medium).score
+    assert 0.5 <= d < 0.8
+    assert first_configured(tmp_path, medium) == A
+    assert first_configured(tmp_path, medium, margin=0.05 + 0.5 * (d - 0.5) + 0.02) == B
+
+
+def test_auto_priors_follow_difficulty_around_the_threshold():
+    from llmroute.routing.strategies import AUTO_PRIOR_GAP, auto_priors
+
+    bases, tiers = [0.9, 0.6, 0.5], ["large", "small", "small"]
+    at = auto_priors(bases, tiers, 0.5, 0.5)
+    assert at[0] == 0.9 and at[1] == pytest.approx(0.9 - AUTO_PRIOR_GAP, abs=1e-5)
+    assert at[1] < 0.9 - AUTO_PRIOR_GAP  # at the threshold itself: large, as the threshold rule
+    assert at[1] - at[2] == pytest.approx(0.1)  # the other small target keeps its distance
+    easy, hard = auto_priors(bases, tiers, 0.1, 0.5), auto_priors(bases, tiers, 0.9, 0.5)
+    assert hard[1] < at[1] < easy[1] and hard[0] == easy[0] == 0.9
+    assert auto_priors(bases, tiers, 0.0, 0.9)[1] == 1.0  # clamped to [0, 1]
+    assert auto_priors([0.9, 0.8], ["large", "large"], 0.9, 0.5) == [0.9, 0.8]  # one tier: as given

@@ -11,7 +11,7 @@ import zlib
 import pytest
 
 from llmroute.routing import learner as L
-from llmroute.routing.difficulty import score_difficulty
+from llmroute.routing.difficulty import Difficulty, score_difficulty
 from llmroute.routing.learner import (
     BASELINE, DIM, MAX_WORDS, PRIOR_WEIGHT, LearnerView, expected_quality, features, pair_key,
 )
@@ -21,21 +21,22 @@ def plain_slot(name: str) -> int:
     return zlib.crc32(name.encode()) & (DIM - 1)
 
 
-def plain_features(prompt: str, difficulty) -> list[tuple[int, float]]:
+def plain_features(prompt: str, difficulty: Difficulty) -> list[tuple[int, float]]:
     """The definition: the first MAX_WORDS words of the lower-cased prompt's first 8 KB, word by
-    word, then the difficulty features, the length bucket and the unit scale."""
+    word, then the difficulty features, the length bucket and the unit scale; then the score."""
     words = L._WORD.findall(prompt.lower(), 0, 8 * 1024)[:MAX_WORDS]
     raw = {0: 1.0}
     for i, word in enumerate(words):
         raw[plain_slot("w:" + word)] = 1.0
         if i:
             raw[plain_slot(f"p:{words[i - 1]} {word}")] = 1.0
-    for name, value in difficulty:
+    for name, value in difficulty.features:
         slot = plain_slot("d:" + name)
         raw[slot] = raw.get(slot, 0.0) + 2.0 * abs(value)
     raw[plain_slot(f"len:{min(len(words).bit_length(), 10)}")] = 1.0
     scale = 1.0 / math.sqrt(len(raw))
-    return [(slot, value * scale) for slot, value in raw.items()]
+    return [(slot, value * scale) for slot, value in raw.items()] + \
+        [(plain_slot("d:score"), 2.0 * (difficulty.score - 0.5))]
 
 
 def words(n: int, seed: int = 0) -> str:
@@ -63,9 +64,10 @@ PROMPTS = [
 
 @pytest.mark.parametrize("prompt", PROMPTS, ids=range(len(PROMPTS)))
 def test_features_are_the_plain_definition(prompt):
-    for difficulty in ((), (("code", 0.25), ("length", 0.1), ("code", 0.05)), score_difficulty(prompt).features):
+    for difficulty in (Difficulty(0.0), Difficulty(0.7, (("code", 0.25), ("length", 0.1), ("code", 0.05))),
+                       score_difficulty(prompt)):
         assert features(prompt, difficulty) == plain_features(prompt, difficulty)
-    assert features(prompt) == plain_features(prompt, score_difficulty(prompt).features)
+    assert features(prompt) == plain_features(prompt, score_difficulty(prompt))
 
 
 def test_features_stay_exact_when_the_slot_memos_fill_up(monkeypatch):
@@ -73,16 +75,18 @@ def test_features_stay_exact_when_the_slot_memos_fill_up(monkeypatch):
     rng = random.Random(4)
     for _ in range(30):
         prompt = " ".join(f"w{rng.randrange(500)}" for _ in range(rng.randrange(1, 150)))
-        assert features(prompt, ()) == plain_features(prompt, ())
+        assert features(prompt, Difficulty(0.2)) == plain_features(prompt, Difficulty(0.2))
 
 
 def plain_expected_quality(ids, priors, x, view):
-    """The definition: every pair the candidates are in shifts them by r·(learned − prior)."""
+    """The definition: every pair the candidates are in moves their prior logits toward the
+    pair's model by r, half each (a thumbs model moves its target alone); a candidate moves by
+    the mean of its moves."""
     if not view or not view.pairs or x is None:
         return [(p, 0) for p in priors]
-    logits = [math.log(max(p, 1e-6) / max(1 - p, 1e-6)) for p in priors]
+    logits = [math.log(min(1 - 1e-6, max(1e-6, p)) / (1 - min(1 - 1e-6, max(1e-6, p)))) for p in priors]
     index = {t: i for i, t in enumerate(ids)}
-    shifts = [[] for _ in ids]
+    moves = [[] for _ in ids]
     evidence = [0] * len(ids)
     margins = view.margins(x)
     for number, key in enumerate(view.keys):
@@ -91,21 +95,20 @@ def plain_expected_quality(ids, priors, x, view):
         i, j = index.get(a), index.get(b)
         if i is None and j is None or not n:
             continue
-        learned = L._sigmoid(margins[number])
         r = n / (n + PRIOR_WEIGHT)
         if i is not None and j is not None:
-            prior_chance = L._sigmoid(logits[i] - logits[j])
-            shifts[i].append(r * (learned - prior_chance))
-            shifts[j].append(r * (prior_chance - learned))
+            half = r * (margins[number] - (logits[i] - logits[j])) / 2
+            moves[i].append(half)
+            moves[j].append(-half)
             evidence[i] += n
             evidence[j] += n
         elif BASELINE in (a, b):
             k, target = (i, a) if i is not None else (j, b)
-            chance = learned if target == a else 1.0 - learned
-            shifts[k].append(r * (chance - L._sigmoid(logits[k])))
+            own = margins[number] if target == a else -margins[number]
+            moves[k].append(r * (own - logits[k]))
             evidence[k] += n
-    return [(min(1.0, max(0.0, p + (sum(s) / len(s) if s else 0.0))), e)
-            for p, s, e in zip(priors, shifts, evidence)]
+    return [(L._sigmoid(t + sum(m) / len(m)) if m else p, e)
+            for p, t, m, e in zip(priors, logits, moves, evidence)]
 
 
 def random_view(rng: random.Random, targets: list[str]) -> LearnerView:

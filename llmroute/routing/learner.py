@@ -30,10 +30,13 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from ..locking import locked
 from ..state import StateStore
+
+if TYPE_CHECKING:
+    from .difficulty import Difficulty
 
 DIM = 1 << 14
 MAX_WORDS = 96  # a prompt's head carries its topic; more words cost planning time
@@ -105,13 +108,19 @@ def head_words(prompt: str) -> list[str]:
     return words
 
 
-def features(prompt: str, difficulty: Iterable[tuple[str, float]] | None = None) -> list[tuple[int, float]]:
-    """The prompt's hashed features as (slot, value), scaled to unit length. `difficulty` is
-    the prompt's `score_difficulty(...).features` when the caller already has them."""
+def features(prompt: str, difficulty: "Difficulty | None" = None) -> list[tuple[int, float]]:
+    """The prompt's hashed features as (slot, value): words, word pairs, the difficulty
+    features and a length bucket scaled to unit length, then the difficulty score itself.
+    `difficulty` is the prompt's `score_difficulty(...)` when the caller already has it.
+
+    The score is added unscaled, centred on 0.5: it is the one feature every prompt has and that
+    says which way it leans, so a pair's model learns "the harder, the more the larger model
+    wins" from its first verdicts and carries it to prompts whose words it never saw; the words
+    then correct it where the user's verdicts disagree with the prior."""
     if difficulty is None:
         from .difficulty import score_difficulty
 
-        difficulty = score_difficulty(prompt).features
+        difficulty = score_difficulty(prompt)
     words = head_words(prompt)
     # Slot 0 is the bias (a collision with it is harmless); then each word, and from the second
     # word on, the pair it ends — the order a word-by-word loop would insert them in.
@@ -122,12 +131,18 @@ def features(prompt: str, difficulty: Iterable[tuple[str, float]] | None = None)
         order[2::2] = word_slots[1:]
         order[3::2] = _pair_slots(words)
     raw = dict.fromkeys(order, 1.0)
-    for name, value in difficulty:
+    for name, value in difficulty.features:
         slot = _slot("d:" + name)
         raw[slot] = raw.get(slot, 0.0) + 2.0 * abs(value)
     raw[_slot(f"len:{min(len(words).bit_length(), 10)}")] = 1.0
     scale = 1.0 / math.sqrt(len(raw))
-    return list(zip(raw, map(scale.__mul__, raw.values())))
+    out = list(zip(raw, map(scale.__mul__, raw.values())))
+    out.append((_SCORE_SLOT, SCORE_SCALE * (difficulty.score - 0.5)))
+    return out
+
+
+SCORE_SCALE = 2.0  # the difficulty score's feature value spans [-1, 1]
+_SCORE_SLOT = _slot("d:score")
 
 
 def pair_key(a: str, b: str) -> tuple[str, bool]:
@@ -180,7 +195,7 @@ class Learner:
                 for winner, loser, x in verdicts:
                     key, first_won = pair_key(winner, loser)
                     entry = pairs.setdefault(key, {"n": 0, "w": {}})
-                    _step(entry["w"], x, 1.0 if first_won else 0.0)
+                    learn_step(entry["w"], x, 1.0 if first_won else 0.0)
                     entry["n"] += 1
 
     def record_feedback(self, target: str, vote: str, prompt: str) -> None:
@@ -210,7 +225,7 @@ class Learner:
             rebuild(self.state_dir, self.store)
 
 
-def _step(weights: dict, x: list[tuple[int, float]], y: float) -> None:
+def learn_step(weights: dict, x: list[tuple[int, float]], y: float) -> None:
     """One SGD step on the L2-regularised log loss (weights keyed by str(slot) in JSON)."""
     z = sum(weights.get(str(i), 0.0) * v for i, v in x)
     g = _sigmoid(z) - y
@@ -252,7 +267,7 @@ def rebuild(state_dir: Path, store: StateStore | None = None) -> int:
                 continue  # a torn last line after a crash
             key, first_won = pair_key(str(winner), str(loser))
             entry = pairs.setdefault(key, {"n": 0, "w": {}})
-            _step(entry["w"], x, 1.0 if first_won else 0.0)
+            learn_step(entry["w"], x, 1.0 if first_won else 0.0)
             entry["n"] += 1
             count += 1
         with store.update() as doc:
@@ -345,9 +360,9 @@ class LearnerView:
 
 
 _BLENDS_MAX = 64
-# How a pair's learned chance `s` (its first side winning) enters a candidate's shift, given the
-# prior chance `c`: as r·(s − c) for the first side, r·(c − s) for the second, and r·((1 − s) − c)
-# for a target on the second side of a thumbs model.
+# Which side of a pair's model a candidate is on: the first side of a judged pair or a thumbs
+# model (the model's logit is its own), the second side of a judged pair, or the second side of a
+# thumbs model whose first side is `BASELINE` (the logit is the baseline's; the target's is −it).
 _FIRST, _SECOND, _THUMBS_SECOND = 0, 1, 2
 
 
@@ -355,8 +370,8 @@ class _Blend:
     """For one list of candidates: the pairs with evidence that involve them, each as (pair
     number in `keys`, i, j) — i, j their candidates' positions, j = -1 for a thumbs model of
     candidate i; per candidate, its terms (position in `pairs`, side, r) in `keys` order; and
-    the verdicts behind each. The prior chances depend on the priors as well: the last priors'
-    are kept, as consecutive plans usually share them."""
+    the verdicts behind each. The prior logits depend on the priors as well: the last priors'
+    are kept, as consecutive plans often share them."""
 
     def __init__(self, view: LearnerView, ids: list[str]) -> None:
         index = {t: i for i, t in enumerate(ids)}
@@ -386,17 +401,20 @@ class _Blend:
         self.evidence = tuple(evidence)
         self._last: tuple[tuple[float, ...], list[float]] | None = None
 
-    def chances(self, priors: list[float]) -> list[float]:
-        """Each pair's prior chance (its first side winning), in `pairs` order."""
+    def logits(self, priors: list[float]) -> list[float]:
+        """Each candidate's prior as a logit."""
         key = tuple(priors)
         last = self._last
         if last is not None and last[0] == key:
             return last[1]
-        logits = [math.log(max(p, 1e-6) / max(1 - p, 1e-6)) for p in priors]
-        chances = [_sigmoid(logits[i] - logits[j]) if j >= 0 else _sigmoid(logits[i])
-                   for _, i, j in self.pairs]
-        self._last = (key, chances)
-        return chances
+        logits = [_logit(p) for p in priors]
+        self._last = (key, logits)
+        return logits
+
+
+def _logit(p: float) -> float:
+    p = min(1.0 - 1e-6, max(1e-6, p))
+    return math.log(p / (1.0 - p))
 
 
 EMPTY = LearnerView({})
@@ -426,26 +444,36 @@ def expected_quality(ids: list[str], priors: list[float], prompt_features: list[
                      view: LearnerView | None) -> list[tuple[float, int]]:
     """Each candidate's (expected quality in [0, 1], verdicts behind it) for this prompt.
 
-    The prior pairwise chance is the logistic of the prior logit difference; the learned one
-    comes from the pair's model. Each pair with evidence n shifts a candidate's quality by
-    r·(learned − prior chance), r = n / (n + PRIOR_WEIGHT), averaged over its pairs; a thumbs
-    model (against `BASELINE`, whose prior is 0.5) counts as one more pair. Without evidence the
-    result is exactly the prior."""
+    In logits: a pair's prior says candidate i beats j with logit θi − θj (θ = logit of the
+    prior), its model says m. With evidence n, r = n / (n + PRIOR_WEIGHT), the pair's blended
+    logit is (1 − r)(θi − θj) + r·m, reached by moving θi up and θj down by r(m − (θi − θj))/2;
+    against `BASELINE` (logit 0) the target alone moves, by r(m − θi). A candidate in several
+    pairs moves by the mean of its moves, and its expected quality is the logistic of where it
+    lands. Why logits and not a shift of probabilities: a convex blend of logits keeps the
+    prior's order of prompts while the model is still flat (after a few verdicts it mostly knows
+    a bias), instead of subtracting a prior chance that is steeper than the prior's own gap.
+    Without evidence the result is exactly the prior."""
     if not view or not view.pairs or prompt_features is None:
         return [(p, 0) for p in priors]
     blend = view.blend(ids)
-    chances = blend.chances(priors)
+    logits = blend.logits(priors)
     margins = view.margins(prompt_features)  # each trained pair once, however many candidates
-    learned = [_sigmoid(margins[number]) for number, _, _ in blend.pairs]
+    pairs = blend.pairs
     out = []
-    for p, terms, n in zip(priors, blend.terms, blend.evidence):
-        shift = 0.0
-        if terms:
-            shifts = [r * (learned[k] - chances[k]) if side == _FIRST else r * (chances[k] - learned[k])
-                      if side == _SECOND else r * ((1.0 - learned[k]) - chances[k])
-                      for k, side, r in terms]
-            shift = sum(shifts) / len(shifts)
-        out.append((min(1.0, max(0.0, p + shift)), n))
+    for p, theta, terms, n in zip(priors, logits, blend.terms, blend.evidence):
+        if not terms:
+            out.append((p, n))
+            continue
+        move = 0.0
+        for k, side, r in terms:
+            number, i, j = pairs[k]
+            m = margins[number]
+            if j < 0:  # a thumbs model: the target against the baseline's logit 0
+                move += r * ((m if side == _FIRST else -m) - theta)
+            else:
+                half = r * (m - (logits[i] - logits[j])) / 2
+                move += half if side == _FIRST else -half
+        out.append((_sigmoid(theta + move / len(terms)), n))
     return out
 
 

@@ -44,7 +44,8 @@ from .inputs import PlanInputs, PlanningTable, TargetEntry, table_for
 from .plan import Candidate, Exclusion, Plan
 from .rules import RuleContext, describe_rule, match_rule
 from .strategies import (
-    Option, StrategyContext, effective_tier, expected_cost, order, prior_qualities, round_robin_key,
+    Option, StrategyContext, auto_priors, effective_tier, expected_cost, order, prior_qualities,
+    round_robin_key,
 )
 
 
@@ -81,7 +82,7 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
     # spend the regex set's compile time (once per process) for nothing. --explain always shows it.
     difficulty = _difficulty(prompt, request.system) \
         if inputs.explain or (selection.strategy == "auto" and len(options) > 1) else None
-    expected = _expected(inputs, options, memory, difficulty) \
+    expected = _expected(inputs, options, memory, difficulty, selection.strategy == "auto") \
         if options and (inputs.explain or selection.strategy in ("quality", "auto")) else None
     ctx = StrategyContext(
         difficulty=difficulty.score if difficulty else 0.0, threshold=config.defaults.auto_threshold,
@@ -109,18 +110,22 @@ def make_plan(inputs: PlanInputs, memory: MemorySnapshot | RoutingMemory | None 
 
 
 def _expected(inputs: PlanInputs, options: list[Option], memory: MemorySnapshot | None,
-              difficulty) -> dict[str, tuple[float, int]]:
+              difficulty, auto: bool) -> dict[str, tuple[float, int]]:
     """Each option's expected quality for this prompt and its evidence (`learner.py`); the
-    prompt's features are computed only when the learner holds any verdict."""
+    prompt's features are computed only when the learner holds any verdict. `auto`'s prior
+    moves small targets with the prompt's difficulty (`auto_priors`)."""
     from .learner import expected_quality, features
 
     ids = [o.target.id for o in options]
     priors = prior_qualities(options, ids, memory)
+    if auto and difficulty is not None:
+        priors = auto_priors(priors, [effective_tier(o) for o in options], difficulty.score,
+                             inputs.config.defaults.auto_threshold)
     view = inputs.learner
     x = None
     if view is not None and view.pairs:
         prompt = inputs.request.prompt_text
-        x = features(prompt, difficulty.features if difficulty and not inputs.request.system else None)
+        x = features(prompt, difficulty if difficulty and not inputs.request.system else None)
     return dict(zip(ids, expected_quality(ids, priors, x, view)))
 
 
