@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.figures import parse  # noqa: E402
 
-SCRIPTS = ("startup", "e2e", "route", "difficulty", "budget", "report", "batch", "local", "tokens",
-           "serve")
+SCRIPTS = ("startup", "e2e", "route", "route_eval", "difficulty", "budget", "report", "batch", "local",
+           "tokens", "serve")
 
 
 def run_script(name: str, quick: bool, env: dict) -> tuple[list[tuple[str, str, str, str]], str]:

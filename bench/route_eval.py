@@ -1,17 +1,20 @@
 """How well do the cold-start prior and the per-prompt learner send the prompts that need the
 large model to it? Run: `python bench/route_eval.py [--quick]`.
 
-The data: `bench/data/route_eval.jsonl`, 206 prompts written for this evaluation (not drawn from
-any public benchmark), in four categories — knowledge questions (common vs obscure facts), maths
-(one-step arithmetic vs multi-step grade-school word problems and short competition-style
-questions), chat/prose (chit-chat, short rewrites and light creative work vs long, constrained or
-nuanced writing and advice) and code (one-liners and textbook snippets vs systems, debugging and
-design). Each is labelled `needs: large` when a small (~7-8B) model would likely answer it
-wrongly or poorly and the large model well, `small` when a small model suffices. Some easy prompts
-are deliberately long (padded anecdotes, one-step word problems) and some hard ones short
-("Who won the 1923 Tour de France?"), so length alone is not the label. Each (category, label)
-group is split at random (seed 19) into a `tune` half and a `test` half; a change to the prior may
-be chosen by its figures on `tune` only, and the figures that count are those on `test`.
+Two labelled sets, both written for this evaluation (not drawn from any public benchmark), in
+four categories — knowledge questions (common vs obscure facts), maths (one-step arithmetic vs
+multi-step word problems and short competition-style questions), chat/prose (chit-chat, short
+rewrites and light creative work vs long, constrained or nuanced writing and advice) and code
+(one-liners and textbook snippets vs systems, debugging and design). Each prompt is labelled
+`needs: large` when a small (~7-8B) model would likely answer it wrongly or poorly and the large
+model well, `small` when a small model suffices. Both sets hold long easy prompts (padded
+anecdotes, one-step word problems) and short hard ones, so length alone is not the label.
+
+- `route_eval.jsonl` (206 prompts, `tune`/`test` halves): the development set. The prior's rules
+  were chosen while looking at it — the test half too, so its figures are not a fair judge.
+- `route_eval_fresh.jsonl` (240 prompts, 30 small / 30 large per category): the sealed set,
+  written afterwards by a second author who never saw the scorer, the learner or the first set,
+  and committed before any score ran on it. Its figures are the ones that count.
 
 APGR (after RouteLLM's "average performance gap recovered", with a binary oracle): rank prompts
 by a score, send the top fraction f to the large model and the rest to the small one. A
@@ -20,24 +23,20 @@ way, so the performance gap recovered at f is PGR(f) = (needs-large prompts sent
 (all needs-large prompts). APGR is the area under PGR(f) for f from 0 to 1 (trapezoids over
 k = 0..n prompts; ties in the score broken pessimistically, small-first). Random routing scores
 about 0.5 (the exact expectation over random orders is printed); a perfect ranking scores
-1 − p/2 where p is the share of needs-large prompts (about 0.75 here).
+1 − p/2 where p is the share of needs-large prompts (0.75 on the sealed set).
 
-Scores compared: random; length (words); the current `difficulty.score_difficulty` (which is the
-only prompt-dependent part of `auto`'s cold-start prior: the tier/`quality` prior does not vary by
-prompt, so it ranks prompts exactly as the difficulty does); and the learner
-(`routing/learner.py`), trained on N synthetic verdicts for a target pair small/large drawn from
-the `tune` prompts (with replacement): on a needs-large prompt large wins; otherwise small wins
-or it is a tie (half each; ties teach nothing) — and, in a second row, with 15% of the decided
-verdicts flipped, as a noisy judge would. It then ranks the unseen `test` prompts by each
-candidate's `expected_quality` gap (large − small), exactly as the planner blends it. Means
-over 5 seeds.
-
-Recorded when the `specific` feature went into difficulty.py (test half, all / knowledge / maths /
-chat / code): random 0.50; length 0.671 / 0.632 / 0.661 / 0.723 / 0.738; difficulty before
-0.641 / 0.603 / 0.648 / 0.738 / 0.708, after 0.678 / 0.688 / 0.653 / 0.741 / 0.708. A second
-change tried on the tune half (word problems need three numbers, +0.005 on tune maths) lost
-0.015 on test maths and was not kept. The learner's rows sit near length's: 101 distinct training
-prompts teach words that rarely recur in the unseen half.
+Scores compared: random; length (words); the prior — `auto`'s per-prompt prior
+(`strategies.auto_priors`, which moves a small-tier target's expected quality with the prompt's
+difficulty), so at zero evidence it ranks prompts exactly as `difficulty.score_difficulty` does;
+and the learner (`routing/learner.py`) after N synthetic judged verdicts for a small/large pair:
+on a needs-large prompt the large model wins; otherwise the small one wins or it is a tie (half
+each; ties teach nothing) — and, in a second row, with 15% of the decided verdicts flipped, as a
+noisy judge would. It ranks the unseen prompts by the expected-quality gap (large − small), the
+prior blended with the learned estimate exactly as the planner does. Learner rows come two ways:
+trained on the development set and ranked on the sealed one (another author's prompts: does
+what it learned transfer?), and "own prompts", two-fold on the sealed set (trained on one half's
+prompts, ranked on the other's, both ways, averaged: a user's verdicts come from prompts like the
+ones they route next). Means over 5 seeds.
 """
 
 from __future__ import annotations
@@ -50,17 +49,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.difficulty import apgr, recovered_curve  # noqa: E402
+from bench.figures import emit  # noqa: E402
 from llmroute.routing.difficulty import score_difficulty  # noqa: E402
-from llmroute.routing.learner import (LearnerView, _step, expected_quality,  # noqa: E402
-                                      features, pair_key)
+from llmroute.routing.learner import LearnerView, expected_quality, features, learn_step, pair_key  # noqa: E402
+from llmroute.routing.strategies import auto_priors  # noqa: E402
 
-DATA = Path(__file__).resolve().parent / "data" / "route_eval.jsonl"
+DATA = Path(__file__).resolve().parent / "data"
+DEVELOPMENT, SEALED = DATA / "route_eval.jsonl", DATA / "route_eval_fresh.jsonl"
 CATEGORIES = ("knowledge", "maths", "chat", "code")
 SMALL, LARGE = "local/small", "cloud/large"
-PRIORS = {SMALL: 0.6, LARGE: 0.8}  # tier priors; constant per prompt, so they do not reorder
+BASES, TIERS = [0.6, 0.8], ["small", "large"]  # configured quality / 10 and tier of each side
+THRESHOLD = 0.5  # the default auto.threshold
+SIZES = (100, 300, 1000)
 
 
-def load(path: Path = DATA) -> list[dict]:
+def load(path: Path = DEVELOPMENT) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -70,10 +73,7 @@ def score_apgr(scores: list[float], hard: list[bool]) -> float:
 
 def random_apgr(hard: list[bool], rounds: int = 400, seed: int = 0) -> float:
     rng = random.Random(seed)
-    total = 0.0
-    for _ in range(rounds):
-        total += score_apgr([rng.random() for _ in hard], hard)
-    return total / rounds
+    return sum(score_apgr([rng.random() for _ in hard], hard) for _ in range(rounds)) / rounds
 
 
 def length_score(prompt: str) -> float:
@@ -85,12 +85,13 @@ def difficulty_score(prompt: str) -> float:
 
 
 def train_view(rows: list[dict], n: int, seed: int, noise: float = 0.0) -> LearnerView:
-    """The learner after `n` synthetic judged pairs on `rows` (in memory, the learner's own
-    features and update step)."""
+    """The learner after `n` synthetic judged pairs on `rows` (drawn with replacement), in memory
+    with the learner's own features and update step."""
     rng = random.Random(seed)
     weights: dict = {}
     decided = 0
     cache: dict[str, list] = {}
+    key, large_first = pair_key(LARGE, SMALL)
     for _ in range(n):
         row = rng.choice(rows)
         if row["needs"] == "large":
@@ -104,63 +105,102 @@ def train_view(rows: list[dict], n: int, seed: int, noise: float = 0.0) -> Learn
         x = cache.get(row["prompt"])
         if x is None:
             x = cache[row["prompt"]] = [(i, round(v, 5)) for i, v in features(row["prompt"])]
-        key, large_first = pair_key(LARGE, SMALL)
-        _step(weights, x, 1.0 if large_won == large_first else 0.0)
+        learn_step(weights, x, 1.0 if large_won == large_first else 0.0)
         decided += 1
     return LearnerView.from_doc({"pairs": {key: {"n": decided, "w": weights}}})
 
 
-def learner_scores(view: LearnerView, prompts: list[str]) -> list[float]:
-    ids = [SMALL, LARGE]
+def gap_scores(view: LearnerView | None, prompts: list[str]) -> list[float]:
+    """Expected quality of the large side minus the small side's, per prompt, as auto plans it."""
     out = []
     for prompt in prompts:
-        (qs, _), (ql, _) = expected_quality(ids, [PRIORS[SMALL], PRIORS[LARGE]], features(prompt), view)
+        found = score_difficulty(prompt)
+        priors = auto_priors(BASES, TIERS, found.score, THRESHOLD)
+        x = features(prompt, found) if view is not None else None
+        (qs, _), (ql, _) = expected_quality([SMALL, LARGE], priors, x, view)
         out.append(ql - qs)
     return out
 
 
-def table(rows: list[dict], scorers: dict) -> list[str]:
-    lines = [f"  {'score':<22} {'all':>6} " + " ".join(f"{c:>9}" for c in CATEGORIES)]
-    groups = {"all": rows} | {c: [r for r in rows if r["category"] == c] for c in CATEGORIES}
+def groups(rows: list[dict]) -> dict[str, list[dict]]:
+    return {"all": rows} | {c: [r for r in rows if r["category"] == c] for c in CATEGORIES}
+
+
+def row_line(name: str, cells: list[float]) -> str:
+    return f"  {name:<30} {cells[0]:>6.3f} " + " ".join(f"{v:>9.3f}" for v in cells[1:])
+
+
+def header() -> str:
+    return f"  {'score':<30} {'all':>6} " + " ".join(f"{c:>9}" for c in CATEGORIES)
+
+
+def cold_rows(rows: list[dict]) -> dict[str, list[float]]:
+    scorers = {
+        "random (expected)": lambda g, h: random_apgr(h),
+        "length (words)": lambda g, h: score_apgr([length_score(r["prompt"]) for r in g], h),
+        "prior (difficulty)": lambda g, h: score_apgr(gap_scores(None, [r["prompt"] for r in g]), h),
+        "perfect": lambda g, h: score_apgr([float(x) for x in h], h),
+    }
+    out = {}
     for name, fn in scorers.items():
-        cells = []
-        for group in groups.values():
-            hard = [r["needs"] == "large" for r in group]
-            cells.append(fn(group, hard))
-        lines.append(f"  {name:<22} {cells[0]:>6.3f} " + " ".join(f"{v:>9.3f}" for v in cells[1:]))
-    return lines
+        out[name] = [fn(g, [r["needs"] == "large" for r in g]) for g in groups(rows).values()]
+    return out
+
+
+def learned_cells(folds: list[tuple[list[dict], list[dict]]], n: int, noise: float, seeds) -> list[float]:
+    """Mean APGR over seeds and folds of the learner trained on each fold's first half and ranked
+    on its second, per group of the ranked half."""
+    sums = [0.0] * (1 + len(CATEGORIES))
+    count = 0
+    for train, ranked in folds:
+        for seed in seeds:
+            view = train_view(train, n, seed, noise)
+            for k, g in enumerate(groups(ranked).values()):
+                sums[k] += score_apgr(gap_scores(view, [r["prompt"] for r in g]), [r["needs"] == "large" for r in g])
+            count += 1
+    return [s / count for s in sums]
+
+
+def halves(rows: list[dict], seed: int = 19) -> tuple[list[dict], list[dict]]:
+    """Each (category, label) group split in two at random, as the development set was."""
+    rng = random.Random(seed)
+    first, second = [], []
+    for c in CATEGORIES:
+        for needs in ("small", "large"):
+            group = [r for r in rows if r["category"] == c and r["needs"] == needs]
+            rng.shuffle(group)
+            first += group[: len(group) // 2]
+            second += group[len(group) // 2:]
+    return first, second
 
 
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
-    rows = load()
-    tune = [r for r in rows if r["split"] == "tune"]
-    test = [r for r in rows if r["split"] == "test"]
-    hard_share = sum(r["needs"] == "large" for r in test) / len(test)
-    print(f"{len(rows)} prompts ({len(tune)} tune, {len(test)} test), "
-          f"{sum(r['needs'] == 'large' for r in rows)} need the large model; perfect APGR on test "
-          f"≈ {1 - hard_share / 2:.3f}")
-    cold = {
-        "random (expected)": lambda g, h: random_apgr(h),
-        "length (words)": lambda g, h: score_apgr([length_score(r["prompt"]) for r in g], h),
-        "difficulty (prior)": lambda g, h: score_apgr([difficulty_score(r["prompt"]) for r in g], h),
-    }
-    for name, half in (("tune", tune), ("test", test)):
-        print(f"\ncold start, {name} half (APGR):")
-        print("\n".join(table(half, cold)))
+    development, sealed = load(DEVELOPMENT), load(SEALED)
+    test = [r for r in development if r["split"] == "test"]
+    print(f"development set {len(development)} prompts; sealed set {len(sealed)} prompts, "
+          f"{sum(r['needs'] == 'large' for r in sealed)} need the large model")
+    for title, rows in (("development set, test half (looked at while tuning)", test),
+                        ("sealed set (never tuned on)", sealed)):
+        print(f"\ncold start, {title} (APGR):\n{header()}")
+        for name, cells in cold_rows(rows).items():
+            print(row_line(name, cells))
+            if rows is sealed and name in ("length (words)", "prior (difficulty)"):
+                for label, value in zip(("all",) + CATEGORIES, cells):
+                    emit(f"route APGR sealed set, {name}, {label}", value, "", "prior > length")
     seeds = range(2 if quick else 5)
-    learned = {}
-    for n in (100, 300, 1000):
-        for noise in (0.0, 0.15):
-            views = [train_view(tune, n, seed, noise) for seed in seeds]
-
-            def fn(g, h, views=views):
-                prompts = [r["prompt"] for r in g]
-                return sum(score_apgr(learner_scores(v, prompts), h) for v in views) / len(views)
-
-            learned[f"learner {n}" + (f" noise {noise:.0%}" if noise else "")] = fn
-    print("\nlearner trained on tune-half verdicts, ranked on the unseen test half (APGR):")
-    print("\n".join(table(test, learned)))
+    first, second = halves(sealed)
+    setups = (("trained on development, ranked on sealed", [(development, sealed)]),
+              ("own prompts: two-fold on sealed", [(first, second), (second, first)]))
+    for title, folds in setups:
+        print(f"\nlearner, {title} (APGR):\n{header()}")
+        for n in SIZES:
+            for noise in (0.0, 0.15):
+                cells = learned_cells(folds, n, noise, seeds)
+                name = f"learner {n}" + (f" noise {noise:.0%}" if noise else "")
+                print(row_line(name, cells))
+                if not noise:
+                    emit(f"route APGR sealed set, learner {n} verdicts, {title}", cells[0], "", "")
     return 0
 
 

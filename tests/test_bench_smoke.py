@@ -19,6 +19,7 @@ EXPECTED = {
     "startup": "cold start: llmroute --help",
     "e2e": "piped prompt ratio llmroute/minimal",
     "route": "planning time per prompt",
+    "route_eval": "route APGR sealed set, prior (difficulty), all",
     "difficulty": "difficulty scoring time",
     "budget": "budget check added by long ledger",
     "report": "report --month, first run",
