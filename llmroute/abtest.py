@@ -74,7 +74,7 @@ def run_abtest(engine: "Engine", a: Target, b: Target, requests: Sequence[Reques
                 pair.outcome = manual_verdict(request.prompt_text, pair.a.text, pair.b.text,
                                               ask=manual.ask, show=manual.show, rng=manual.rng)
     store.add(name, a, b, pairs)
-    quality = QualityStore(engine.paths.state_dir, clock=engine.clock)
+    quality = QualityStore(engine.paths.state_dir, clock=engine.clock, memory=engine.memory)
     for pair, request in zip(pairs, requests):
         if pair.outcome is not None:
             quality.record_pair(a.id, b.id, pair.outcome, prompt=request.prompt_text)

@@ -173,7 +173,7 @@ class Engine:
             extra={"rng": self.rng},
             explain=options.explain,
             table=self._table,
-            learner=load_view(self.paths.state_dir),
+            learner=load_view(self.paths.state_dir, self.memory),
         )
         self._snapshot = self.memory.snapshot()
         return make_plan(inputs, self._snapshot)

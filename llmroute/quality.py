@@ -16,17 +16,22 @@ stays small however many pairs are judged); `state/feedback.json` holds one vote
 id, so changing one's mind replaces a vote instead of counting twice. After every change the
 scores are recomputed and published to the routing memory (`state/routing.json`, section
 `quality`), which is where the `quality` and `auto` strategies and `llmroute models` read them.
+With `state.backend: redis` all three live on the team's Redis instead (`document_store`).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .routing.strategies import MIN_QUALITY_EVIDENCE
-from .state import StateStore, sections
+from .state import sections
 from .stats import BASELINE, Game, bradley_terry, strength_to_score
+
+if TYPE_CHECKING:
+    from .routing.learner import Learner
+    from .routing.memory import RoutingMemory
 
 ENOUGH_EVIDENCE = MIN_QUALITY_EVIDENCE
 OUTCOMES = ("a", "b", "tie")
@@ -36,13 +41,20 @@ VOTES = ("up", "down")
 class QualityStore:
     """Pairwise outcomes and feedback votes, and the per-target scores they imply."""
 
-    def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time):
+    def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time,
+                 memory: "RoutingMemory | None" = None):
+        """`memory` is the routing memory the scores are published to (the engine's: on Redis
+        for `state.backend: redis`); the evidence lives beside it (`document_store`), so on Redis
+        every machine learns from every machine's verdicts."""
+        from .routing.memory import RoutingMemory
+
         self.clock = clock
         self.state_dir = Path(state_dir)
+        self.memory = memory if memory is not None else RoutingMemory(self.state_dir, clock=clock)
         # Sections of the wrong type mean a damaged file (moved aside, started afresh); damaged
         # entries inside a section are skipped one by one (`_is_counts`, `_votes`).
-        self.pairs = StateStore(Path(state_dir) / "quality.json", clock=clock, valid=sections(pairs=dict))
-        self.votes = StateStore(Path(state_dir) / "feedback.json", clock=clock, valid=sections(votes=dict))
+        self.pairs = self.memory.document_store("quality", sections(pairs=dict))
+        self.votes = self.memory.document_store("feedback", sections(votes=dict))
 
     def record_pair(self, a: str, b: str, outcome: str, prompt: str | None = None) -> None:
         """One judged pair: `outcome` is "a" (a won), "b" (b won) or "tie". With the `prompt`,
@@ -53,10 +65,8 @@ class QualityStore:
         if a == b:
             return
         if prompt is not None and outcome != "tie":
-            from .routing.learner import Learner
-
             winner, loser = (a, b) if outcome == "a" else (b, a)
-            Learner(self.state_dir, clock=self.clock).record(winner, loser, prompt)
+            self._learner().record(winner, loser, prompt)
         first, second = sorted((a, b))
         if first != a:
             outcome = {"a": "b", "b": "a", "tie": "tie"}[outcome]
@@ -75,19 +85,20 @@ class QualityStore:
         if vote not in VOTES:
             raise ValueError(f"vote must be up or down, got {vote!r}")
         if prompt is not None:
-            from .routing.learner import Learner
-
-            Learner(self.state_dir, clock=self.clock).record_feedback(target, vote, prompt)
+            self._learner().record_feedback(target, vote, prompt)
         with self.votes.update() as doc:
             doc.setdefault("votes", {})[request_id] = {"target": target, "vote": vote, "ts": self.clock()}
         self.publish()
 
+    def _learner(self) -> "Learner":
+        from .routing.learner import Learner
+
+        return Learner(self.state_dir, clock=self.clock, memory=self.memory)
+
     def publish(self) -> None:
         """Recompute every score and hand them to the routing memory, which the planner
         already reads once per prompt: planning never pays for Bradley–Terry."""
-        from .routing.memory import RoutingMemory
-
-        RoutingMemory(self.state_dir, clock=self.clock).replace_quality(self.scores())
+        self.memory.replace_quality(self.scores())
 
     def feedback_counts(self) -> dict[str, tuple[int, int]]:
         """{target: (ups, downs)}."""

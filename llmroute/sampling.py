@@ -315,7 +315,7 @@ async def _complete(engine: "Engine", call: Call, routed: CallResult, pair: tupl
 
 def _store(engine: "Engine", a: Target, b: Target, pairs: list[PairResult], prompt: str | None) -> None:
     ABTestStore(engine.paths.state_dir, clock=engine.clock).add(sampled_name(a, b), a, b, pairs)
-    quality = QualityStore(engine.paths.state_dir, clock=engine.clock)
+    quality = QualityStore(engine.paths.state_dir, clock=engine.clock, memory=engine.memory)
     for pair in pairs:
         if pair.outcome is not None:
             quality.record_pair(a.id, b.id, pair.outcome, prompt=prompt)

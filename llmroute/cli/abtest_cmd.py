@@ -130,9 +130,11 @@ def _print_reports(app: AppContext, reports, as_json: bool) -> None:
     from ..abtest import render_report
     from ..quality import QualityStore
 
-    quality = QualityStore(app.paths.state_dir)
+    config = app.load_config()
+    memory = app.shared_memory(config)  # on Redis: the team's verdicts, not this machine's
+    quality = QualityStore(app.paths.state_dir, memory=memory)
     feedback = quality.feedback_counts()
-    learned = _learned(app)
+    learned = _learned(app, memory)
     if as_json:
         click.echo(json.dumps({"tests": [r.to_json() for r in reports],
                                "feedback": {t: {"up": u, "down": d} for t, (u, d) in feedback.items()},
@@ -158,13 +160,13 @@ def _print_reports(app: AppContext, reports, as_json: bool) -> None:
 LEDGER_PROMPTS = 2000  # recent logged prompts whose words can name the learner's weights
 
 
-def _learned(app: AppContext):
+def _learned(app: AppContext, memory=None):
     """The learner's pairs with their top words (`abtest.learned_pairs`); the words come from the
     difficulty lexicon and the ledger's recent prompts when `ledger.log_prompts` keeps them."""
     from ..abtest import learned_pairs, report_vocabulary
     from ..routing.learner import load_view
 
-    view = load_view(app.paths.state_dir)
+    view = load_view(app.paths.state_dir, memory)
     if not view.pairs:
         return []
     prompts: list[str] = []
@@ -226,5 +228,6 @@ def feedback_command(ctx, args) -> None:
                          "see `llmroute ask --json` for request ids")
     request_id, target = found
     prompt = find_prompt(ledger_path(config, app.paths), request_id)  # None unless log_prompts
-    QualityStore(app.paths.state_dir).record_feedback(request_id, target, args[-1], prompt=prompt)
+    QualityStore(app.paths.state_dir, memory=app.shared_memory(config)).record_feedback(
+        request_id, target, args[-1], prompt=prompt)
     click.echo(f"recorded {args[-1]} for {target} (request {request_id})", err=True)

@@ -71,8 +71,12 @@ class AppContext:
 
         config = config or self.load_config()
         budget = self.budget_guard(config, quiet=quiet)  # first: unreachable Redis + budget = exit 4
-        memory = self.redis_memory(config) if config.state.backend == "redis" else None
-        return Engine(config, paths=self.paths, keys=self.keystore(), budget=budget, memory=memory)
+        return Engine(config, paths=self.paths, keys=self.keystore(), budget=budget,
+                      memory=self.shared_memory(config))
+
+    def shared_memory(self, config: "Config"):
+        """The team's routing memory for `state.backend: redis`, else None (this machine's)."""
+        return self.redis_memory(config) if config.state.backend == "redis" else None
 
     def redis_memory(self, config: "Config"):
         """The routing memory shared on Redis (SPEC §15); unreachable, this machine's local

@@ -37,6 +37,7 @@ from ..state import StateStore
 
 if TYPE_CHECKING:
     from .difficulty import Difficulty
+    from .memory import RoutingMemory
 
 DIM = 1 << 14
 MAX_WORDS = 96  # a prompt's head carries its topic; more words cost planning time
@@ -44,7 +45,8 @@ LEARNING_RATE = 0.5
 L2 = 0.01  # per-step shrink of the touched weights toward 0
 PRIOR_WEIGHT = 20.0  # the prior counts as this many verdicts in the blend
 BASELINE = "*baseline*"
-FILE = "learner.json"
+NAME = "learner"
+FILE = NAME + ".json"
 JOURNAL = "learner_verdicts.jsonl"
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'+#-]*")
@@ -165,12 +167,16 @@ def _valid(doc: dict) -> bool:
 
 
 class Learner:
-    """The learner of one data directory (`state/learner.json`)."""
+    """The learner of one data directory (`state/learner.json`), or of the team when `memory`
+    (the engine's routing memory) keeps its state on Redis (`RoutingMemory.document_store`)."""
 
-    def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time):
+    def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time,
+                 memory: "RoutingMemory | None" = None):
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / FILE
-        self.store = StateStore(self.path, clock=clock, valid=_valid)
+        self.store = memory.document_store(NAME, _valid) if memory is not None \
+            else StateStore(self.path, clock=clock, valid=_valid)
+        self.shared = not isinstance(self.store, StateStore)
 
     def record(self, winner: str, loser: str, prompt: str) -> None:
         """One decided verdict: `winner`'s answer to `prompt` beat `loser`'s."""
@@ -211,8 +217,9 @@ class Learner:
 
     def _ensure(self) -> None:
         """A damaged file is moved aside by the store on first touch; when that happens (the
-        file exists but did not parse), rebuild from the judged pairs before learning more."""
-        if not self.path.exists():
+        file exists but did not parse), rebuild from the judged pairs before learning more.
+        (The team's document on Redis is written whole by one SET under its lock.)"""
+        if self.shared or not self.path.exists():
             return
         try:
             import json
@@ -418,11 +425,23 @@ def _logit(p: float) -> float:
 
 
 EMPTY = LearnerView({})
-_cache: dict[Path, tuple[tuple[int, int], LearnerView]] = {}
+_cache: dict[Path | str, tuple[object, LearnerView]] = {}
 
 
-def load_view(state_dir: Path) -> LearnerView:
-    """The learner's view, re-read only when the file changed (one stat per plan otherwise)."""
+def load_view(state_dir: Path, memory: "RoutingMemory | None" = None) -> LearnerView:
+    """The learner's view, re-read only when the file changed (one stat per plan otherwise);
+    on the team's Redis (`memory`), only when its version changed (one small GET per plan)."""
+    if memory is not None and memory.shares_state:
+        store = memory.document_store(NAME, _valid)
+        if not isinstance(store, StateStore):
+            stamp = store.version()
+            if not store.failed:
+                cached = _cache.get(store.key)
+                if cached is not None and cached[0] == stamp:
+                    return cached[1]
+                view = LearnerView.from_doc(store.read())
+                _cache[store.key] = (stamp, view)
+                return view
     path = Path(state_dir) / FILE
     try:
         st = os.stat(path)

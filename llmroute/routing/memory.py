@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Mapping
+from typing import Callable, ClassVar, Mapping
 
 from ..errors import ErrorClass
 from ..state import StateStore, sections
@@ -124,9 +124,16 @@ class RoutingMemory:
     # config); None counts every provider. Counting only where a limit exists keeps the state
     # file small, so reading and rewriting it stays cheap on every call.
     windowed: frozenset[str] | None = field(default=None, kw_only=True)
+    shares_state: ClassVar[bool] = False  # True on Redis: the team's state, not this machine's
 
     def __post_init__(self) -> None:
         self.store = StateStore(Path(self.state_dir) / "routing.json", clock=self.clock, valid=SHAPE)
+
+    def document_store(self, name: str, valid=None) -> StateStore:
+        """Where another piece of the routing state lives beside this memory (quality evidence,
+        the per-prompt learner): `<state_dir>/<name>.json` here, the team's Redis for
+        `RedisRoutingMemory`."""
+        return StateStore(Path(self.state_dir) / f"{name}.json", clock=self.clock, valid=valid)
 
     def snapshot(self) -> MemorySnapshot:
         """Read the document once and freeze what the planner needs."""
