@@ -195,25 +195,25 @@ def prior_qualities(options: Sequence[Option], ids: Sequence[str], memory: Memor
     return out
 
 
-AUTO_PRIOR_SLOPE = 0.5  # how far a unit of difficulty moves a small target's prior quality
-AUTO_PRIOR_GAP = 0.05  # at the threshold, a small target's prior sits this far below a large one's
+AUTO_PRIOR_GAP = 0.05  # at the threshold, the best small target's prior sits this far below
+AUTO_PRIOR_STEEPNESS = 4.0  # per unit of difficulty, that gap in logits grows e^4-fold
 
 
 def auto_priors(bases: Sequence[float], tiers: Sequence[str], difficulty: float,
                 threshold: float) -> list[float]:
-    """`auto`'s prior for one prompt: the configured priors (`prior_qualities`), with every
-    small-tier target moved by the prompt's difficulty.
+    """`auto`'s prior for one prompt: the configured priors (`prior_qualities`), with the
+    small-tier targets moved by the prompt's difficulty.
 
     Why: the configured priors do not vary by prompt, so once the first verdict switched `auto`
     from its difficulty threshold to expected quality, a large target with a higher configured
     quality won every prompt until verdicts said otherwise. Here the best small-tier target sits
-    `AUTO_PRIOR_GAP` below the best large-tier one at `difficulty == threshold` and moves
-    `AUTO_PRIOR_SLOPE` per unit of difficulty away from there (up for easier prompts, down for
-    harder ones); other small targets keep their configured distance from the best one, and
-    verdicts then move every target (`learner.expected_quality`). The gap is the default
-    `auto.quality_margin`, so with the defaults and no evidence `auto` picks what its threshold
-    picks; a wider margin then trades quality for cost as it says. Without both tiers among the
-    candidates nothing moves."""
+    `AUTO_PRIOR_GAP` below the best large-tier one at `difficulty == threshold`, and its logit
+    gap to it grows exponentially with difficulty: near nothing for trivial prompts, most of the
+    scale for the hardest, never above the large one. The other small targets keep their logit
+    distance from the best, and verdicts then move every target (`learner.expected_quality`).
+    The gap is the default `auto.quality_margin`, so with the defaults and no evidence `auto`
+    picks what its threshold picks; a wider margin then trades quality for cost as it says.
+    Without both tiers among the candidates nothing moves."""
     best_small = best_large = None
     for base, tier in zip(bases, tiers):
         if tier == "small":
@@ -222,10 +222,22 @@ def auto_priors(bases: Sequence[float], tiers: Sequence[str], difficulty: float,
             best_large = base if best_large is None else max(best_large, base)
     if best_small is None or best_large is None:
         return list(bases)
-    # at the threshold itself the threshold rule says "large": a hair below the gap
-    shift = best_large - AUTO_PRIOR_GAP - best_small - AUTO_PRIOR_SLOPE * (difficulty - threshold) - 1e-6
-    return [min(1.0, max(0.0, base + shift)) if tier == "small" else base
+    top = _logit(best_large)
+    at_threshold = top - _logit(best_large - AUTO_PRIOR_GAP)
+    # a hair wider than the gap at the threshold itself, where the threshold rule says "large"
+    below = at_threshold * math.exp(AUTO_PRIOR_STEEPNESS * (difficulty - threshold)) * (1 + 1e-6)
+    shift = top - below - _logit(best_small)
+    return [_sigmoid(_logit(base) + shift) if tier == "small" else base
             for base, tier in zip(bases, tiers)]
+
+
+def _logit(p: float) -> float:
+    p = min(1.0 - 1e-4, max(1e-4, p))
+    return math.log(p / (1.0 - p))
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
 def _learned(ctx: StrategyContext) -> bool:
