@@ -127,3 +127,17 @@ def strength_to_score(strength: float) -> float:
     """A 0–10 score: ten times the chance of beating the baseline (strength 1). Equal to the
     baseline is 5, the middle of the config's `quality` scale."""
     return 10 * strength / (strength + 1)
+
+
+def sigmoid(z: float) -> float:
+    """The logistic function, without overflow for large negative `z`."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def logit(p: float) -> float:
+    """The inverse of `sigmoid`, with `p` kept a hair inside (0, 1) so 0 and 1 stay finite."""
+    p = min(1.0 - 1e-6, max(1e-6, p))
+    return math.log(p / (1.0 - p))

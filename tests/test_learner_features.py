@@ -12,6 +12,7 @@ import pytest
 
 from llmroute.routing import learner as L
 from llmroute.routing.difficulty import Difficulty, score_difficulty
+from llmroute.stats import sigmoid
 from llmroute.routing.learner import (
     BASELINE, DIM, MAX_WORDS, PRIOR_WEIGHT, LearnerView, expected_quality, features, pair_key,
 )
@@ -107,7 +108,7 @@ def plain_expected_quality(ids, priors, x, view):
             own = margins[number] if target == a else -margins[number]
             moves[k].append(r * (own - logits[k]))
             evidence[k] += n
-    return [(L._sigmoid(t + sum(m) / len(m)) if m else p, e)
+    return [(sigmoid(t + sum(m) / len(m)) if m else p, e)
             for p, t, m, e in zip(priors, logits, moves, evidence)]
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from ..locking import locked
 from ..state import StateStore
+from ..stats import logit, sigmoid
 
 if TYPE_CHECKING:
     from .difficulty import Difficulty
@@ -152,13 +153,6 @@ def pair_key(a: str, b: str) -> tuple[str, bool]:
     return (f"{a}\t{b}", True) if a <= b else (f"{b}\t{a}", False)
 
 
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
 def _valid(doc: dict) -> bool:
     pairs = doc.get("pairs")
     return pairs is None or (isinstance(pairs, dict) and all(
@@ -235,7 +229,7 @@ class Learner:
 def learn_step(weights: dict, x: list[tuple[int, float]], y: float) -> None:
     """One SGD step on the L2-regularised log loss (weights keyed by str(slot) in JSON)."""
     z = sum(weights.get(str(i), 0.0) * v for i, v in x)
-    g = _sigmoid(z) - y
+    g = sigmoid(z) - y
     for i, v in x:
         k = str(i)
         w = weights.get(k, 0.0)
@@ -362,7 +356,7 @@ class LearnerView:
         if not found:
             return 0.5
         w = found[1]
-        p = _sigmoid(sum(w.get(i, 0.0) * v for i, v in x))
+        p = sigmoid(sum(w.get(i, 0.0) * v for i, v in x))
         return p if a_first else 1.0 - p
 
 
@@ -414,14 +408,9 @@ class _Blend:
         last = self._last
         if last is not None and last[0] == key:
             return last[1]
-        logits = [_logit(p) for p in priors]
+        logits = [logit(p) for p in priors]
         self._last = (key, logits)
         return logits
-
-
-def _logit(p: float) -> float:
-    p = min(1.0 - 1e-6, max(1e-6, p))
-    return math.log(p / (1.0 - p))
 
 
 EMPTY = LearnerView({})
@@ -492,7 +481,7 @@ def expected_quality(ids: list[str], priors: list[float], prompt_features: list[
             else:
                 half = r * (m - (logits[i] - logits[j])) / 2
                 move += half if side == _FIRST else -half
-        out.append((_sigmoid(theta + move / len(terms)), n))
+        out.append((sigmoid(theta + move / len(terms)), n))
     return out
 
 

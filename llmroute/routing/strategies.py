@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from ..render import money
+from ..stats import logit, sigmoid
 from ..types import Target
 from .memory import MemorySnapshot
 
@@ -222,22 +223,13 @@ def auto_priors(bases: Sequence[float], tiers: Sequence[str], difficulty: float,
             best_large = base if best_large is None else max(best_large, base)
     if best_small is None or best_large is None:
         return list(bases)
-    top = _logit(best_large)
-    at_threshold = top - _logit(best_large - AUTO_PRIOR_GAP)
+    top = logit(best_large)
+    at_threshold = top - logit(best_large - AUTO_PRIOR_GAP)
     # a hair wider than the gap at the threshold itself, where the threshold rule says "large"
     below = at_threshold * math.exp(AUTO_PRIOR_STEEPNESS * (difficulty - threshold)) * (1 + 1e-6)
-    shift = top - below - _logit(best_small)
-    return [_sigmoid(_logit(base) + shift) if tier == "small" else base
+    shift = top - below - logit(best_small)
+    return [sigmoid(logit(base) + shift) if tier == "small" else base
             for base, tier in zip(bases, tiers)]
-
-
-def _logit(p: float) -> float:
-    p = min(1.0 - 1e-4, max(1e-4, p))
-    return math.log(p / (1.0 - p))
-
-
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
 def _learned(ctx: StrategyContext) -> bool:
