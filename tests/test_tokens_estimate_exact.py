@@ -1,6 +1,6 @@
 """The fast token estimate counts exactly what its definition counts.
 
-`tokens._estimate_exact` takes its counts from byte-class strings and skips passes that cannot
+`token_estimate.estimate_whole` takes its counts from byte-class strings and skips passes that cannot
 match; the numbers it must give are defined here, as the straightforward set of regex passes
 over the whole text that the estimate started as. Context-window, budget and cost checks are
 decided on the estimate, so a faster estimate that changed a single count would change
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from llmroute import tokens
+from llmroute import token_estimate
 
 # --- the definition ------------------------------------------------------------------------
 
@@ -61,7 +61,7 @@ def reference_estimate(text: str) -> int:
 
 
 def check(text: str) -> None:
-    assert tokens._estimate_exact(text) == reference_exact(text), repr(text)
+    assert token_estimate.estimate_whole(text) == reference_exact(text), repr(text)
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -126,7 +126,7 @@ def spliced_text(rng: random.Random) -> str:
 
 
 def test_empty_and_single_characters():
-    assert tokens._estimate_exact("") == 0 == tokens.estimate_tokens("")
+    assert token_estimate.estimate_whole("") == 0 == token_estimate.estimate_tokens("")
     for char in ASCII + NON_ASCII:
         check(char)
 
@@ -188,7 +188,7 @@ def test_real_files_of_this_repository():
         for _ in range(5):
             start = rng.randrange(len(text) + 1)
             check(text[start : start + rng.randint(0, 1536)])
-        assert tokens.estimate_tokens(text) == reference_estimate(text), path
+        assert token_estimate.estimate_tokens(text) == reference_estimate(text), path
 
 
 def test_long_prompts_are_sampled_the_same_way():
@@ -197,7 +197,7 @@ def test_long_prompts_are_sampled_the_same_way():
         for _ in range(5):
             text = "".join(spliced_text(rng) for _ in range(length // 40 + 1))[:length]
             text = text.ljust(length, rng.choice("a .\n"))
-            assert tokens.estimate_tokens(text) == reference_estimate(text), (length, text[:80])
+            assert token_estimate.estimate_tokens(text) == reference_estimate(text), (length, text[:80])
     for text in ("The cat sat on the mat. " * 20_000, "x" * 1_000_000, " " * 50_000, "\n" * 50_000,
                  "漢字" * 100_000, "getHTTPResponseCode(0x1F, 42)  \n\t" * 30_000):
-        assert tokens.estimate_tokens(text) == reference_estimate(text)
+        assert token_estimate.estimate_tokens(text) == reference_estimate(text)
