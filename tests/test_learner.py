@@ -248,3 +248,50 @@ def test_auto_priors_follow_difficulty_around_the_threshold():
     assert scale == sorted(scale, reverse=True) and len(set(scale)) == 11  # harder → lower, always
     assert 0.9 - AUTO_PRIOR_GAP < scale[0] < 0.9 and scale[10] < 0.5  # never above the large one
     assert auto_priors([0.9, 0.8], ["large", "large"], 0.9, 0.5) == [0.9, 0.8]  # one tier: as given
+
+
+def test_a_flat_model_keeps_the_priors_order_of_prompts():
+    """After verdicts that taught a pair nothing (as many wins as losses everywhere: every weight
+    0), auto's expected-quality gap must still grow with difficulty: the blend may shrink the
+    prior's differences, never turn them around."""
+    from llmroute.routing.learner import LearnerView, expected_quality, features, pair_key
+    from llmroute.routing.strategies import auto_priors
+
+    key, _ = pair_key(A, B)
+    view = LearnerView.from_doc({"pairs": {key: {"n": 200, "w": {}}}})
+    prompts = ["hi", "write a short poem about rain", "Explain why the sky is blue, step by step.",
+               HARD, HARD + " Then prove the prime number theorem's error term and implement it in Rust."]
+    gaps = []
+    for prompt in prompts:
+        found = score_difficulty(prompt)
+        priors = auto_priors([0.9, 0.6], ["large", "small"], found.score, 0.5)
+        (qa, _), (qb, _) = expected_quality([A, B], priors, features(prompt, found), view)
+        gaps.append(qa - qb)
+    difficulties = [score_difficulty(p).score for p in prompts]
+    assert difficulties == sorted(difficulties)
+    assert gaps == sorted(gaps) and gaps[0] < gaps[-1]
+
+
+def test_the_difficulty_score_carries_verdicts_to_prompts_with_unseen_words(tmp_path):
+    """Verdicts where the large target wins hard prompts and the small one easy prompts teach a
+    pair's model to lean on the difficulty score, so prompts sharing no word with the training
+    ones are ordered by difficulty too."""
+    from llmroute.routing.learner import Learner, features, pair_key
+
+    rng = random.Random(2)
+    hard_train = ["prove that {n} divides {m}^{k} - 1 for every odd prime", "derive the integral of x^{n} sin x and verify it"]
+    easy_train = ["hello there, how are you today", "thanks a lot, see you tomorrow"]
+    verdicts = []
+    for _ in range(300):
+        verdicts.append((A, B, fill(rng.choice(hard_train), rng)))
+        verdicts.append((B, A, fill(rng.choice(easy_train), rng)))
+    Learner(tmp_path).record_many(verdicts)
+    view = load_view(tmp_path)
+    key, a_first = pair_key(A, B)
+    unseen_easy = "good morning! lovely weather"
+    unseen_hard = ("Implement a lock-free ring buffer in C++ with atomic indices, explain the memory "
+                   "ordering, and analyse its throughput under contention.")
+    assert score_difficulty(unseen_easy).score < 0.5 <= score_difficulty(unseen_hard).score
+    margin = [view.margins(features(p))[view.keys.index(key)] * (1 if a_first else -1)
+              for p in (unseen_easy, unseen_hard)]
+    assert margin[0] < -1.0 < 1.0 < margin[1]  # clearly B on the easy one, clearly A on the hard one
